@@ -1,0 +1,1 @@
+"""Dendritic pattern recognition and active-dendrite networks (filled by later issues)."""

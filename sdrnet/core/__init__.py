@@ -1,0 +1,19 @@
+"""The event-driven sparse core: events, synapses and the kernels that move events through synapses.
+
+Imports numpy and numba only; torch, scipy and networkx are imported inside the
+conversions that need them. Kernels compile on first call and are cached on disk.
+
+>>> import numpy as np
+>>> from sdrnet.core import Events, Synapses, propagate
+>>> syn = Synapses.from_dense([[0.5, 0.0], [0.0, 2.0]], delay=[[1, 0], [0, 0]])
+>>> ev = Events.from_dense(np.array([[1, 1], [0, 0]], np.float32))
+>>> propagate(ev, syn)[:, 0, :].tolist()
+[[0.0, 2.0], [0.5, 0.0], [0.0, 0.0]]
+"""
+
+from .events import Events
+from .network import Layer, LIFParams, Network, RunResult
+from .ops import kwta, overlap, propagate
+from .synapses import Synapses
+
+__all__ = ["Events", "Synapses", "propagate", "overlap", "kwta", "Network", "Layer", "LIFParams", "RunResult"]

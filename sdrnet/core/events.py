@@ -1,0 +1,241 @@
+"""`Events`: a batch of event streams (spikes or graded events) stored CSR over samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._checks import as_array, check_int, check_range
+
+__all__ = ["Events"]
+
+
+class Events:
+    """A batch of event streams: who fired, when, and how much.
+
+    Events of sample ``b`` are ``time[p], unit[p], value[p]`` for ``p`` in
+    ``range(sample_ptr[b], sample_ptr[b + 1])`` (CSR over samples, so samples
+    may have different numbers of events). Within a sample, events are sorted
+    by time, then unit. The same ``(time, unit)`` may occur more than once; the
+    values then add up (``coalesce`` merges them).
+
+    Parameters
+    ----------
+    time : int array [E]
+        Time step of each event, ``0 <= time < n_steps``.
+    unit : int array [E]
+        Unit (neuron, channel, input bit) of each event, ``0 <= unit < n_units``.
+    value : float array [E] or None
+        Event value (1.0 for spikes, the default), finite.
+    sample_ptr : int array [B + 1] or None
+        Sample boundaries; ``None`` means one sample holding all events.
+    n_steps, n_units : int
+        Size of the time grid and of the unit population.
+    dt : float or None
+        Duration of one time step in seconds, when known.
+
+    Attributes
+    ----------
+    time, unit : int32 [E];  value : float32 [E];  sample_ptr : int64 [B + 1]
+    """
+
+    __slots__ = ("time", "unit", "value", "sample_ptr", "n_steps", "n_units", "dt")
+
+    def __init__(self, time, unit, value=None, sample_ptr=None, *, n_steps: int, n_units: int,
+                 dt: float | None = None):
+        n_steps = check_int("n_steps", n_steps, 0)
+        n_units = check_int("n_units", n_units, 1)
+        time = as_array("time", time, kind="i", ndim=1)
+        unit = as_array("unit", unit, kind="i", ndim=1)
+        n = time.shape[0]
+        if unit.shape[0] != n:
+            raise ValueError(f"unit must have the same length as time ({n}), got {unit.shape[0]}")
+        if value is None:
+            value = np.ones(n, np.float32)
+        value = as_array("value", value, kind="f", ndim=1)
+        if value.shape[0] != n:
+            raise ValueError(f"value must have the same length as time ({n}), got {value.shape[0]}")
+        if sample_ptr is None:
+            sample_ptr = np.array([0, n], np.int64)
+        sample_ptr = as_array("sample_ptr", sample_ptr, kind="i", ndim=1).astype(np.int64)
+        if sample_ptr.shape[0] < 1 or sample_ptr[0] != 0 or sample_ptr[-1] != n:
+            raise ValueError(f"sample_ptr must start at 0 and end at the number of events ({n}), got {sample_ptr}")
+        if np.any(np.diff(sample_ptr) < 0):
+            raise ValueError("sample_ptr must be non-decreasing")
+        check_range("time", time, 0, n_steps)
+        check_range("unit", unit, 0, n_units)
+        if dt is not None and not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+        self.time = time.astype(np.int32)
+        self.unit = unit.astype(np.int32)
+        self.value = value.astype(np.float32)
+        self.sample_ptr = sample_ptr
+        self.n_steps, self.n_units, self.dt = n_steps, n_units, dt
+        self._sort()
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_dense(cls, x, dt: float | None = None) -> Events:
+        """Events from a dense array ``[T, N]`` (one sample) or ``[T, B, N]``; zeros are not events."""
+        x = as_array("x", x, kind="f")
+        if x.ndim == 2:
+            x = x[:, None, :]
+        elif x.ndim != 3:
+            raise ValueError(f"x must have shape [T, N] or [T, B, N], got {x.shape}")
+        n_steps, n_samples, n_units = x.shape
+        b, t, u = np.nonzero(np.transpose(x, (1, 0, 2)))
+        ptr = np.searchsorted(b, np.arange(n_samples + 1))
+        return cls(t, u, x[t, b, u], ptr, n_steps=n_steps, n_units=max(n_units, 1), dt=dt)
+
+    @classmethod
+    def from_spike_times(cls, times, units, dt: float, n_units: int, n_steps: int | None = None) -> Events:
+        """Bin spike times (seconds) onto a grid of step ``dt`` (the SHD/SSC layout).
+
+        ``times``/``units`` are 1-D arrays for one sample, or equal-length sequences of
+        1-D arrays for a batch. A spike at time ``t`` goes to step ``floor(t / dt)``;
+        several spikes of one unit in one step become one event whose value is their
+        count. ``n_steps`` defaults to the last occupied step + 1 over the batch; a
+        spike at or after ``n_steps * dt`` raises instead of being dropped.
+        """
+        if not (np.isfinite(dt) and dt > 0):
+            raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+        single = _is_one_sample(times)
+        times_list = [times] if single else list(times)
+        units_list = [units] if single else list(units)
+        if len(times_list) != len(units_list):
+            raise ValueError(f"times and units must hold the same number of samples, "
+                             f"got {len(times_list)} and {len(units_list)}")
+        steps, unit_arrays = [], []
+        for i, (t, u) in enumerate(zip(times_list, units_list)):
+            t = as_array(f"times[{i}]", t, kind="f", ndim=1).astype(np.float64)
+            u = as_array(f"units[{i}]", u, kind="i", ndim=1)
+            if t.shape != u.shape:
+                raise ValueError(f"times[{i}] and units[{i}] must have the same length, got {t.shape} and {u.shape}")
+            if t.size and t.min() < 0:
+                raise ValueError(f"times[{i}] must be non-negative seconds, got a minimum of {t.min()}")
+            steps.append(np.floor(t / dt).astype(np.int64))
+            unit_arrays.append(u)
+        last = max((int(s.max()) for s in steps if s.size), default=-1)
+        if n_steps is None:
+            n_steps = last + 1
+        elif last >= n_steps:
+            raise ValueError(f"a spike falls in step {last}, beyond n_steps={n_steps} (t >= n_steps * dt)")
+        ptr = np.concatenate([[0], np.cumsum([s.size for s in steps])])
+        cat = np.concatenate(steps) if steps else np.zeros(0, np.int64)
+        ucat = np.concatenate(unit_arrays) if unit_arrays else np.zeros(0, np.int64)
+        return cls(cat, ucat, None, ptr, n_steps=n_steps, n_units=n_units, dt=dt).coalesce()
+
+    @classmethod
+    def concatenate(cls, samples: Sequence[Events]) -> Events:
+        """Stack the samples of several `Events` into one batch (``n_steps`` is the maximum)."""
+        samples = list(samples)
+        if not samples:
+            raise ValueError("samples must hold at least one Events")
+        for i, e in enumerate(samples):
+            if not isinstance(e, Events):
+                raise TypeError(f"samples[{i}] must be Events, got {type(e).__name__}")
+            if e.n_units != samples[0].n_units:
+                raise ValueError(f"samples[{i}] has n_units={e.n_units}, samples[0] has {samples[0].n_units}")
+            if e.dt != samples[0].dt:
+                raise ValueError(f"samples[{i}] has dt={e.dt}, samples[0] has {samples[0].dt}")
+        offsets = np.cumsum([0] + [e.n_events for e in samples[:-1]])
+        ptr = np.concatenate([[0]] + [e.sample_ptr[1:] + o for e, o in zip(samples, offsets)])
+        return cls(np.concatenate([e.time for e in samples]), np.concatenate([e.unit for e in samples]),
+                   np.concatenate([e.value for e in samples]), ptr,
+                   n_steps=max(e.n_steps for e in samples), n_units=samples[0].n_units, dt=samples[0].dt)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_samples(self) -> int:
+        return self.sample_ptr.shape[0] - 1
+
+    @property
+    def n_events(self) -> int:
+        return self.time.shape[0]
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def sample_ids(self) -> np.ndarray:
+        """Sample index of every event, int64 [E]."""
+        return np.repeat(np.arange(self.n_samples), np.diff(self.sample_ptr))
+
+    def events_per_sample(self) -> np.ndarray:
+        return np.diff(self.sample_ptr)
+
+    def __getitem__(self, index) -> Events:
+        """Select samples by an int, a slice or an integer array."""
+        idx = np.arange(self.n_samples)[index]
+        idx = np.atleast_1d(idx)
+        starts, stops = self.sample_ptr[idx], self.sample_ptr[idx + 1]
+        sel = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]) if idx.size else np.zeros(0, np.int64)
+        ptr = np.concatenate([[0], np.cumsum(stops - starts)])
+        return Events(self.time[sel], self.unit[sel], self.value[sel], ptr,
+                      n_steps=self.n_steps, n_units=self.n_units, dt=self.dt)
+
+    def __repr__(self) -> str:
+        dt = "" if self.dt is None else f", dt={self.dt:g}"
+        return (f"Events(n_samples={self.n_samples}, n_steps={self.n_steps}, n_units={self.n_units}, "
+                f"n_events={self.n_events}{dt})")
+
+    # ------------------------------------------------------------------ conversions
+    def to_dense(self, dtype=np.float32) -> np.ndarray:
+        """Dense array ``[T, B, N]``; values of repeated ``(time, unit)`` events add up."""
+        out = np.zeros((self.n_steps, self.n_samples, self.n_units), dtype)
+        np.add.at(out, (self.time, self.sample_ids(), self.unit), self.value)
+        return out
+
+    def to_torch(self, device=None, dtype=None):
+        """Dense torch tensor ``[T, B, N]`` (SpikingJelly multi-step layout); imports torch lazily."""
+        import torch
+
+        return torch.as_tensor(self.to_dense(), device=device, dtype=dtype or torch.float32)
+
+    def coalesce(self) -> Events:
+        """Merge repeated ``(time, unit)`` events of a sample into one, summing their values."""
+        if self.n_events == 0:
+            return self
+        key = self._key()
+        first = np.concatenate([[True], key[1:] != key[:-1]])
+        if first.all():
+            return self
+        starts = np.flatnonzero(first)
+        value = np.add.reduceat(self.value.astype(np.float64), starts).astype(np.float32)
+        ptr = np.searchsorted(starts, self.sample_ptr)
+        return Events(self.time[starts], self.unit[starts], value, ptr,
+                      n_steps=self.n_steps, n_units=self.n_units, dt=self.dt)
+
+    def rebin(self, factor: int) -> Events:
+        """Coarser time grid: step ``t`` goes to ``t // factor``; values in one new step add up."""
+        factor = check_int("factor", factor, 1)
+        dt = None if self.dt is None else self.dt * factor
+        return Events(self.time // factor, self.unit, self.value, self.sample_ptr,
+                      n_steps=-(-self.n_steps // factor), n_units=self.n_units, dt=dt).coalesce()
+
+    def pool_units(self, factor: int) -> Events:
+        """Sum-pool neighbouring units: unit ``u`` goes to ``u // factor`` (700 SHD channels, 5 → 140)."""
+        factor = check_int("factor", factor, 1)
+        return Events(self.time, self.unit // factor, self.value, self.sample_ptr,
+                      n_steps=self.n_steps, n_units=-(-self.n_units // factor), dt=self.dt).coalesce()
+
+    # ------------------------------------------------------------------ internals
+    def _key(self) -> np.ndarray:
+        return (self.sample_ids() * self.n_steps + self.time) * np.int64(self.n_units) + self.unit
+
+    def _sort(self) -> None:
+        if self.n_events < 2:
+            return
+        key = self._key()
+        if np.all(key[1:] >= key[:-1]):
+            return
+        order = np.argsort(key, kind="stable")
+        self.time, self.unit, self.value = self.time[order], self.unit[order], self.value[order]
+
+
+def _is_one_sample(x) -> bool:
+    """True for a flat sequence of numbers, False for a sequence of per-sample arrays."""
+    if isinstance(x, np.ndarray):
+        return x.dtype != object and x.ndim <= 1
+    x = list(x)
+    return len(x) == 0 or np.isscalar(x[0])

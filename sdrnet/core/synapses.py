@@ -1,0 +1,322 @@
+"""`Synapses`: sparse connectivity stored CSR by presynaptic unit, with optional integer delays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ._checks import as_array, check_int, check_range, check_rng
+
+__all__ = ["Synapses"]
+
+WeightSpec = float | Callable[[np.random.Generator, int], np.ndarray]
+_MAX_DELAY = np.iinfo(np.uint16).max
+
+
+class Synapses:
+    """Synapses from ``n_pre`` to ``n_post`` units, stored CSR by presynaptic unit.
+
+    The synapses of presynaptic unit ``i`` are ``post[k], weight[k], delay[k]`` for
+    ``k`` in ``range(indptr[i], indptr[i + 1])``, sorted by ``post``. A synapse with
+    delay ``d`` carries an event at step ``t`` to its target at step ``t + d``. Two
+    synapses may join the same pair (multapses); their effects add.
+
+    Parameters
+    ----------
+    indptr : int array [n_pre + 1]
+    post : int array [nnz], ``0 <= post < n_post``
+    weight : float array [nnz] (finite) or None for all ones
+    delay : int array [nnz] or None
+        Delay in time steps, ``0 <= delay <= 65535``; stored as uint8 when it fits, else uint16.
+    n_post : int
+
+    Attributes
+    ----------
+    indptr : int64 [n_pre + 1];  post : int32 [nnz];  weight : float32 [nnz];
+    delay : uint8 or uint16 [nnz], or None
+    """
+
+    __slots__ = ("indptr", "post", "weight", "delay", "n_pre", "n_post")
+
+    def __init__(self, indptr, post, weight=None, delay=None, *, n_post: int):
+        n_post = check_int("n_post", n_post, 1)
+        indptr = as_array("indptr", indptr, kind="i", ndim=1).astype(np.int64)
+        post = as_array("post", post, kind="i", ndim=1)
+        nnz = post.shape[0]
+        if indptr.shape[0] < 2 or indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
+            raise ValueError(f"indptr must be non-decreasing from 0 to len(post)={nnz} with at least 2 entries")
+        check_range("post", post, 0, n_post)
+        weight = np.ones(nnz, np.float32) if weight is None else as_array("weight", weight, kind="f", ndim=1)
+        if weight.shape[0] != nnz:
+            raise ValueError(f"weight must have length nnz={nnz}, got {weight.shape[0]}")
+        self.indptr, self.post, self.weight = indptr, post.astype(np.int32), weight.astype(np.float32)
+        self.delay = None if delay is None else _delay_array(delay, nnz)
+        self.n_pre, self.n_post = indptr.shape[0] - 1, n_post
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_edges(cls, pre, post, weight=None, delay=None, *, n_pre: int, n_post: int) -> Synapses:
+        """Synapses from an edge list: ``pre[k] -> post[k]`` with ``weight[k]`` and ``delay[k]``."""
+        n_pre = check_int("n_pre", n_pre, 1)
+        pre = as_array("pre", pre, kind="i", ndim=1)
+        post = as_array("post", post, kind="i", ndim=1)
+        if pre.shape != post.shape:
+            raise ValueError(f"pre and post must have the same length, got {pre.shape[0]} and {post.shape[0]}")
+        check_range("pre", pre, 0, n_pre)
+        check_range("post", post, 0, n_post)
+        if weight is not None:
+            weight = as_array("weight", weight, kind="f", ndim=1)
+            if weight.shape != pre.shape:
+                raise ValueError(f"weight must have length {pre.shape[0]}, got {weight.shape[0]}")
+        if delay is not None:
+            delay = _delay_array(delay, pre.shape[0])
+        order = np.lexsort((post, pre))
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
+        return cls(indptr, post[order], None if weight is None else weight[order],
+                   None if delay is None else delay[order], n_post=n_post)
+
+    @classmethod
+    def from_dense(cls, weight, delay=None) -> Synapses:
+        """Synapses from a dense ``[n_pre, n_post]`` weight matrix; zeros are not stored.
+
+        ``delay``, if given, is an integer ``[n_pre, n_post]`` matrix read where the weight is non-zero.
+        """
+        weight = as_array("weight", weight, kind="f", ndim=2)
+        pre, post = np.nonzero(weight)
+        d = None
+        if delay is not None:
+            delay = as_array("delay", delay, kind="i", ndim=2)
+            if delay.shape != weight.shape:
+                raise ValueError(f"delay must have the weight's shape {weight.shape}, got {delay.shape}")
+            d = delay[pre, post]
+        n_pre, n_post = weight.shape
+        return cls.from_edges(pre, post, weight[pre, post], d, n_pre=n_pre, n_post=n_post)
+
+    @classmethod
+    def from_linear(cls, linear, delay=None, *, bias: str = "error") -> Synapses:
+        """Synapses from a ``torch.nn.Linear`` (its weight is ``[out, in]``; ours is pre=in, post=out).
+
+        A linear layer's bias is not a synapse: with ``bias='error'`` (default) a non-zero bias
+        raises, so it is never dropped silently; ``bias='ignore'`` drops it (pass it to
+        ``Layer(bias=...)`` instead).
+        """
+        import torch
+
+        if not isinstance(linear, torch.nn.Linear):
+            raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
+        if bias not in ("error", "ignore"):
+            raise ValueError(f"bias must be 'error' or 'ignore', got {bias!r}")
+        if bias == "error" and linear.bias is not None and bool(torch.any(linear.bias != 0)):
+            raise ValueError("linear has a non-zero bias, which Synapses cannot hold; "
+                             "pass bias='ignore' and give the bias to Layer(bias=...)")
+        w = linear.weight.detach().cpu().numpy().T
+        return cls.from_dense(w, None if delay is None else np.asarray(delay).T)
+
+    @classmethod
+    def from_scipy(cls, matrix, delay=None) -> Synapses:
+        """Synapses from a scipy sparse matrix ``[n_pre, n_post]``; explicit zeros are dropped.
+
+        ``delay``, if given, is a dense array or scipy matrix of the same shape, read at the non-zeros.
+        """
+        import scipy.sparse as sp
+
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy sparse matrix or array, got {type(matrix).__name__}")
+        coo = matrix.tocoo()
+        keep = coo.data != 0
+        pre, post, w = coo.row[keep], coo.col[keep], coo.data[keep]
+        d = None
+        if delay is not None:
+            if tuple(delay.shape) != tuple(matrix.shape):
+                raise ValueError(f"delay must have the matrix's shape {matrix.shape}, got {delay.shape}")
+            d = np.asarray(delay[pre, post]).ravel() if pre.size else np.zeros(0, np.int64)
+            d = as_array("delay", d, kind="i")
+        return cls.from_edges(pre, post, w, d, n_pre=matrix.shape[0], n_post=matrix.shape[1])
+
+    @classmethod
+    def from_networkx(cls, graph, weight: str = "weight", delay: str = "delay", nodelist=None) -> Synapses:
+        """Synapses from a directed networkx graph (edge attributes ``weight``, default 1, and ``delay``).
+
+        A graph made by `to_networkx` with ``bipartite=True`` (nodes ``("pre", i)``/``("post", j)``)
+        is read back as such; otherwise every node is both a pre- and a postsynaptic unit,
+        numbered in the order of ``nodelist`` (default: ``graph.nodes``).
+        """
+        if not graph.is_directed():
+            raise TypeError("graph must be directed (networkx.DiGraph or MultiDiGraph)")
+        nodes = list(graph.nodes)
+        if nodes and all(isinstance(n, tuple) and len(n) == 2 and n[0] in ("pre", "post") for n in nodes):
+            n_pre = 1 + max((n[1] for n in nodes if n[0] == "pre"), default=-1)
+            n_post = 1 + max((n[1] for n in nodes if n[0] == "post"), default=-1)
+            pre_of, post_of = (lambda n: n[1]), (lambda n: n[1])
+        else:
+            order = {n: i for i, n in enumerate(nodes if nodelist is None else nodelist)}
+            n_pre = n_post = len(order)
+            pre_of = post_of = order.__getitem__
+        edges = list(graph.edges(data=True))
+        has_delay = any(delay in attrs for _, _, attrs in edges)
+        pre = np.array([pre_of(u) for u, _, _ in edges], np.int64)
+        post = np.array([post_of(v) for _, v, _ in edges], np.int64)
+        w = np.array([attrs.get(weight, 1.0) for _, _, attrs in edges], np.float64)
+        d = np.array([attrs.get(delay, 0) for _, _, attrs in edges], np.int64) if has_delay else None
+        return cls.from_edges(pre, post, w, d, n_pre=max(n_pre, 1), n_post=max(n_post, 1))
+
+    @classmethod
+    def random_fixed_fan_in(cls, n_pre: int, n_post: int, fan_in: int, rng: np.random.Generator, *,
+                            weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+        """Each postsynaptic unit gets ``fan_in`` distinct presynaptic partners, drawn uniformly."""
+        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
+        fan_in = check_int("fan_in", fan_in, 0)
+        if fan_in > n_pre:
+            raise ValueError(f"fan_in must be <= n_pre={n_pre}, got {fan_in}")
+        rng = check_rng(rng)
+        pre = np.concatenate([rng.choice(n_pre, fan_in, replace=False) for _ in range(n_post)])
+        post = np.repeat(np.arange(n_post), fan_in)
+        return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
+
+    @classmethod
+    def random_fixed_fan_out(cls, n_pre: int, n_post: int, fan_out: int, rng: np.random.Generator, *,
+                             weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+        """Each presynaptic unit gets ``fan_out`` distinct postsynaptic partners, drawn uniformly."""
+        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
+        fan_out = check_int("fan_out", fan_out, 0)
+        if fan_out > n_post:
+            raise ValueError(f"fan_out must be <= n_post={n_post}, got {fan_out}")
+        rng = check_rng(rng)
+        post = np.concatenate([rng.choice(n_post, fan_out, replace=False) for _ in range(n_pre)])
+        pre = np.repeat(np.arange(n_pre), fan_out)
+        return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
+
+    @classmethod
+    def random_erdos_renyi(cls, n_pre: int, n_post: int, p: float, rng: np.random.Generator, *,
+                           weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+        """Every pair is connected independently with probability ``p`` (Erdős–Rényi G(n, p))."""
+        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
+        rng = check_rng(rng)
+        n_pairs = n_pre * n_post
+        flat = np.sort(rng.choice(n_pairs, rng.binomial(n_pairs, p), replace=False))
+        return cls._random(flat // n_post, flat % n_post, n_pre, n_post, rng, weight, max_delay)
+
+    @classmethod
+    def _random(cls, pre, post, n_pre, n_post, rng, weight, max_delay) -> Synapses:
+        n = pre.shape[0]
+        if callable(weight):
+            w = np.asarray(weight(rng, n))
+            if w.shape != (n,):
+                raise ValueError(f"weight(rng, n) must return an array of shape ({n},), got {w.shape}")
+        else:
+            w = np.full(n, weight, np.float32)
+        d = None
+        if max_delay is not None:
+            max_delay = check_int("max_delay", max_delay, 0)
+            d = rng.integers(0, max_delay, n, endpoint=True)
+        return cls.from_edges(pre, post, w, d, n_pre=n_pre, n_post=n_post)
+
+    # ------------------------------------------------------------------ conversions
+    def pre(self) -> np.ndarray:
+        """Presynaptic unit of every synapse, int32 [nnz]."""
+        return np.repeat(np.arange(self.n_pre, dtype=np.int32), np.diff(self.indptr))
+
+    def to_dense(self) -> np.ndarray:
+        """Dense weight matrix ``[n_pre, n_post]`` float32 (multapses add up)."""
+        out = np.zeros((self.n_pre, self.n_post), np.float32)
+        np.add.at(out, (self.pre(), self.post), self.weight)
+        return out
+
+    def delay_matrix(self) -> np.ndarray:
+        """Dense delay matrix ``[n_pre, n_post]`` int64 (0 where no synapse); multapses must agree."""
+        out = np.zeros((self.n_pre, self.n_post), np.int64)
+        if self.delay is None:
+            return out
+        pre = self.pre()
+        out[pre, self.post] = self.delay
+        if np.any(out[pre, self.post] != self.delay):
+            raise ValueError("multapses with different delays cannot be written as one delay matrix")
+        return out
+
+    def to_scipy(self, values: str = "weight"):
+        """scipy CSR matrix ``[n_pre, n_post]`` of the weights (or ``values='delay'``: the delays)."""
+        import scipy.sparse as sp
+
+        if values not in ("weight", "delay"):
+            raise ValueError(f"values must be 'weight' or 'delay', got {values!r}")
+        data = self.weight if values == "weight" else self._delays()
+        return sp.csr_matrix((data, self.post, self.indptr), shape=(self.n_pre, self.n_post))
+
+    def to_networkx(self, bipartite: bool | None = None):
+        """Directed networkx graph with ``weight`` (and ``delay``) edge attributes.
+
+        ``bipartite`` (default: when ``n_pre != n_post``) names nodes ``("pre", i)`` and
+        ``("post", j)``; otherwise unit ``i`` is node ``i`` on both sides (a recurrent
+        population). Multapses give a ``MultiDiGraph``.
+        """
+        import networkx as nx
+
+        if bipartite is None:
+            bipartite = self.n_pre != self.n_post
+        if not bipartite and self.n_pre != self.n_post:
+            raise ValueError(f"a non-bipartite graph needs n_pre == n_post, got {self.n_pre} and {self.n_post}")
+        pre = self.pre()
+        pairs = pre.astype(np.int64) * self.n_post + self.post
+        graph = nx.MultiDiGraph() if np.unique(pairs).size < pairs.size else nx.DiGraph()
+        if bipartite:
+            graph.add_nodes_from((("pre", i) for i in range(self.n_pre)), bipartite=0)
+            graph.add_nodes_from((("post", j) for j in range(self.n_post)), bipartite=1)
+            src, dst = [("pre", int(i)) for i in pre], [("post", int(j)) for j in self.post]
+        else:
+            graph.add_nodes_from(range(self.n_pre))
+            src, dst = pre.tolist(), self.post.tolist()
+        w = self.weight.tolist()
+        if self.delay is None:
+            graph.add_edges_from((s, t, {"weight": x}) for s, t, x in zip(src, dst, w))
+        else:
+            d = self.delay.tolist()
+            graph.add_edges_from((s, t, {"weight": x, "delay": y}) for s, t, x, y in zip(src, dst, w, d))
+        return graph
+
+    # ------------------------------------------------------------------ statistics
+    @property
+    def nnz(self) -> int:
+        return self.post.shape[0]
+
+    @property
+    def density(self) -> float:
+        return self.nnz / (self.n_pre * self.n_post)
+
+    @property
+    def max_delay(self) -> int:
+        return int(self.delay.max()) if self.delay is not None and self.nnz else 0
+
+    def fan_out(self) -> np.ndarray:
+        """Number of synapses leaving each presynaptic unit, int64 [n_pre]."""
+        return np.diff(self.indptr)
+
+    def fan_in(self) -> np.ndarray:
+        """Number of synapses reaching each postsynaptic unit, int64 [n_post]."""
+        return np.bincount(self.post, minlength=self.n_post)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (indptr, post, weight and delay)."""
+        return sum(a.nbytes for a in (self.indptr, self.post, self.weight, self.delay) if a is not None)
+
+    @property
+    def bytes_per_synapse(self) -> float:
+        return self.nbytes / max(self.nnz, 1)
+
+    def _delays(self) -> np.ndarray:
+        return np.zeros(self.nnz, np.uint8) if self.delay is None else self.delay
+
+    def __repr__(self) -> str:
+        return (f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
+                f"density={self.density:.3g}, max_delay={self.max_delay})")
+
+
+def _delay_array(delay, nnz: int) -> np.ndarray:
+    delay = as_array("delay", delay, kind="i", ndim=1)
+    if delay.shape[0] != nnz:
+        raise ValueError(f"delay must have length nnz={nnz}, got {delay.shape[0]}")
+    check_range("delay", delay, 0, _MAX_DELAY + 1)
+    return delay.astype(np.uint8 if delay.size == 0 or delay.max() <= np.iinfo(np.uint8).max else np.uint16)

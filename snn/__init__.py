@@ -1,0 +1,1 @@
+"""Spiking networks with learnable synaptic delays and delta activation layers (filled by later issues)."""
