@@ -66,16 +66,30 @@ def kwta_kernel(x, k, out):
 
 
 @njit(cache=True, nogil=True)
-def _lif(x, v, tau, v_th, v_reset, soft_reset, decay_input):
-    """One SpikingJelly LIFNode step (float32, same operation order). Returns (spike, v_next)."""
+def lif_layer_step(cur, bias, v, tau, v_th, v_reset, soft_reset, decay_input, spiked):
+    """One SpikingJelly ``LIFNode`` step for a layer, in float32 with the same operation order.
+
+    Input ``x = cur + bias``; ``cur`` (the ring-buffer slot just consumed) is zeroed.
+    Updates ``v`` and ``spiked`` in place; returns the number of spikes.
+    """
     reset = np.float32(0.0) if soft_reset else v_reset
-    if decay_input:
-        h = v + (x - (v - reset)) / tau
-    else:
-        h = v - (v - reset) / tau + x
-    if h - v_th >= 0:
-        return True, (h - v_th) if soft_reset else v_reset
-    return False, h
+    n_spikes = 0
+    for j in range(v.shape[0]):
+        x = cur[j] + bias[j]
+        cur[j] = 0.0
+        vj = v[j]
+        if decay_input:
+            h = vj + (x - (vj - reset)) / tau
+        else:
+            h = vj - (vj - reset) / tau + x
+        s = h - v_th >= 0
+        spiked[j] = s
+        n_spikes += s
+        if soft_reset:
+            v[j] = h - v_th if s else h
+        else:
+            v[j] = v_reset if s else h
+    return n_spikes
 
 
 @njit(cache=True, nogil=True)
@@ -97,8 +111,9 @@ def network_kernel(in_time, in_unit, in_value, n_steps,
     n_layers = layer_off.shape[0] - 1
     n_total = layer_off[n_layers]
     n_proj = proj_src.shape[0]
-    ring = np.zeros((n_ring, n_total), np.float32)
+    ring = np.zeros(n_ring * n_total, np.float32)  # flat [slot, neuron]
     v = v_init.copy()
+    spiked = np.zeros(n_total, np.bool_)
     synops = np.zeros(n_proj, np.int64)
     cap = 1024
     s_time = np.empty(cap, np.int32)
@@ -111,19 +126,21 @@ def network_kernel(in_time, in_unit, in_value, n_steps,
     e = 0
     n_in = in_time.shape[0]
     for t in range(n_steps):
-        slot = t % n_ring
+        row = (t % n_ring) * n_total
         while e < n_in and in_time[e] == t:
             for p in range(n_proj):
                 if proj_src[p] == -1:
                     synops[p] += _deliver(ring, t, in_unit[e], in_value[e], p, proj_dst, proj_lag, proj_ptr,
-                                          indptr, post, weight, delay, layer_off, n_ring)
+                                          indptr, post, weight, delay, layer_off, n_ring, n_total)
             e += 1
         for lyr in range(n_layers):
-            for j in range(layer_off[lyr], layer_off[lyr + 1]):
-                x = ring[slot, j] + bias[j]
-                ring[slot, j] = 0.0
-                spike, v[j] = _lif(x, v[j], tau[lyr], v_th[lyr], v_reset[lyr], soft_reset[lyr], decay_input[lyr])
-                if spike:
+            lo, hi = layer_off[lyr], layer_off[lyr + 1]
+            fired = lif_layer_step(ring[row + lo:row + hi], bias[lo:hi], v[lo:hi], tau[lyr], v_th[lyr],
+                                   v_reset[lyr], soft_reset[lyr], decay_input[lyr], spiked[lo:hi])
+            if fired:
+                for j in range(lo, hi):
+                    if not spiked[j]:
+                        continue
                     if n_spikes == cap:
                         cap *= 2
                         s_time = _grow(s_time, cap)
@@ -133,16 +150,18 @@ def network_kernel(in_time, in_unit, in_value, n_steps,
                     n_spikes += 1
                     for p in range(n_proj):
                         if proj_src[p] == lyr:
-                            synops[p] += _deliver(ring, t, j - layer_off[lyr], np.float32(1.0), p, proj_dst,
-                                                  proj_lag, proj_ptr, indptr, post, weight, delay, layer_off,
-                                                  n_ring)
+                            synops[p] += _deliver(ring, t, j - lo, np.float32(1.0), p, proj_dst, proj_lag,
+                                                  proj_ptr, indptr, post, weight, delay, layer_off, n_ring,
+                                                  n_total)
             if lyr == record_v_layer:
-                v_seq[t] = v[layer_off[lyr]:layer_off[lyr + 1]]
+                v_seq[t] = v[lo:hi]
     return s_time[:n_spikes], s_unit[:n_spikes], v, synops, v_seq
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _deliver(ring, t, i, x, p, proj_dst, proj_lag, proj_ptr, indptr, post, weight, delay, layer_off, n_ring):
+def _deliver(ring, t, i, x, p, proj_dst, proj_lag, proj_ptr, indptr, post, weight, delay, layer_off, n_ring,
+             n_total):
+    """Add ``x * w`` of every synapse of row ``i`` of projection ``p`` into its arrival slot."""
     row = proj_ptr[p] + i
     base = layer_off[proj_dst[p]]
     slot0 = (t + proj_lag[p]) % n_ring
@@ -151,7 +170,7 @@ def _deliver(ring, t, i, x, p, proj_dst, proj_lag, proj_ptr, indptr, post, weigh
         slot = slot0 + delay[k]
         if slot >= n_ring:  # lag + delay < n_ring, so one wrap at most (cheaper than %)
             slot -= n_ring
-        ring[slot, base + post[k]] += weight[k] * x
+        ring[slot * n_total + base + post[k]] += weight[k] * x
     return stop - start
 
 

@@ -185,7 +185,7 @@ def _flatten(layers: list[Layer]) -> dict:
         indptr.append(s.indptr[:-1] + nnz)
         post.append(s.post)
         weight.append(s.weight)
-        delay.append(s.delay.astype(np.int32) if s.delay is not None else np.zeros(s.nnz, np.int32))
+        delay.append(s.delay if s.delay is not None else np.zeros(s.nnz, np.uint16))
         n_rows += s.n_pre
         nnz += s.nnz
     indptr.append(np.array([nnz]))
@@ -207,6 +207,6 @@ def _flatten(layers: list[Layer]) -> dict:
         indptr=np.concatenate(indptr).astype(np.int64),
         post=np.concatenate(post).astype(np.int32),
         weight=np.concatenate(weight).astype(np.float32),
-        delay=np.concatenate(delay).astype(np.int32),
+        delay=np.concatenate(delay).astype(np.uint16),
         n_ring=int(max(p[2] + p[3].max_delay for p in projections) + 2),
     )

@@ -1,0 +1,26 @@
+"""Plain-text tables for the command line, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def format_table(rows: Sequence[Mapping[str, object]], title: str | None = None) -> str:
+    """Align a list of dicts (same keys) as a Markdown table; floats get 4 significant digits."""
+    if not rows:
+        return f"{title}\n(no rows)" if title else "(no rows)"
+    keys = list(rows[0])
+    cells = [[_fmt(r.get(k, "")) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["| " + " | ".join(k.ljust(w) for k, w in zip(keys, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    return "\n".join(([title] if title else []) + lines)
+
+
+def _fmt(x: object) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    if isinstance(x, int) and not isinstance(x, bool):
+        return f"{x:,}"
+    return str(x)
