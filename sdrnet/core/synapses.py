@@ -165,26 +165,14 @@ class Synapses:
     def random_fixed_fan_in(cls, n_pre: int, n_post: int, fan_in: int, rng: np.random.Generator, *,
                             weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
         """Each postsynaptic unit gets ``fan_in`` distinct presynaptic partners, drawn uniformly."""
-        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
-        fan_in = check_int("fan_in", fan_in, 0)
-        if fan_in > n_pre:
-            raise ValueError(f"fan_in must be <= n_pre={n_pre}, got {fan_in}")
-        rng = check_rng(rng)
-        pre = np.concatenate([rng.choice(n_pre, fan_in, replace=False) for _ in range(n_post)])
-        post = np.repeat(np.arange(n_post), fan_in)
+        pre, post = _fixed_partners(n_pre, n_post, fan_in, rng, ("fan_in", "n_pre", "n_post"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
     def random_fixed_fan_out(cls, n_pre: int, n_post: int, fan_out: int, rng: np.random.Generator, *,
                              weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
         """Each presynaptic unit gets ``fan_out`` distinct postsynaptic partners, drawn uniformly."""
-        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
-        fan_out = check_int("fan_out", fan_out, 0)
-        if fan_out > n_post:
-            raise ValueError(f"fan_out must be <= n_post={n_post}, got {fan_out}")
-        rng = check_rng(rng)
-        post = np.concatenate([rng.choice(n_post, fan_out, replace=False) for _ in range(n_pre)])
-        pre = np.repeat(np.arange(n_pre), fan_out)
+        post, pre = _fixed_partners(n_post, n_pre, fan_out, rng, ("fan_out", "n_post", "n_pre"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
@@ -312,6 +300,22 @@ class Synapses:
     def __repr__(self) -> str:
         return (f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
                 f"density={self.density:.3g}, max_delay={self.max_delay})")
+
+
+def _fixed_partners(n_partners, n_owners, count, rng, names):
+    """``count`` distinct partners drawn uniformly for each owner: (partner, owner) arrays.
+
+    ``names`` are the argument names of (count, n_partners, n_owners), for error messages.
+    """
+    count_name, partners_name, owners_name = names
+    n_partners = check_int(partners_name, n_partners, 1)
+    n_owners = check_int(owners_name, n_owners, 1)
+    count = check_int(count_name, count, 0)
+    if count > n_partners:
+        raise ValueError(f"{count_name} must be <= {partners_name}={n_partners}, got {count}")
+    rng = check_rng(rng)
+    partner = np.concatenate([rng.choice(n_partners, count, replace=False) for _ in range(n_owners)])
+    return partner, np.repeat(np.arange(n_owners), count)
 
 
 def _delay_array(delay, nnz: int) -> np.ndarray:
