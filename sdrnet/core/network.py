@@ -149,20 +149,27 @@ class Network:
             vs.append(v)
             v_seqs.append(v_seq)
             synops += ops
-        layer_spikes = []
-        for lyr in range(n_layers):
-            per_sample = [(t[(u >= off[lyr]) & (u < off[lyr + 1])], u[(u >= off[lyr]) & (u < off[lyr + 1])] - off[lyr])
-                          for t, u in zip(times, units)]
-            ptr = np.concatenate([[0], np.cumsum([t.size for t, _ in per_sample])])
-            layer_spikes.append(Events(
-                np.concatenate([t for t, _ in per_sample]) if per_sample else np.zeros(0, np.int32),
-                np.concatenate([u for _, u in per_sample]) if per_sample else np.zeros(0, np.int32),
-                None, ptr, n_steps=n_steps, n_units=self.layers[lyr].n, dt=events.dt))
+        layer_spikes = self._split_layers(times, units, n_steps, events.dt)
         v_final = np.stack(vs) if vs else np.zeros((0, off[-1]), np.float32)
         v_layers = [v_final[:, off[lyr]:off[lyr + 1]] for lyr in range(n_layers)]
-        per_layer = np.bincount(c["proj_dst"], weights=synops, minlength=n_layers).astype(np.int64)
+        per_layer = np.zeros(n_layers, np.int64)
+        np.add.at(per_layer, c["proj_dst"], synops)  # exact integers, unlike a float-weighted bincount
         v_seq = np.stack(v_seqs, axis=1) if record_v else None
         return RunResult(layer_spikes[-1], layer_spikes, v_layers, per_layer, v_seq)
+
+    def _split_layers(self, times, units, n_steps, dt) -> list[Events]:
+        """Per-sample spikes over the flat neuron index -> one `Events` per layer."""
+        n_samples = len(times)
+        sample = np.repeat(np.arange(n_samples), [t.size for t in times])
+        t_all = np.concatenate(times) if times else np.zeros(0, np.int32)
+        u_all = np.concatenate(units) if units else np.zeros(0, np.int32)
+        off = self._compiled["layer_off"]
+        out = []
+        for lyr, layer in enumerate(self.layers):
+            m = (u_all >= off[lyr]) & (u_all < off[lyr + 1])
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(sample[m], minlength=n_samples))])
+            out.append(Events(t_all[m], u_all[m] - off[lyr], None, ptr, n_steps=n_steps, n_units=layer.n, dt=dt))
+        return out
 
     def __repr__(self) -> str:
         sizes = " -> ".join([str(self.n_inputs)] + [str(layer.n) for layer in self.layers])
