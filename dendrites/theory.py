@@ -27,7 +27,7 @@ from scipy.special import gammaln, logsumexp
 
 __all__ = [
     "overlap_set_size", "false_match", "log_false_match", "false_negative", "log_false_negative",
-    "union_synapses", "union_active", "union_false_match", "ThresholdAnalysis", "threshold_analysis",
+    "union_synapses", "union_active", "union_size_pmf", "union_false_match", "ThresholdAnalysis", "threshold_analysis",
 ]
 
 
@@ -116,20 +116,58 @@ def union_active(n, a, M):
     return union_synapses(n, a, M)
 
 
-def union_false_match(n, a, s, theta, M, *, form: str = "synapses"):
+def union_size_pmf(n: int, s: int, M: int) -> np.ndarray:
+    """Exact distribution of the size of the union of ``M`` independent random ``s``-subsets of ``n``.
+
+    ``pmf[k] = P(|x_1 ∪ … ∪ x_M| = k)``, float64 ``[n + 1]``; its mean is :func:`union_synapses`.
+    Each new subset overlaps a union of ``k`` cells in a hypergeometric number ``o`` of cells,
+    so the union grows by ``s − o``: a Markov chain over ``k``, iterated ``M`` times.
+    """
+    n, s, M = (_check_size(k, v) for k, v in (("n", n), ("s", s), ("M", M)))
+    _check_le("s", s, "n", n)
+    pmf = np.zeros(n + 1)
+    pmf[0] = 1.0
+    k, o = np.arange(n + 1)[:, None], np.arange(s + 1)[None, :]
+    step = np.exp(_log_comb(k, o) + _log_comb(n - k, s - o) - _log_comb(n, s))  # P(o | k)
+    step /= step.sum(axis=1, keepdims=True)  # rows are distributions; remove log-space rounding
+    target = np.minimum(k + s - o, n)
+    for _ in range(M):
+        new = np.zeros(n + 1)
+        np.add.at(new, target, pmf[:, None] * step)
+        pmf = new
+    return pmf
+
+
+def union_false_match(n, a, s, theta, M, *, form: str = "synapses", size: str = "expected"):
     """False-match probability of a segment when unions are involved.
 
-    ``form="synapses"``: the segment stores ``M`` patterns, growing ``round(s_M)`` synapses
-    (:func:`union_synapses`), and is tested against one random input of ``a`` bits
-    (numenta ``sdr_paper_unions.py``). ``form="inputs"``: a segment of ``s`` synapses is
-    tested against the union of ``M`` random inputs, ``round(a_M)`` active bits
-    (:func:`union_active`). Either way the count is rounded and put into :func:`false_match`.
+    ``form="synapses"``: the segment stores ``M`` patterns, ``s`` synapses each, and is tested
+    against one random input of ``a`` bits (numenta ``sdr_paper_unions.py``). ``form="inputs"``:
+    a segment of ``s`` synapses is tested against the union of ``M`` random inputs of ``a`` bits.
+
+    ``size="expected"`` (the paper's calculation) puts the rounded expected union size
+    (:func:`union_synapses` / :func:`union_active`) into :func:`false_match`;
+    ``size="distribution"`` averages :func:`false_match` over the exact distribution of the
+    union's size (:func:`union_size_pmf`; scalar arguments), which is what a simulation measures.
     """
-    if form == "synapses":
-        return false_match(n, a, np.rint(union_synapses(n, s, M)).astype(np.int64), theta)
-    if form == "inputs":
+    if form not in ("synapses", "inputs"):
+        raise ValueError(f"form must be 'synapses' or 'inputs', got {form!r}")
+    if size == "expected":
+        if form == "synapses":
+            return false_match(n, a, np.rint(union_synapses(n, s, M)).astype(np.int64), theta)
         return false_match(n, np.rint(union_active(n, a, M)).astype(np.int64), s, theta)
-    raise ValueError(f"form must be 'synapses' or 'inputs', got {form!r}")
+    if size != "distribution":
+        raise ValueError(f"size must be 'expected' or 'distribution', got {size!r}")
+    grown = s if form == "synapses" else a
+    pmf = union_size_pmf(n, grown, M)
+    k = np.flatnonzero(pmf)  # the support, at most M·s wide
+    pmf = pmf[k]
+    if form == "synapses":
+        _check_le("theta", theta, "s", s)
+        fm = np.where(k >= theta, _exp(_log_tail(n, k, a, np.minimum(theta, k), k)), 0.0)
+    else:
+        fm = _exp(_log_tail(n, s, k, theta, s))
+    return float(pmf @ fm)
 
 
 @dataclass(frozen=True)
@@ -181,6 +219,7 @@ def _log_comb(n, k):
 def _log_tail(N, K, draws, lo, hi):
     """log Σ_{b=lo}^{hi} C(K, b) C(N − K, draws − b) / C(N, draws), broadcast over all arguments."""
     N, K, draws, lo, hi = np.broadcast_arrays(*(np.asarray(x, dtype=np.int64) for x in (N, K, draws, lo, hi)))
+    hi = np.minimum(hi, draws)  # terms with b > draws vanish
     width = int(max(np.max(hi - lo, initial=-1) + 1, 1))
     b = lo[..., None] + np.arange(width)
     terms = _log_comb(K[..., None], b) + _log_comb((N - K)[..., None], draws[..., None] - b)

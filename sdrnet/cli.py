@@ -14,6 +14,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # (title, example script) for each capability, in tour order; later capabilities add theirs.
 DEMO_PARTS = [
     ("the event-driven sparse core", "core_quickstart.py"),
+    ("SDRs and encoders", "sdr_encoders.py"),
+    ("dendritic pattern recognition (Ahmad & Hawkins 2016)", "dendrites_figures.py"),
 ]
 
 
@@ -39,9 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_demo = sub.add_parser("demo", help="tour every capability on built-in data (tables, figures under runs/demo)")
     p_demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    p_dend = sub.add_parser("dendrites", help="Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures")
+    p_dend.add_argument("--out", type=Path, default=Path("runs/dendrites"), help="output folder (default: runs/dendrites)")
+    p_dend.add_argument("--full", action="store_true", help="larger Monte Carlo budgets (minutes instead of seconds)")
+    p_dend.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p_dend.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.out)
+    if args.command == "dendrites":
+        from dendrites.figures import FULL, QUICK, run
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+        return 0
     parser.print_help()
     return 0
 

@@ -81,3 +81,14 @@ def network_ref(x: np.ndarray, layers, n_steps: int):
             spikes[li][t] = s
         v_seq[t] = v[-1]
     return spikes, v, v_seq
+
+
+def segment_counts_ref(inputs: list[np.ndarray], segments: list[np.ndarray], n: int) -> np.ndarray:
+    """Dense overlaps [B, n_segments]: binary input matrix times binary segment matrix."""
+    x = np.zeros((len(inputs), n), np.int64)
+    s = np.zeros((len(segments), n), np.int64)
+    for b, a in enumerate(inputs):
+        x[b, a] = 1
+    for j, p in enumerate(segments):
+        s[j, p] = 1
+    return x @ s.T

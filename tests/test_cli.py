@@ -17,6 +17,22 @@ def test_demo_writes_tables_and_figures(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "max_abs_diff_vs_dense" in text and "synaptic_ops" in text
     assert (tmp_path / "core_quickstart.png").stat().st_size > 10_000
+    assert "SDR algebra" in text and "encode(x) with encode(0)" in text
+    assert "noise: theory vs simulation" in text and "max |z|" in text
+    for name in ("sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
+                 "dendrites_unions", "dendrites_optimal_threshold"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
+
+
+def test_dendrites_command(tmp_path, capsys, monkeypatch):
+    import dendrites.figures as figures
+
+    monkeypatch.setattr(figures, "QUICK", figures.Budget(segments=200, inputs=200, noise_trials=2, union_segments=20))
+    assert main(["dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    z = float(text.split("max |z| = ")[1].split()[0])
+    assert z < 5  # simulation agrees with the closed forms
+    assert (tmp_path / "dendrites_noise.png").exists()
 
 
 def test_core_import_is_light():

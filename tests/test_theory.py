@@ -63,6 +63,20 @@ def test_union_sizes_are_exact_expectations():
     assert theory.union_active(n, s, M) == theory.union_synapses(n, s, M)
 
 
+def test_union_size_pmf_and_union_false_match_by_enumeration():
+    n, s, M, a, theta = 6, 2, 3, 3, 2
+    unions = [frozenset().union(*t) for t in itertools.product(_subsets(n, s), repeat=M)]
+    pmf = np.bincount([len(u) for u in unions], minlength=n + 1) / len(unions)
+    np.testing.assert_allclose(theory.union_size_pmf(n, s, M), pmf, atol=1e-12)
+    inputs = _subsets(n, a)
+    fm_synapses = np.mean([np.mean([len(u & x) >= theta for x in inputs]) for u in unions])
+    assert theory.union_false_match(n, a, s, theta, M, size="distribution") == pytest.approx(fm_synapses, rel=1e-9)
+    # form="inputs": a segment of s' synapses against the union of M inputs of s bits each
+    fm_inputs = np.mean([np.mean([len(seg & u) >= theta for seg in _subsets(n, a)]) for u in unions])
+    assert theory.union_false_match(n, s, a, theta, M, form="inputs", size="distribution") == pytest.approx(
+        fm_inputs, rel=1e-9)
+
+
 def test_issue_check_values():
     assert theory.false_match(2000, 64, 24, 12) == pytest.approx(8.0e-13, rel=0.01)
     assert theory.false_match(2000, 32, 20, 10) == pytest.approx(3.9e-14, rel=0.01)
@@ -145,6 +159,8 @@ def test_threshold_analysis_reproduces_the_nmda_argument():
     (lambda: theory.false_negative(20, 30, 10, 5), "s must be <= a"),
     (lambda: theory.false_negative(40, 30, 10, 41), "v must be <= a"),
     (lambda: theory.union_false_match(100, 10, 5, 3, 2, form="both"), "form must be"),
+    (lambda: theory.union_false_match(100, 10, 5, 3, 2, size="mean"), "size must be"),
+    (lambda: theory.union_size_pmf(100, 5, 2.0), "M must be an int"),
     (lambda: theory.threshold_analysis(sparsity=[0.0, 0.1]), "sparsity must lie"),
     (lambda: theory.overlap_set_size(10, 11, 2, 3), "a must be <= n"),
 ])
