@@ -38,11 +38,24 @@ QUICK = Budget(segments=1000, inputs=1000, noise_trials=10, union_segments=100)
 FULL = Budget(segments=4000, inputs=5000, noise_trials=200, union_segments=500)
 
 
-def _row(figure, curve, x, p_theory, mc, i=0, **extra):
+def _row(figure, curve, x, p_theory, mc, i=0, se=None, **extra):
+    """One simulated point; ``se`` defaults to the binomial standard error of independent pairs."""
     p_sim, trials = float(mc.rate[i]), mc.trials
-    se = float(np.sqrt(p_theory * (1 - p_theory) / trials))
+    se = float(np.sqrt(p_theory * (1 - p_theory) / trials)) if se is None else se
     return {"figure": figure, "curve": curve, "x": x, **extra, "theory": float(p_theory), "simulated": p_sim,
-            "pairs": trials, "z": (p_sim - p_theory) / se if se > 0 else 0.0}
+            "pairs": trials, "stderr": se, "z": (p_sim - p_theory) / se if se > 0 else 0.0}
+
+
+def _union_stderr(n, a, s, theta, M, form, budget: Budget) -> float:
+    """Standard error of a union estimate: pairs that share a union (its segment, or its input)
+    share its random size, so ``Var = Var_k[p_k] / clusters + E[p_k (1 − p_k)] / pairs``."""
+    pmf = theory.union_size_pmf(n, s if form == "synapses" else a, M)
+    k = np.flatnonzero(pmf)
+    p_k = theory.false_match(n, a, k, theta) if form == "synapses" else theory.false_match(n, k, s, theta)
+    mean = pmf[k] @ p_k
+    clusters = budget.union_segments if form == "synapses" else budget.inputs
+    var = pmf[k] @ (p_k - mean) ** 2 / clusters + (mean - pmf[k] @ p_k**2) / (budget.union_segments * budget.inputs)
+    return float(np.sqrt(var))
 
 
 def _simulable(p, trials):
@@ -118,7 +131,8 @@ def effect_of_unions(rng, budget: Budget = QUICK, progress: bool = True):
             for m, p, q in tqdm(points, desc=f"unions ({form}, n={n})", disable=not progress, leave=False):
                 mc = simulate_union_false_match(n, a, s, theta, m, rng, form=form, n_segments=budget.union_segments,
                                                 n_inputs=budget.inputs)
-                panel_rows.append(_row("unions", f"n={n}", m, p, mc, paper=float(q)))
+                se = _union_stderr(n, a, s, theta, m, form, budget)
+            panel_rows.append(_row("unions", f"n={n}", m, p, mc, se=se, paper=float(q)))
         panels.append(_panel(title, m_grid, curves, panel_rows))
         rows += panel_rows
     return panels, rows
@@ -152,7 +166,7 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
     sims = [r for k in ("effect_of_n", "effect_of_s", "noise", "unions") for r in results[k]]
     z = np.array([r["z"] for r in sims])
     print(f"\n{len(sims)} simulated points; max |z| = {np.abs(z).max():.2f} "
-          f"(z = (simulated − theory) / binomial standard error); figures in {out}/")
+          f"(z = (simulated − theory) / standard error); figures in {out}/")
     return results
 
 
@@ -173,7 +187,7 @@ XLABELS = {"effect_of_n": ("cell population size n", "false-match probability"),
 
 
 def _plot(name, panels, out: Path):
-    """Theory as lines, simulation as points with binomial error bars, one panel per setting."""
+    """Theory as lines, simulation as points with ±1 standard error bars, one panel per setting."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -188,7 +202,7 @@ def _plot(name, panels, out: Path):
             pts = panel["points"][label]
             if pts:
                 ax.errorbar([r["x"] for r in pts], [r["simulated"] for r in pts],
-                            yerr=[np.sqrt(r["theory"] * (1 - r["theory"]) / r["pairs"]) for r in pts],
+                            yerr=[r["stderr"] for r in pts],
                             fmt="o", ms=4, color=f"C{i}", label=f"{label} (simulated)")
         ax.set(yscale="log", xlabel=XLABELS[name][0], ylabel=XLABELS[name][1], title=panel["title"])
         ax.legend(fontsize=7)

@@ -9,6 +9,7 @@ a shorter run is part of `sdrnet demo`)
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,30 +17,39 @@ import numpy as np
 from dendrites.figures import FULL, QUICK, Budget, run
 from dendrites.neuron import DendriticNeuron
 from sdrnet.report import format_table
-from sdrnet.sdr import SDR
+from sdrnet.sdr import SDRBatch
 
 DEMO = Budget(segments=500, inputs=500, noise_trials=4, union_segments=50)
 
 
 def one_neuron(rng: np.random.Generator) -> list[dict]:
-    """A neuron learns 10 patterns, one segment each, then sees them with noise and sees new patterns."""
+    """A neuron learns 10 patterns, one segment each, then sees them with noise and sees new patterns.
+
+    With Brian2 installed, the same inputs also drive a spiking model whose segments fire NMDA
+    plateaus (`dendrites.brian2_model`); its responses are compared input by input.
+    """
     n, a, s, theta = 2048, 40, 24, 12
     neuron = DendriticNeuron(n, theta=theta, synapses_per_segment=s)
-    patterns = [SDR.random(n, a, rng) for _ in range(10)]
+    patterns = SDRBatch.random(n, a, 10, rng)
     for p in patterns:
         neuron.learn(p, rng)
+    tests = {f"learned pattern, {frac:.0%} noise": patterns.add_noise(frac, rng) for frac in (0.0, 0.25, 0.5, 0.75)}
+    tests["100 new random patterns"] = SDRBatch.random(n, a, 100, rng)
     rows = []
-    for frac in (0.0, 0.25, 0.5, 0.75):
-        seen = np.mean([neuron.respond(p.add_noise(frac, rng)) for p in patterns])
-        rows.append({"input": f"learned pattern, {frac:.0%} noise", "responds": float(seen)})
-    novel = np.mean([neuron.respond(SDR.random(n, a, rng)) for _ in range(1000)])
-    rows.append({"input": "1000 new random patterns", "responds": float(novel)})
+    for name, inputs in tests.items():
+        row = {"input": name, "fraction that fires": float(neuron.respond(inputs).mean())}
+        if importlib.util.find_spec("brian2") is not None:
+            from dendrites.brian2_model import simulate_brian2
+
+            spiking = simulate_brian2(neuron, inputs, rng=rng).neuron_responses[:, 0]
+            row["Brian2 NMDA model agrees"] = f"{np.mean(spiking == neuron.respond(inputs)):.0%}"
+        rows.append(row)
     return rows
 
 
 def main(out: Path = Path("runs/demo"), budget: Budget = DEMO) -> dict:
     rng = np.random.default_rng(0)
-    print(format_table(one_neuron(rng), "one neuron, 10 segments (n=2048, a=40, s=24, θ=12): fraction that fire"))
+    print(format_table(one_neuron(rng), "one neuron, 10 learned segments (n=2048, a=40, s=24, θ=12)"))
     return run(Path(out), budget=budget, seed=0, progress=False)
 
 

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dendrites import theory
+from dendrites.figures import Budget, _union_stderr
 from dendrites.neuron import DendriticNeuron, DendriticPopulation, overlap_histogram, segment_matches
 from dendrites.simulate import simulate_false_match, simulate_false_negative, simulate_union_false_match
 from sdrnet.core import Synapses
@@ -103,9 +104,9 @@ def test_bad_input_names_the_argument(call, match):
         call()
 
 
-def _agree(mc, p, z_max=4.5):
+def _agree(mc, p, z_max=4.5, se=None):
     p = np.asarray(p, float)
-    se = np.sqrt(p * (1 - p) / mc.trials)
+    se = np.sqrt(p * (1 - p) / mc.trials) if se is None else se
     assert np.all(p * mc.trials >= 20), "test set-up: too few expected hits to compare"
     np.testing.assert_array_less(np.abs(mc.rate - p), z_max * se)
 
@@ -126,4 +127,7 @@ def test_simulated_noise_robustness_agrees_with_theory(rng):
 @pytest.mark.parametrize("form,n,a,s,theta,M", [("synapses", 1000, 200, 25, 15, 2), ("inputs", 2000, 30, 20, 10, 20)])
 def test_simulated_unions_agree_with_theory(rng, form, n, a, s, theta, M):
     mc = simulate_union_false_match(n, a, s, [theta], M, rng, form=form, n_segments=200, n_inputs=1000)
-    _agree(mc, [theory.union_false_match(n, a, s, theta, M, form=form, size="distribution")])
+    # pairs sharing a union share its random size: a clustered standard error
+    se = _union_stderr(n, a, s, theta, M, form, Budget(segments=0, inputs=1000, noise_trials=0, union_segments=200))
+    assert se > np.sqrt(mc.rate * (1 - mc.rate) / mc.trials)
+    _agree(mc, [theory.union_false_match(n, a, s, theta, M, form=form, size="distribution")], se=se)

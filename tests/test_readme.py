@@ -12,3 +12,12 @@ def test_readme_core_example_runs():
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     assert namespace["currents"].shape == (10 + namespace["syn"].max_delay, 4, 256)
     assert namespace["counts"].shape == (3, 10) and namespace["winners"].shape == (3, 5)
+
+
+def test_readme_dendrites_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "DendriticNeuron" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    neuron, patterns = namespace["neuron"], namespace["patterns"]
+    assert neuron.n_segments == 10 and neuron.respond(patterns).all()
