@@ -21,6 +21,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_dendrites.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
