@@ -132,7 +132,7 @@ def effect_of_unions(rng, budget: Budget = QUICK, progress: bool = True):
                 mc = simulate_union_false_match(n, a, s, theta, m, rng, form=form, n_segments=budget.union_segments,
                                                 n_inputs=budget.inputs)
                 se = _union_stderr(n, a, s, theta, m, form, budget)
-            panel_rows.append(_row("unions", f"n={n}", m, p, mc, se=se, paper=float(q)))
+                panel_rows.append(_row("unions", f"n={n}", m, p, mc, se=se, paper=float(q)))
         panels.append(_panel(title, m_grid, curves, panel_rows))
         rows += panel_rows
     return panels, rows

@@ -131,3 +131,14 @@ def test_simulated_unions_agree_with_theory(rng, form, n, a, s, theta, M):
     se = _union_stderr(n, a, s, theta, M, form, Budget(segments=0, inputs=1000, noise_trials=0, union_segments=200))
     assert se > np.sqrt(mc.rate * (1 - mc.rate) / mc.trials)
     _agree(mc, [theory.union_false_match(n, a, s, theta, M, form=form, size="distribution")], se=se)
+
+
+def test_union_figure_simulates_every_estimable_point(rng):
+    from dendrites.figures import effect_of_unions
+
+    budget = Budget(segments=0, inputs=200, noise_trials=0, union_segments=20)
+    panels, rows = effect_of_unions(rng, budget, progress=False)
+    per_curve = {c: sum(r["curve"] == c for r in rows) for c in ("n=1000", "n=10000", "n=2000")}
+    assert per_curve["n=1000"] >= 4 and per_curve["n=2000"] >= 10 and per_curve["n=10000"] >= 1, per_curve
+    assert all(abs(r["z"]) < 5 for r in rows)
+    assert len(panels) == 2 and all(np.isfinite(r["stderr"]) and r["stderr"] > 0 for r in rows)
