@@ -43,12 +43,17 @@ def overlap_set_size(n: int, a: int, b: int, x_size: int) -> int:
     return math.comb(x_size, b) * math.comb(n - x_size, a - b) if b <= a else 0
 
 
-def log_false_match(n, a, s, theta):
-    """Natural log of :func:`false_match`; never underflows (``-inf`` only for an exact zero)."""
+def _false_match_args(n, a, s, theta):
     n, a, s, theta = _validated(n=n, a=a, s=s, theta=theta)
     _check_le("a", a, "n", n)
     _check_le("s", s, "n", n)
     _check_le("theta", theta, "s", s)
+    return n, a, s, theta
+
+
+def log_false_match(n, a, s, theta):
+    """Natural log of :func:`false_match`; never underflows (``-inf`` only for an exact zero)."""
+    n, a, s, theta = _false_match_args(n, a, s, theta)
     return _log_tail(n, s, a, theta, s)
 
 
@@ -65,17 +70,22 @@ def false_match(n, a, s, theta, *, exact: bool = False):
     """
     if exact:
         n, a, s, theta = (_check_size(k, v) for k, v in (("n", n), ("a", a), ("s", s), ("theta", theta)))
-        log_false_match(n, a, s, theta)  # validates the ranges
+        _false_match_args(n, a, s, theta)
         return _exact_tail(n, s, a, theta, s)
     return _exp(log_false_match(n, a, s, theta))
 
 
-def log_false_negative(a, s, theta, v):
-    """Natural log of :func:`false_negative`."""
+def _false_negative_args(a, s, theta, v):
     a, s, theta, v = _validated(a=a, s=s, theta=theta, v=v)
     _check_le("s", s, "a", a)
     _check_le("theta", theta, "s", s)
     _check_le("v", v, "a", a)
+    return a, s, theta, v
+
+
+def log_false_negative(a, s, theta, v):
+    """Natural log of :func:`false_negative`."""
+    a, s, theta, v = _false_negative_args(a, s, theta, v)
     return _log_tail(a, s, v, s - theta + 1, s)
 
 
@@ -92,7 +102,7 @@ def false_negative(a, s, theta, v, *, exact: bool = False):
     """
     if exact:
         a, s, theta, v = (_check_size(k, x) for k, x in (("a", a), ("s", s), ("theta", theta), ("v", v)))
-        log_false_negative(a, s, theta, v)
+        _false_negative_args(a, s, theta, v)
         return _exact_tail(a, s, v, s - theta + 1, s)
     return _exp(log_false_negative(a, s, theta, v))
 
