@@ -51,7 +51,7 @@ class DendriticPopulation:
             raise ValueError(f"synapses_per_segment must be <= n_inputs ({self.n_inputs}), got {synapses_per_segment}")
         self.segment_neuron_ = np.zeros(0, np.int64)
         self._presyn: list[np.ndarray] = []
-        self._synapses: Synapses | None = None
+        self._synapses: tuple[Synapses, int] | None = None
 
     @property
     def n_segments(self) -> int:
@@ -60,11 +60,16 @@ class DendriticPopulation:
     @property
     def synapses(self) -> Synapses:
         """All segments as one ``Synapses`` matrix, inputs → segments (built on demand)."""
+        return self._built()[0]
+
+    def _built(self) -> tuple[Synapses, int]:
+        """The synapse matrix and the largest segment's size, built once per change of the segments."""
         if self._synapses is None:
             sizes = [len(p) for p in self._presyn]
             pre = np.concatenate(self._presyn) if self._presyn else np.zeros(0, np.int64)
             post = np.repeat(np.arange(self.n_segments), sizes)
-            self._synapses = Synapses.from_edges(pre, post, n_pre=self.n_inputs, n_post=max(self.n_segments, 1))
+            syn = Synapses.from_edges(pre, post, n_pre=self.n_inputs, n_post=max(self.n_segments, 1))
+            self._synapses = syn, max(sizes, default=0)
         return self._synapses
 
     def segment_synapses(self, segment: int) -> np.ndarray:
@@ -138,12 +143,12 @@ class DendriticPopulation:
     def active_segments(self, inputs) -> tuple[np.ndarray, np.ndarray]:
         """``(input, segment)`` index pairs of every segment at or above θ, ordered by input."""
         indices, ptr, _ = self._inputs(inputs)
-        return _matches(indices, ptr, self.synapses, self.theta)
+        return _matches(indices, ptr, *self._built(), self.theta)
 
     def respond(self, inputs) -> np.ndarray:
         """bool ``[B, n_neurons]`` (``[n_neurons]`` for one input): does any segment of the neuron fire?"""
         indices, ptr, single = self._inputs(inputs)
-        sample, segment = _matches(indices, ptr, self.synapses, self.theta)
+        sample, segment = _matches(indices, ptr, *self._built(), self.theta)
         out = np.zeros((ptr.shape[0] - 1, self.n_neurons), bool)
         out[sample, self.segment_neuron_[segment]] = True
         return out[0] if single else out
@@ -196,7 +201,7 @@ def segment_matches(inputs, synapses: Synapses, theta: int) -> tuple[np.ndarray,
     ``synapses``. Returns int64 arrays ``(input, segment)``, ordered by input.
     """
     indices, ptr, _ = active_lists(inputs, _check_synapses(synapses).n_pre)
-    return _matches(indices, ptr, synapses, check_int("theta", theta, 1))
+    return _matches(indices, ptr, synapses, _max_fan_in(synapses), check_int("theta", theta, 1))
 
 
 def overlap_histogram(inputs, synapses: Synapses) -> np.ndarray:
@@ -205,7 +210,8 @@ def overlap_histogram(inputs, synapses: Synapses) -> np.ndarray:
     Gives the false-match rate for every θ at once: ``P(overlap >= θ) = hist[θ:].sum() / hist.sum()``.
     """
     indices, ptr, _ = active_lists(inputs, _check_synapses(synapses).n_pre)
-    counts, seen, max_fan_in = _scratch(synapses)
+    max_fan_in = _max_fan_in(synapses)
+    counts, seen = _scratch(synapses, max_fan_in)
     hist = np.zeros(max_fan_in + 1, np.int64)
     bad = kernels.overlap_histogram_kernel(indices, ptr, synapses.indptr, synapses.post, counts, seen, hist)
     if bad >= 0:
@@ -214,8 +220,8 @@ def overlap_histogram(inputs, synapses: Synapses) -> np.ndarray:
     return hist
 
 
-def _matches(indices, ptr, synapses: Synapses, theta: int) -> tuple[np.ndarray, np.ndarray]:
-    counts, seen, _ = _scratch(synapses)
+def _matches(indices, ptr, synapses: Synapses, max_fan_in: int, theta: int) -> tuple[np.ndarray, np.ndarray]:
+    counts, seen = _scratch(synapses, max_fan_in)
     cap = max(1024, (ptr.shape[0] - 1) * 4)
     while True:
         out_sample, out_segment = np.empty(cap, np.int64), np.empty(cap, np.int64)
@@ -234,8 +240,11 @@ def _check_synapses(synapses) -> Synapses:
     return synapses
 
 
-def _scratch(synapses: Synapses) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-segment counters (uint8 when every segment has <= 255 synapses), per-input repeat marks, max fan-in."""
-    max_fan_in = int(np.bincount(synapses.post, minlength=synapses.n_post).max(initial=0))
+def _max_fan_in(synapses: Synapses) -> int:
+    return int(np.bincount(synapses.post, minlength=synapses.n_post).max(initial=0))
+
+
+def _scratch(synapses: Synapses, max_fan_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-segment counters (uint8 when every segment has <= 255 synapses) and per-input repeat marks."""
     dtype = np.uint8 if max_fan_in <= np.iinfo(np.uint8).max else np.uint32
-    return np.zeros(synapses.n_post, dtype), np.full(synapses.n_pre, -1, np.int64), max_fan_in
+    return np.zeros(synapses.n_post, dtype), np.full(synapses.n_pre, -1, np.int64)

@@ -117,11 +117,8 @@ def _thetas(thetas, s: int) -> np.ndarray:
 def _histogram(pop: DendriticPopulation, n: int, a: int, n_inputs: int, batch: int, rng) -> np.ndarray:
     """Overlap histogram of every segment of ``pop`` against ``n_inputs`` random inputs, in batches."""
     n_inputs, batch = check_int("n_inputs", n_inputs, 1), check_int("batch", batch, 1)
-    hist = np.zeros(0, np.int64)
-    for start in range(0, n_inputs, batch):
-        h = overlap_histogram(SDRBatch.random(n, a, min(batch, n_inputs - start), rng), pop.synapses)
-        hist = np.pad(hist, (0, max(0, h.shape[0] - hist.shape[0]))) + np.pad(h, (0, max(0, hist.shape[0] - h.shape[0])))
-    return hist
+    return sum(overlap_histogram(SDRBatch.random(n, a, min(batch, n_inputs - start), rng), pop.synapses)
+               for start in range(0, n_inputs, batch))  # same segments each batch: same histogram length
 
 
 def _tail(hist: np.ndarray, thetas: np.ndarray) -> np.ndarray:
