@@ -19,7 +19,8 @@ def test_demo_writes_tables_and_figures(tmp_path, capsys):
     assert (tmp_path / "core_quickstart.png").stat().st_size > 10_000
     assert "SDR algebra" in text and "encode(x) with encode(0)" in text
     assert "noise: theory vs simulation" in text and "max |z|" in text
-    for name in ("sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
+    assert "similarity preservation" in text and "load_digits" in text
+    for name in ("sparsey", "sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
                  "dendrites_unions", "dendrites_optimal_threshold"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
 
@@ -33,6 +34,32 @@ def test_dendrites_command(tmp_path, capsys, monkeypatch):
     z = float(text.split("max |z| = ")[1].split()[0])
     assert z < 5  # simulation agrees with the closed forms
     assert (tmp_path / "dendrites_noise.png").exists()
+
+
+def test_sparsey_command_with_mnist_files(tmp_path, capsys, monkeypatch):
+    import gzip
+    import json
+    import struct
+
+    import numpy as np
+
+    import sdrnet.sparsey.experiments as experiments
+
+    monkeypatch.setattr(experiments, "QUICK", experiments.Budget(pairs=5, capacity_trials=1, loads=(20,)))
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 10)):
+        images = (rng.random((n, 28, 28)) < 0.2).astype(np.uint8) * 255
+        labels = np.arange(n, dtype=np.uint8) % 10
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+            with gzip.open(tmp_path / f"{split}-{kind}-ubyte.gz", "wb") as f:
+                f.write(bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
+    out = tmp_path / "out"
+    assert main(["sparsey", "--out", str(out), "--no-progress", "--mnist", str(tmp_path), "--per-class", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "capacity" in text and "MNIST (20 train / 10 test)" in text
+    results = json.loads((out / "sparsey.json").read_text())
+    assert results["mnist_info"]["n_train"] == 20 and len(results["digits"]) == 5
+    assert (out / "sparsey.png").stat().st_size > 10_000
 
 
 def test_core_import_is_light():
