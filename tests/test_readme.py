@@ -21,3 +21,13 @@ def test_readme_dendrites_example_runs():
     exec(compile(block, "README.md", "exec"), namespace)
     neuron, patterns = namespace["neuron"], namespace["patterns"]
     assert neuron.n_segments == 10 and neuron.respond(patterns).all()
+
+
+def test_readme_sparsey_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "Macrocolumn" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    code_a, code_b, mac, a = (namespace[k] for k in ("code_a", "code_b", "mac", "a"))
+    assert float(code_b.familiarity) == 0.8 and (code_a.winners == code_b.winners).mean() > 0.8
+    assert (mac.recognize(a).winners == code_a.winners).all()
