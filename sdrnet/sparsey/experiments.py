@@ -39,7 +39,10 @@ QUICK = Budget(pairs=60, capacity_trials=1, loads=(100, 200, 300, 400, 600))
 FULL = Budget(pairs=1000, capacity_trials=5, loads=(50, 100, 150, 200, 250, 300, 350, 400, 500, 600, 800))
 
 
-def similarity(rng: np.random.Generator, *, pairs: int, n: int = 400, a: int = 20, Q: int = 20, K: int = 8,
+SIMILARITY_K = 8
+
+
+def similarity(rng: np.random.Generator, *, pairs: int, n: int = 400, a: int = 20, Q: int = 20, K: int = SIMILARITY_K,
                progress: bool = False) -> list[dict]:
     """A fresh mac learns input A, then input B that shares a fraction of A's active inputs.
 
@@ -175,7 +178,8 @@ def plot(similarity_rows, capacity_rows, path: Path) -> None:
     x = [r["input overlap"] for r in similarity_rows]
     left.errorbar(x, [r["code overlap (simulated)"] for r in similarity_rows],
                   yerr=[2 * r["± s.e."] for r in similarity_rows], fmt="o", label="simulated (±2 s.e.)")
-    left.plot(x, [r["code overlap (closed form)"] for r in similarity_rows], "-", label="closed form")
+    dense = np.linspace(0, 1, 201)
+    left.plot(dense, pair_code_overlap(dense, SIMILARITY_K), "-", label="closed form")
     left.set(xlabel="input overlap |A∩B|/|B|", ylabel="code overlap / Q", title="similar inputs → similar codes")
     left.legend()
     M = [r["stored patterns M"] for r in capacity_rows]
