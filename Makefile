@@ -22,6 +22,7 @@ test: install
 bench: install
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_dendrites.py
+	$(PY) benchmarks/bench_active_dendrites.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -17,6 +17,7 @@ DEMO_PARTS = [
     ("SDRs and encoders", "sdr_encoders.py"),
     ("dendritic pattern recognition (Ahmad & Hawkins 2016)", "dendrites_figures.py"),
     ("Sparsey associative memory (Rinkus)", "sparsey_digits.py"),
+    ("active-dendrite networks for continual learning (Iyer et al. 2022)", "active_dendrites_permuted_digits.py"),
 ]
 
 
@@ -55,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     p_sp.add_argument("--per-class", type=int, default=200, help="MNIST training images per class (default: 200)")
     p_sp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p_sp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p_ad = sub.add_parser("active-dendrites",
+                          help="Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP")
+    p_ad.add_argument("--out", type=Path, default=Path("runs/active_dendrites"),
+                      help="output folder (default: runs/active_dendrites)")
+    p_ad.add_argument("--full", action="store_true", help="50 tasks, 2×1024 hidden, 3 seeds (about 20 min)")
+    p_ad.add_argument("--mnist", type=Path, metavar="DIR", help="permuted MNIST from the standard IDX files in DIR")
+    p_ad.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p_ad.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.out)
@@ -65,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sparsey":
         return sparsey(args)
+    if args.command == "active-dendrites":
+        from dendrites.continual import FULL, QUICK, run, with_mnist
+
+        budget = FULL if args.full else QUICK
+        run(args.out, budget=with_mnist(budget, args.mnist) if args.mnist else budget, seed=args.seed,
+            progress=not args.no_progress)
+        return 0
     parser.print_help()
     return 0
 

@@ -7,30 +7,33 @@ from pathlib import Path
 
 import numpy as np
 
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
 def read_idx(path) -> np.ndarray:
-    """Read an IDX file (LeCun's MNIST format; ``.gz`` read transparently) into an array of its shape.
+    """Read an IDX file (LeCun's MNIST format; gzip-compressed or not) into an array of its shape and type.
 
     Header: two zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
     0x0E float64), the number of dimensions, then each dimension as a big-endian uint32.
     """
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
+        raise ValueError(f"{path} is not an IDX file: its magic number is {data[:4].hex() or 'missing'}, expected "
+                         f"0000, a type code in {[hex(c) for c in _IDX_DTYPES]} and the number of dimensions")
     ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated header ({len(data)} bytes for {ndim} dimensions)")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     body = data[4 + 4 * ndim:]
     if len(body) != expected:
-        raise ValueError(f"{path}: header says shape {shape} ({expected} bytes of data), file has {len(body)}; "
+        raise ValueError(f"{path}: {len(body)} data bytes for shape {shape} of {dtype}, expected {expected}; "
                          "truncated or corrupt")
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 

@@ -20,7 +20,8 @@ def test_demo_writes_tables_and_figures(tmp_path, capsys):
     assert "SDR algebra" in text and "encode(x) with encode(0)" in text
     assert "noise: theory vs simulation" in text and "max |z|" in text
     assert "similarity preservation" in text and "load_digits" in text
-    for name in ("sparsey", "sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
+    assert "accuracy on all tasks seen" in text and "exported to the core" in text
+    for name in ("active_dendrites_permuted_digits", "sparsey", "sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
                  "dendrites_unions", "dendrites_optimal_threshold"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
 
@@ -60,6 +61,21 @@ def test_sparsey_command_with_mnist_files(tmp_path, capsys, monkeypatch):
     results = json.loads((out / "sparsey.json").read_text())
     assert results["mnist_info"]["n_train"] == 20 and len(results["digits"]) == 5
     assert (out / "sparsey.png").stat().st_size > 10_000
+
+
+def test_active_dendrites_command(tmp_path, capsys, monkeypatch):
+    import json
+    from dataclasses import replace
+
+    import dendrites.continual as continual
+
+    tiny = replace(continual.QUICK, num_tasks=2, report_tasks=(1, 2), hidden_sizes=(32, 32), epochs=1)
+    monkeypatch.setattr(continual, "QUICK", tiny)
+    assert main(["active-dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "1"]) == 0
+    assert "accuracy on all tasks seen" in capsys.readouterr().out
+    results = json.loads((tmp_path / "active_dendrites.json").read_text())
+    assert set(results["models"]) == set(continual.MODELS)
+    assert (tmp_path / "active_dendrites_permuted_digits.png").stat().st_size > 10_000
 
 
 def test_core_import_is_light():

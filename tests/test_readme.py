@@ -31,3 +31,11 @@ def test_readme_sparsey_example_runs():
     code_a, code_b, mac, a = (namespace[k] for k in ("code_a", "code_b", "mac", "a"))
     assert abs(float(code_b.familiarity) - 0.8) < 1e-9 and (code_a.winners == code_b.winners).mean() > 0.8
     assert (mac.recognize(a).winners == code_a.winners).all()
+
+
+def test_readme_active_dendrites_example_runs():
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "DendriticMLP" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)  # the block asserts core == torch itself
+    assert namespace["logits"].shape == (32, 10)

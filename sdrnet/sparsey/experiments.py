@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..report import format_table
+from ..report import format_table, save_figure
 from ..sdr import SDR, SDRBatch
 from .csa import CSAParams
 from .data import oriented_edges
@@ -191,9 +191,7 @@ def plot(similarity_rows, capacity_rows, path: Path) -> None:
     right.plot(M, [r["saturation (default)"] for r in capacity_rows], ":", label="weight saturation (default CSA)")
     right.set(xlabel="stored random patterns M", ylabel="fraction", title="capacity (n=400, a=20, Q=20, K=10)")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
