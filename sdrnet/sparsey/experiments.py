@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..report import format_table, save_figure
 from ..sdr import SDR, SDRBatch
@@ -19,7 +20,7 @@ from .csa import CSAParams
 from .data import oriented_edges
 from .hierarchy import LevelSpec
 from .macrocolumn import Macrocolumn
-from .readout import SparseyClassifier, _progress
+from .readout import SparseyClassifier
 from .theory import pair_code_overlap, recall_per_cm
 
 DIGITS_LEVELS = (LevelSpec(Q=8, K=8, patch=4, stride=2, freeze_at=0.1,
@@ -49,7 +50,7 @@ def similarity(rng: np.random.Generator, *, pairs: int, n: int = 400, a: int = 2
     Mean code overlap |code(A) ∩ code(B)| / Q per input overlap, simulated vs :func:`pair_code_overlap`.
     """
     rows = []
-    for shared in _progress(range(0, a + 1, 2), progress, "sparsey: similarity"):
+    for shared in tqdm(range(0, a + 1, 2), desc="sparsey: similarity", disable=not progress, leave=False):
         overlaps = []
         for _ in range(pairs):
             mac = Macrocolumn(n, Q, K)
@@ -77,7 +78,7 @@ def capacity(rng: np.random.Generator, *, loads, trials: int, n: int = 400, a: i
     warning is counted, not hidden.
     """
     rows = []
-    for M in _progress(loads, progress, "sparsey: capacity"):
+    for M in tqdm(loads, desc="sparsey: capacity", disable=not progress, leave=False):
         row = {"stored patterns M": M, "per-CM recall (closed form)": float(recall_per_cm(M, n, a, K)[0])}
         for label, params in (("uniform codes", UNIFORM_CODES), ("default CSA", CSAParams())):
             per_cm, whole, sat, warned = [], [], [], 0

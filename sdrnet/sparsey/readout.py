@@ -6,6 +6,7 @@ import time
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..core import Synapses, overlap
 from ..core._checks import as_array, check_int, check_rng
@@ -104,15 +105,13 @@ class SparseyClassifier:
         start = time.perf_counter()
         self.hierarchy_ = Hierarchy(tuple(self.image_shape), self.levels)
         rows, G = [], []
-        for x in _progress(X, self.progress, "sparsey: single-trial learning"):
+        for x in tqdm(X, desc="sparsey: single-trial learning", disable=not self.progress, leave=False):
             codes = self.hierarchy_.learn(x, rng)
-            rows.append(self.hierarchy_.as_sdr(codes).sparse)
+            if self.readout_codes == "learned":
+                rows.append(self.hierarchy_.as_sdr(codes))
             G.append([float(np.mean(c.familiarity[c.active])) if c.active.any() else 0.0 for c in codes])
-        if self.readout_codes == "learned":
-            indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
-            stored = SDRBatch._trusted(self.hierarchy_.n_cells, np.concatenate(rows), indptr)
-        else:
-            stored = self.hierarchy_.as_sdr(self.hierarchy_.recognize(X))
+        stored = SDRBatch.from_sdrs(rows, self.hierarchy_.n_cells) if self.readout_codes == "learned" \
+            else self.hierarchy_.as_sdr(self.hierarchy_.recognize(X))
         self.readout_ = CodeReadout(self.k).fit(stored, y)
         self.fit_time_ = time.perf_counter() - start
         self.familiarity_ = np.mean(G, axis=0)
@@ -134,11 +133,3 @@ class SparseyClassifier:
         if y.shape != predicted.shape:
             raise ValueError(f"y must have one label per row of X ({predicted.shape[0]}), got {y.shape[0]}")
         return float(np.mean(predicted == y))
-
-
-def _progress(items, show: bool, desc: str):
-    if not show:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, desc=desc, leave=False)
