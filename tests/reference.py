@@ -56,8 +56,14 @@ def lif_step_ref(x, v, p):
 
 
 def network_ref(x: np.ndarray, layers, n_steps: int):
-    """Dense time-stepped LIF network: x [T, B, n_in] -> (spikes per layer [T, B, n_l], final v, v_seq last)."""
+    """Dense time-stepped LIF network: x [T, B, n_in] -> (spikes per layer [T, B, n_l], final v, v_seq last).
+
+    A layer with ``tail`` set stops (keeps v, no spikes) ``tail`` steps after its input ends."""
     T, B, _ = x.shape
+    stops, end = [], T
+    for layer in layers:
+        end = n_steps if layer.tail is None else end + layer.tail
+        stops.append(end)
     stacks = [dense_delay_stack(layer.synapses) for layer in layers]
     rstacks = [dense_delay_stack(layer.recurrent) if layer.recurrent is not None else [] for layer in layers]
     v = [np.full((B, layer.n), 0.0 if layer.neuron.v_reset is None else layer.neuron.v_reset, np.float32)
@@ -68,6 +74,8 @@ def network_ref(x: np.ndarray, layers, n_steps: int):
     xin[:min(T, n_steps)] = x[:n_steps]
     for t in range(n_steps):
         for li, layer in enumerate(layers):
+            if t >= stops[li]:
+                continue
             src = xin if li == 0 else spikes[li - 1]
             cur = np.zeros((B, layer.n), np.float64)
             for d, w in stacks[li]:

@@ -36,7 +36,7 @@ def networks(draw):
         bias = draw(st.sampled_from([0.0, 0.125, "vector"]))
         if bias == "vector":
             bias = rng.integers(-2, 3, n_post) / 8
-        layers.append(Layer(ff, draw(lif_params), rec, bias))
+        layers.append(Layer(ff, draw(lif_params), rec, bias, draw(st.sampled_from([None, None, 0, 2]))))
     T, B = draw(st.integers(0, 15)), draw(st.integers(1, 3))
     x = np.where(rng.random((T, B, sizes[0])) < 0.3, rng.integers(1, 4, (T, B, sizes[0])) / 2, 0)
     return layers, x.astype(np.float32)
@@ -47,7 +47,7 @@ def test_network_matches_numpy_reference(net_input, n_steps):
     layers, x = net_input
     net = Network(layers)
     res = net.run(Events.from_dense(x), n_steps=n_steps, record_v=True)
-    T = x.shape[0] if n_steps is None else n_steps
+    T = x.shape[0] + sum(layer.tail or 0 for layer in layers) if n_steps is None else n_steps
     spikes, v, v_seq = network_ref(x, layers, T)
     for got, want in zip(res.layer_spikes, spikes):
         np.testing.assert_array_equal(got.to_dense(), want)

@@ -96,14 +96,15 @@ def lif_layer_step(cur, bias, v, tau, v_th, v_reset, soft_reset, decay_input, sp
 def network_kernel(in_time, in_unit, in_value, n_steps,
                    layer_off, tau, v_th, v_reset, soft_reset, decay_input, bias, v_init,
                    proj_src, proj_dst, proj_lag, proj_ptr, indptr, post, weight, delay,
-                   n_ring, record_v_layer):
+                   n_ring, record_v_layer, layer_stop):
     """Run one sample through layers of LIF neurons, event-driven, with a delay ring buffer.
 
     Layer ``l`` owns neurons ``layer_off[l]:layer_off[l + 1]`` of the flat state. Projection
     ``p`` carries events from layer ``proj_src[p]`` (-1: the input) to ``proj_dst[p]``; its CSR
     rows are ``indptr[proj_ptr[p] + i]``. An event from step ``t`` arrives at step
     ``t + proj_lag[p] + delay[k]``. Within a step the input is delivered first, then the
-    layers update in order, each delivering its spikes as it fires.
+    layers update in order, each delivering its spikes as it fires. Layer ``l`` is frozen (no
+    update, no spikes) from step ``layer_stop[l]`` on.
 
     Returns spike (time, flat unit) arrays, final v, synaptic operations per projection and,
     if ``record_v_layer >= 0``, that layer's membrane potential at every step.
@@ -135,6 +136,10 @@ def network_kernel(in_time, in_unit, in_value, n_steps,
             e += 1
         for lyr in range(n_layers):
             lo, hi = layer_off[lyr], layer_off[lyr + 1]
+            if t >= layer_stop[lyr]:
+                if lyr == record_v_layer:
+                    v_seq[t] = v[lo:hi]
+                continue
             fired = lif_layer_step(ring[row + lo:row + hi], bias[lo:hi], v[lo:hi], tau[lyr], v_th[lyr],
                                    v_reset[lyr], soft_reset[lyr], decay_input[lyr], spiked[lo:hi])
             if fired:

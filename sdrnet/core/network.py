@@ -53,12 +53,18 @@ class Layer:
     than their delay says (a spike at ``t`` acts at ``t + 1 + d``, as in a recurrent layer
     that reads the previous step's spikes). ``bias`` is a constant input added every step
     (a scalar or one value per neuron), e.g. a folded BatchNorm.
+
+    ``tail`` (optional) ends the layer like a zero-padded convolution over time ends: the layer
+    runs ``tail`` steps past the end of its input (the previous layer's last step, or the input
+    events' ``n_steps`` for the first layer) and is silent afterwards. ``None`` (default): the
+    layer runs for every simulated step.
     """
 
     synapses: Synapses
     neuron: LIFParams = field(default_factory=LIFParams)
     recurrent: Synapses | None = None
     bias: float | np.ndarray = 0.0
+    tail: int | None = None
 
     @property
     def n(self) -> int:
@@ -105,6 +111,8 @@ class Network:
             rec = layer.recurrent
             if rec is not None and (rec.n_pre, rec.n_post) != (layer.n, layer.n):
                 raise ValueError(f"layers[{i}].recurrent must be {layer.n} x {layer.n}, got {rec.n_pre} x {rec.n_post}")
+            if layer.tail is not None:
+                check_int(f"layers[{i}].tail", layer.tail, 0)
             bias = as_array(f"layers[{i}].bias", layer.bias, kind="f")
             if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] != layer.n):
                 raise ValueError(f"layers[{i}].bias must be a scalar or have shape ({layer.n},), got {bias.shape}")
@@ -123,13 +131,20 @@ class Network:
         """Simulate every sample of ``events`` for ``n_steps`` steps (default ``events.n_steps``).
 
         Spikes whose delays carry them past the last step are not delivered; pass a larger
-        ``n_steps`` to let them arrive. Membrane potentials start at ``v_reset`` (0 for soft reset).
+        ``n_steps`` to let them arrive. The default adds the layers' tails (`Layer.tail`) to
+        ``events.n_steps``. Membrane potentials start at ``v_reset`` (0 for soft reset).
         """
         if not isinstance(events, Events):
             raise TypeError(f"events must be Events, got {type(events).__name__}")
         if events.n_units != self.n_inputs:
             raise ValueError(f"events.n_units ({events.n_units}) must equal the network's inputs ({self.n_inputs})")
-        n_steps = events.n_steps if n_steps is None else check_int("n_steps", n_steps, 0)
+        tails = [layer.tail or 0 for layer in self.layers]
+        n_steps = events.n_steps + sum(tails) if n_steps is None else check_int("n_steps", n_steps, 0)
+        stop = np.full(len(self.layers), n_steps, np.int64)
+        end = events.n_steps
+        for i, layer in enumerate(self.layers):
+            end = n_steps if layer.tail is None else end + layer.tail
+            stop[i] = min(end, n_steps)
         c = self._compiled
         n_layers = len(self.layers)
         off = c["layer_off"]
@@ -143,7 +158,7 @@ class Network:
                 events.time[lo:hi][keep], events.unit[lo:hi][keep], events.value[lo:hi][keep], n_steps,
                 off, c["tau"], c["v_th"], c["v_reset"], c["soft"], c["decay_input"], c["bias"], c["v_init"],
                 c["proj_src"], c["proj_dst"], c["proj_lag"], c["proj_ptr"], c["indptr"], c["post"],
-                c["weight"], c["delay"], c["n_ring"], record)
+                c["weight"], c["delay"], c["n_ring"], record, stop)
             times.append(s_t)
             units.append(s_u)
             vs.append(v)

@@ -1,0 +1,144 @@
+"""A trained delay SNN, run event-driven: on the core (`export`), in Brian2 (`run_brian2`) and as NIR (`to_nir`).
+
+`export(model)` rounds every delay to integer steps, folds each eval-mode BatchNorm into the weights and
+a constant input per neuron (``s = γ/√(σ²_B + ε)``: ``w' = s·w``, ``b = β − s·μ_B``), drops Dropout
+(identity at inference) and returns an `sdrnet.core.Network` of LIF layers whose synapses carry the
+delays (zero weights are not stored). Each layer runs ``tail`` steps past its input, as the PyTorch
+model's padding does (`sdrnet.core.Layer.tail`), so the readout's membrane potential equals the model's
+v_out step for step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses
+
+from .models import DelaySNN, sum_softmax
+
+__all__ = ["export", "predict_core", "run_brian2", "to_nir"]
+
+
+@torch.no_grad()
+def export(model: DelaySNN) -> Network:
+    """The model as a core `Network` (integer delays, BatchNorm folded, readout threshold ∞)."""
+    if not isinstance(model, DelaySNN):
+        raise TypeError(f"model must be a snn.models.DelaySNN, got {type(model).__name__}")
+    cfg = model.config
+    layers = []
+    for i, syn in enumerate(model.synapses):
+        w = syn.weight.detach().double().cpu().numpy()
+        bias = np.zeros(syn.out_features)
+        if syn.bias is not None:
+            bias += syn.bias.detach().double().cpu().numpy()
+        if i < cfg.n_layers and cfg.batchnorm:
+            scale, shift = _fold(model.norms[i])
+            w, bias = w * scale[:, None], bias * scale + shift
+        post, pre = np.nonzero(w)
+        delay = syn.integer_delays().cpu().numpy()[post, pre]
+        synapses = Synapses.from_edges(pre, post, w[post, pre].astype(np.float32),
+                                       delay.astype(np.uint16) if syn.max_delay else None,
+                                       n_pre=syn.in_features, n_post=syn.out_features)
+        neuron = LIFParams(tau=cfg.tau, v_threshold=1.0 if i < cfg.n_layers else np.inf, v_reset=0.0,
+                           decay_input=False)
+        layers.append(Layer(synapses, neuron, bias=bias.astype(np.float32), tail=syn.tail))
+    return Network(layers)
+
+
+def _fold(norm: torch.nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
+    var = norm.running_var.double().cpu().numpy()
+    mean = norm.running_mean.double().cpu().numpy()
+    gamma = norm.weight.detach().double().cpu().numpy() if norm.affine else np.ones_like(var)
+    beta = norm.bias.detach().double().cpu().numpy() if norm.affine else np.zeros_like(var)
+    scale = gamma / np.sqrt(var + norm.eps)
+    return scale, beta - scale * mean
+
+
+def predict_core(network: Network, events: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``events`` through the exported network: (predictions [B], scores Σ_t softmax(v_out) [B, K], synops)."""
+    res = network.run(events, record_v=True)
+    scores = sum_softmax(torch.from_numpy(res.v_seq)).numpy()
+    return scores.argmax(1), scores, res.synops
+
+
+def run_brian2(network: Network, events: Events, sample: int = 0) -> dict:
+    """Simulate one sample of ``events`` through ``network`` in Brian2 (per-synapse delays, dt = 1 step).
+
+    The same discrete LIF (``v ← v − v/τ + I + b``, spike at v ≥ θ, reset to 0) runs in Brian2's
+    ``groups`` slot; synapses add ``w`` to ``I`` after ``S.delay = d·dt``. Brian2 delivers a spike in
+    the ``synapses`` slot of its step, after the thresholds, so each layer adds one step of latency;
+    the spike times returned here are shifted back by it (layer l: l steps), so they compare directly
+    with `Network.run`. Input counts above 1 use replicated input neurons (a SpikeGeneratorGroup
+    neuron fires at most once per step).
+
+    Returns ``{'spikes': [(times, units) per layer], 'v_out': [T', n_out]}``.
+    """
+    import brian2 as b2
+
+    if not 0 <= sample < events.n_samples:
+        raise ValueError(f"sample must be in [0, {events.n_samples}), got {sample}")
+    b2.start_scope()
+    b2.prefs.codegen.target = "numpy"
+    dt = b2.defaultclock.dt = 1 * b2.ms
+    one = events[sample]
+    counts = np.rint(one.value).astype(int)
+    if np.any(counts < 0) or not np.allclose(counts, one.value):
+        raise ValueError("run_brian2 needs non-negative integer event values (spike counts)")
+    n_rep = max(int(counts.max(initial=1)), 1)
+    rep = np.concatenate([np.arange(c) for c in counts]) if counts.size else np.zeros(0, int)
+    units = np.repeat(one.unit, counts) * n_rep + rep
+    source = b2.SpikeGeneratorGroup(network.n_inputs * n_rep, units, np.repeat(one.time, counts) * dt)
+    n_steps = events.n_steps + sum(layer.tail or 0 for layer in network.layers)
+    groups, objects, end = [], [source], events.n_steps
+    for i, layer in enumerate(network.layers):
+        end = n_steps if layer.tail is None else end + layer.tail
+        g = _brian2_layer(b2, layer, (i + 1) * dt, (min(end, n_steps) + i + 1) * dt)
+        pre = layer.synapses.pre() if i else layer.synapses.pre() * n_rep
+        syn = b2.Synapses(groups[-1] if i else source, g, "w : 1", on_pre="I_post += w")
+        offsets = np.zeros(1, int) if i else np.arange(n_rep)
+        syn.connect(i=(pre[:, None] + offsets).ravel(), j=np.repeat(layer.synapses.post, offsets.size))
+        syn.w = np.repeat(layer.synapses.weight, offsets.size)
+        syn.delay = np.repeat(layer.synapses._delays(), offsets.size) * dt
+        groups.append(g)
+        objects += [g, syn]
+    monitors = [b2.SpikeMonitor(g) for g in groups]
+    v_mon = b2.StateMonitor(groups[-1], "v", record=True, when="end")
+    net = b2.Network(*objects, *monitors, v_mon)
+    net.run((n_steps + len(groups)) * dt)
+    spikes = []
+    for lag, mon in enumerate(monitors, 1):
+        steps = np.rint(np.asarray(mon.t / dt)).astype(int) - lag
+        spikes.append((steps, np.asarray(mon.i)))
+    lag = len(groups)
+    return {"spikes": spikes, "v_out": np.asarray(v_mon.v).T[lag:lag + n_steps]}
+
+
+def _brian2_layer(b2, layer: Layer, t_start, t_stop):
+    """Layer ``i`` is live in Brian2 steps [i + 1, stop + i + 1): its core steps shifted by the latency."""
+    p = layer.neuron
+    if not p.decay_input and p.v_reset == 0.0:
+        update = "v = v - v / tau + I + b"
+    else:
+        raise ValueError("run_brian2 supports the delay SNN's neurons (decay_input=False, hard reset to 0)")
+    live = "(t >= t_start and t < t_stop)"
+    g = b2.NeuronGroup(layer.n, "v : 1\nI : 1\nb : 1 (constant)", threshold=f"v >= v_th and {live}",
+                       reset="v = 0", method="exact",
+                       namespace={"tau": p.tau, "v_th": p.v_threshold, "t_start": t_start, "t_stop": t_stop})
+    g.b = np.broadcast_to(np.asarray(layer.bias, float), (layer.n,))
+    g.run_regularly(f"v = int{live} * ({update.split(' = ', 1)[1]}) + (1 - int{live}) * v\nI = 0",
+                    when="groups")
+    return g
+
+
+def to_nir(model: DelaySNN | Network, path=None, dt: float = 1e-3):
+    """The exported network as a NIR graph (and written to ``path`` if given); delays as NIR Delay nodes."""
+    from sdrnet.core.nir import network_to_nir
+
+    network = export(model) if isinstance(model, DelaySNN) else model
+    graph = network_to_nir(network, dt=dt)
+    if path is not None:
+        import nir
+
+        nir.write(path, graph)
+    return graph

@@ -1,0 +1,319 @@
+"""Delay SNN: `DelayedLinear` against the `dcls` package and plain numpy, the model against the reference
+built on `Dcls1d`, the width schedule, export to the core and Brian2, training, checkpoints and DDP."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("spikingjelly")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from sdrnet.core import Events  # noqa: E402
+from snn import data  # noqa: E402
+from snn.delays import DelayedLinear, sigma_at  # noqa: E402
+from snn.export import export, predict_core, run_brian2  # noqa: E402
+from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax  # noqa: E402
+from snn.train import TrainConfig, load_model, recipe, train  # noqa: E402
+
+
+def _dcls_like(layer: DelayedLinear):
+    from DCLS.construct.modules import Dcls1d
+
+    ref = Dcls1d(layer.in_features, layer.out_features, kernel_count=1, dilated_kernel_size=layer.max_delay + 1,
+                 bias=False, version="gauss")
+    with torch.no_grad():
+        ref.weight.copy_(layer.weight.unsqueeze(-1))
+        ref.P.copy_((layer.max_delay // 2 - layer.delay).view_as(ref.P))
+        ref.SIG.fill_(layer.sigma)
+    return ref
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 9), st.integers(1, 7), st.sampled_from([2, 6, 24]), st.integers(1, 40), st.integers(1, 3),
+       st.sampled_from([0.0, 0.5, 3.0, 12.0]), st.booleans())
+def test_delayed_linear_equals_dcls1d(n_in, n_out, max_delay, n_steps, batch, sigma, full_tail):
+    pytest.importorskip("DCLS")
+    g = torch.Generator().manual_seed(n_in * 1000 + n_steps)
+    tail = max_delay if full_tail else max_delay // 2
+    layer = DelayedLinear(n_in, n_out, max_delay=max_delay, tail=tail, sigma=sigma, generator=g)
+    ref = _dcls_like(layer)
+    x = torch.rand(n_steps, batch, n_in, generator=g, requires_grad=True)
+    x_ref = x.detach().clone().requires_grad_()
+    y = layer(x)
+    y_ref = ref(torch.nn.functional.pad(x_ref.permute(1, 2, 0), (max_delay, tail))).permute(2, 0, 1)
+    assert y.shape == (n_steps + tail, batch, n_out) == y_ref.shape
+    torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=2e-6)
+    w = torch.rand(y.shape, generator=g)
+    (y * w).sum().backward()
+    (y_ref * w).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, ref.weight.grad.squeeze(-1), rtol=1e-4, atol=1e-5)
+    # delay = max_delay//2 − P, so the gradients are opposite
+    torch.testing.assert_close(layer.delay.grad, -ref.P.grad.view(n_out, n_in), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_discretized_layer_is_a_sum_of_delayed_inputs():
+    g = torch.Generator().manual_seed(3)
+    layer = DelayedLinear(6, 5, max_delay=8, generator=g).discretize()
+    x = torch.rand(17, 2, 6, generator=g)
+    y = layer(x).detach().numpy()
+    w, d = layer.weight.detach().numpy(), layer.delay.detach().numpy().astype(int)
+    want = np.zeros((17 + 8, 2, 5))
+    for o in range(5):
+        for i in range(6):
+            want[d[o, i]:d[o, i] + 17, :, o] += w[o, i] * x[:, :, i].numpy()
+    np.testing.assert_allclose(y, want[:21], atol=1e-5)
+    assert torch.equal(layer.delay, layer.delay.round()) and layer.discrete
+
+
+def test_no_delay_layer_is_linear_and_rounding_matches_reference():
+    layer = DelayedLinear(4, 3, max_delay=0)
+    x = torch.rand(5, 2, 4)
+    torch.testing.assert_close(layer(x), x @ layer.weight.t())
+    layer = DelayedLinear(4, 3, max_delay=24)
+    with torch.no_grad():
+        layer.delay.copy_(torch.tensor([[11.5, 12.5, 0.2, 30.0]] * 3))
+    # the reference rounds P = 12 − d half-to-even and clamps it to [−12, 12]
+    p = (12 - layer.delay).round().clamp(-12, 12)
+    assert torch.equal(layer.integer_delays(), (12 - p).long())
+
+
+def test_sigma_schedule_is_the_reference_loop():
+    sig, alpha, final = 12.0, (0.23 / 12.0) ** (1 / 7), 7
+    for epoch in range(12):
+        assert sigma_at(epoch, 12.0, 0.23, final) == pytest.approx(sig, rel=1e-9)
+        if epoch < final and sig > 0.23:
+            sig *= alpha
+
+
+def test_layer_errors():
+    with pytest.raises(ValueError, match="max_delay"):
+        DelayedLinear(3, 3, max_delay=-1)
+    with pytest.raises(ValueError, match="tail"):
+        DelayedLinear(3, 3, max_delay=4, tail=5)
+    with pytest.raises(ValueError, match=r"\[T, B, 3\]"):
+        DelayedLinear(3, 2)(torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="delays"):
+        SNNConfig(delays="sometimes")
+    with pytest.raises(ValueError, match="tau"):
+        SNNConfig(tau=1.0)
+    with pytest.raises(ValueError, match=r"\[T, B, 140\]"):
+        DelaySNN()(torch.zeros(3, 2, 7))
+
+
+def test_model_equals_reference_on_dcls1d():
+    pytest.importorskip("DCLS")
+    from snn.reference import DclsSNN
+
+    torch.manual_seed(0)
+    cfg = SNNConfig(n_inputs=20, n_hidden=16, n_layers=2, n_outputs=5, max_delay=10, dropout=0.0)
+    model = DelaySNN(cfg)
+    ref = DclsSNN(model)
+    x = (torch.rand(30, 6, 20) < 0.3).float() * 2
+    y = torch.randint(0, 5, (6,))
+    v, v_ref = model(x), ref(x)
+    assert v.shape == (30 + 3 * 5, 6, 5)
+    torch.testing.assert_close(v, v_ref, rtol=1e-4, atol=1e-5)
+    snn_loss(v, y).backward()
+    snn_loss(v_ref, y).backward()
+    for syn, conv in zip(model.synapses, ref.convs):
+        torch.testing.assert_close(syn.weight.grad, conv.weight.grad.squeeze(-1), rtol=1e-3, atol=1e-5)
+
+
+def test_variants_and_parameter_count():
+    shd = DelaySNN(SNNConfig())
+    # the reference's SHD model: 106,496 weights + 106,496 positions + 1,024 BatchNorm parameters
+    assert shd.n_parameters() == {"weights": 106_496, "norm": 1_024, "delays": 106_496}
+    none = DelaySNN(SNNConfig(delays="none"))
+    assert all(s.max_delay == 0 for s in none.synapses) and none.n_parameters()["delays"] == 0
+    fixed = DelaySNN(SNNConfig(delays="random"))
+    assert not any(s.delay.requires_grad for s in fixed.synapses)
+    assert fixed.parameter_groups()["delays"] == []
+
+
+def _trained_like_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = SNNConfig(n_inputs=12, n_hidden=10, n_layers=2, n_outputs=4, max_delay=6, dropout=0.2, **kw)
+    model = DelaySNN(cfg)
+    x = (torch.rand(20, 8, 12) < 0.3).float() * torch.randint(1, 3, (20, 8, 12))
+    for _ in range(3):  # BatchNorm running statistics that are not the identity
+        model(x)
+    with torch.no_grad():
+        for syn in model.synapses:
+            syn.weight.mul_(3)
+    return model, x
+
+
+@pytest.mark.parametrize("kw", [{}, {"batchnorm": False}, {"delays": "none"}])
+def test_export_runs_like_the_model_on_the_core(kw):
+    model, x = _trained_like_model(**kw)
+    net = model.discretized()
+    with torch.no_grad():
+        v, spikes = net(x, return_spikes=True)
+    events = Events.from_dense(x.numpy())
+    network = export(model)
+    res = network.run(events, record_v=True)
+    np.testing.assert_allclose(res.v_seq, v.numpy(), atol=1e-5)
+    for s_torch, s_core in zip(spikes, res.layer_spikes):
+        dense = s_core.to_dense()
+        np.testing.assert_array_equal(dense[:len(s_torch)], s_torch.numpy())
+        assert dense[len(s_torch):].sum() == 0  # silent after its tail, as the padded model
+    pred, scores, synops = predict_core(network, events)
+    np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
+    fan = [layer.synapses.fan_out() for layer in network.layers]
+    sources = [x.numpy()] + [s.numpy() for s in spikes]
+    want = [int((np.count_nonzero(src, axis=(0, 1)) * f).sum()) for src, f in zip(sources, fan)]
+    assert list(synops) == want
+    assert sum(layer.synapses.nnz for layer in network.layers) == sum(
+        int((s.weight != 0).sum()) for s in model.synapses)
+
+
+def test_brian2_spike_trains_agree_with_the_core():
+    pytest.importorskip("brian2")
+    model, x = _trained_like_model(seed=1)
+    events = Events.from_dense(x.numpy())
+    network = export(model)
+    res = network.run(events, record_v=True)
+    for sample in (0, 3):
+        out = run_brian2(network, events, sample=sample)
+        for layer, (t, i) in enumerate(out["spikes"][:-1]):
+            dense = np.zeros((res.layer_spikes[layer].n_steps, network.layers[layer].n))
+            dense[t, i] = 1
+            np.testing.assert_array_equal(dense, res.layer_spikes[layer][sample].to_dense()[:, 0])
+        assert sum(len(t) for t, _ in out["spikes"]) > 20
+        np.testing.assert_allclose(out["v_out"], res.v_seq[:, sample], atol=1e-5)
+
+
+def test_nir_round_trip(tmp_path):
+    nir = pytest.importorskip("nir")
+    core_nir = pytest.importorskip("sdrnet.core.nir")
+    from snn.export import to_nir
+
+    model, x = _trained_like_model(seed=2, batchnorm=False)
+    network = export(model)
+    to_nir(model, tmp_path / "snn.nir")
+    back = core_nir.network_from_nir(nir.read(tmp_path / "snn.nir"))
+    for layer in network.layers:
+        layer.tail = None  # NIR has no layer that stops; compare with every layer running throughout
+    events = Events.from_dense(x.numpy())
+    a = network.run(events, n_steps=35, record_v=True)
+    b = back.run(events, n_steps=35, record_v=True)
+    for sa, sb in zip(a.layer_spikes, b.layer_spikes):
+        np.testing.assert_array_equal(sa.to_dense(), sb.to_dense())
+
+
+def _tiny(**kw):
+    base = dict(dataset="synthetic", n_hidden=16, n_layers=2, max_delay=8, epochs=3, batch_size=32,
+                synthetic_samples=160, dropout=0.0, progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_writes_checkpoints_metrics_and_resumes_exactly(tmp_path, monkeypatch):
+    import snn.train as trainer
+
+    cfg = _tiny(epochs=3, final_epoch=2)
+    full = train(cfg, tmp_path / "full")
+    for name in ("last.pt", "best.pt", "metrics.json", "metrics.csv", "results.json", "config.json"):
+        assert (tmp_path / "full" / name).exists(), name
+    hist = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    assert [h["epoch"] for h in hist] == [0, 1, 2] and hist[1]["sigma"] < hist[0]["sigma"]
+    assert 0.0 <= full["test_accuracy"] <= 1.0
+    epoch_fn = trainer._train_epoch
+
+    def interrupted(*args):
+        if args[-2] == 2:
+            raise KeyboardInterrupt
+        return epoch_fn(*args)
+
+    monkeypatch.setattr(trainer, "_train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut")
+    monkeypatch.setattr(trainer, "_train_epoch", epoch_fn)
+    assert len(json.loads((tmp_path / "cut" / "metrics.json").read_text())) == 2
+    resumed = train(cfg, tmp_path / "cut", resume=True)
+    assert [h["epoch"] for h in json.loads((tmp_path / "cut" / "metrics.json").read_text())] == [0, 1, 2]
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+    assert resumed["test_accuracy"] == full["test_accuracy"]
+    assert isinstance(load_model(tmp_path / "full" / "best.pt"), DelaySNN) and full["model"].synapses[0].discrete
+    cfg.epochs = 5
+    with pytest.raises(ValueError, match="epochs=3"):
+        train(cfg, tmp_path / "cut", resume=True)
+
+
+def test_recipes_match_the_reference_configs():
+    shd, ssc = recipe("shd"), recipe("ssc")
+    assert (shd.n_hidden, shd.n_layers, shd.max_delay + 1, shd.epochs, shd.batch_size, shd.dropout) == \
+        (256, 2, 25, 150, 256, 0.4)
+    assert (ssc.n_hidden, ssc.n_layers, ssc.max_delay + 1, ssc.epochs, ssc.batch_size, ssc.dropout) == \
+        (512, 3, 31, 60, 128, 0.25)
+    assert shd.sigma_epochs == 37 and shd.lr_delays == 100 * shd.lr_weights
+    with pytest.raises(ValueError, match="recipe"):
+        recipe("mnist")
+
+
+def test_command_line_overrides(tmp_path):
+    from snn.train import add_arguments, config_from_args
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (tmp_path / "c.yaml").write_text("n_hidden: 32\nepochs: 4\n")
+    args = parser.parse_args(["--recipe", "shd", "--config", str(tmp_path / "c.yaml"), "--set", "dropout=0.1",
+                              "--set", "batchnorm=false", "--epochs", "7"])
+    cfg = config_from_args(args)
+    assert (cfg.dataset, cfg.n_hidden, cfg.epochs, cfg.dropout, cfg.batchnorm) == ("shd", 32, 7, 0.1, False)
+    with pytest.raises(ValueError, match="key=value"):
+        config_from_args(parser.parse_args(["--set", "colour=red"]))
+
+
+def test_ddp_two_processes_equal_one_process(tmp_path):
+    """torchrun, 2 CPU processes on gloo, each half of every batch == one process with the whole batch.
+
+    240 samples leave 160 for training: whole batches, so the processes drop no remainder."""
+    common = ["--recipe", "synthetic", "--epochs", "1", "--batch-size", "32", "--no-progress",
+              "--set", "n_hidden=16", "--set", "max_delay=8", "--set", "synthetic_samples=240",
+              "--set", "batchnorm=false", "--set", "dropout=0.0", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "snn.train", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "snn.train", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = torch.load(tmp_path / "one" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
+    assert json.loads((tmp_path / "two" / "results.json").read_text())["processes"] == 2
+    for key, value in a["model"].items():
+        if torch.is_tensor(value) and value.is_floating_point():
+            torch.testing.assert_close(b["model"][key], value, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(a["model"]["synapses.0.weight"], _fresh_weights())
+
+
+def _fresh_weights():
+    torch.manual_seed(0)
+    cfg = _tiny(n_hidden=16, max_delay=8, batchnorm=False)
+    return DelaySNN(cfg.model_config(140, 10)).synapses[0].weight.detach()
+
+
+@pytest.mark.slow
+def test_learned_delays_beat_no_delays_on_the_timing_task(tmp_path):
+    ds = data.timing_task(n_samples=1000, seed=5)
+    rest, test = data.holdout(ds, 0.25, seed=1)
+    train_set, valid = data.holdout(rest, 0.1, seed=0)
+    sets = {"train": train_set, "valid": valid, "test": test}
+    acc = {}
+    for delays in ("learned", "none"):
+        cfg = _tiny(delays=delays, epochs=12, n_hidden=64, max_delay=24, batch_size=64, dropout=0.1)
+        acc[delays] = train(cfg, tmp_path / delays, datasets=sets)["test_accuracy"]
+    assert acc["learned"] > acc["none"] + 0.5, acc
