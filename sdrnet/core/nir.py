@@ -1,0 +1,164 @@
+"""Exchange a `Network` with NIR (the Neuromorphic Intermediate Representation, neuromorphs/NIR; Pedersen et
+al., Nature Communications 2024). ``nir`` is imported inside the functions.
+
+A layer becomes one ``nir.LIF`` node fed by one branch per distinct synaptic delay ``d`` (NIR sums
+the edges that enter a node)::
+
+    source ─> Delay(d·dt, shape n_pre) ─> Linear(W_d) ─┐
+    source ──────────────────────────────> Affine(W_0, b) ─┴─> LIF
+
+where ``W_d[j, i]`` holds the weights of the synapses ``i → j`` with delay ``d`` (dense, as NIR
+stores weights) and the bias rides on the first branch (an ``Affine``). The discrete SpikingJelly
+update of `LIFParams` is the Euler step at ``dt`` of NIR's ``τ_nir dv/dt = (v_leak − v) + r·I``
+with ``τ_nir = τ·dt``, ``v_leak = V_reset`` and ``r = 1`` (``decay_input=True``:
+``V ← V + (X − (V − V_reset))/τ``) or ``r = τ`` (``decay_input=False``: ``V ← V − (V − V_reset)/τ + X``),
+as SpikingJelly's ``nir_exchange`` does. A `READOUT`-style layer keeps ``v_threshold = inf``.
+``dt`` travels in the graph's metadata. Soft reset and recurrent synapses have no NIR form here
+and raise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .network import Layer, LIFParams, Network
+from .synapses import Synapses
+
+__all__ = ["network_to_nir", "network_from_nir"]
+
+
+def network_to_nir(network: Network, dt: float = 1e-3):
+    """The NIR graph of ``network`` (LIF layers, per-synapse integer delays as parallel Delay branches)."""
+    import nir
+
+    if not isinstance(network, Network):
+        raise TypeError(f"network must be an sdrnet.core.Network, got {type(network).__name__}")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+    nodes = {"input": nir.Input(input_type=np.array([network.n_inputs]))}
+    edges = []
+    source = "input"
+    for i, layer in enumerate(network.layers):
+        if layer.recurrent is not None:
+            raise ValueError(f"layers[{i}] has recurrent synapses, which network_to_nir does not export")
+        p = layer.neuron
+        if p.v_reset is None:
+            raise ValueError(f"layers[{i}] uses a soft reset (v_reset=None), which NIR's LIF cannot express")
+        lif = f"lif{i}"
+        n = layer.n
+        nodes[lif] = nir.LIF(tau=np.full(n, p.tau * dt), r=np.full(n, 1.0 if p.decay_input else p.tau),
+                             v_leak=np.full(n, p.v_reset), v_threshold=np.full(n, p.v_threshold),
+                             v_reset=np.full(n, p.v_reset))
+        bias = np.broadcast_to(np.asarray(layer.bias, np.float32), (n,)).copy()
+        for k, (d, weight) in enumerate(_by_delay(layer.synapses)):
+            name = f"w{i}_d{d}"
+            nodes[name] = nir.Affine(weight=weight, bias=bias) if k == 0 else nir.Linear(weight=weight)
+            if d:
+                nodes[f"delay{i}_d{d}"] = nir.Delay(delay=np.full(layer.synapses.n_pre, d * dt))
+                edges += [(source, f"delay{i}_d{d}"), (f"delay{i}_d{d}", name)]
+            else:
+                edges.append((source, name))
+            edges.append((name, lif))
+        source = lif
+    nodes["output"] = nir.Output(output_type=np.array([network.n_outputs]))
+    edges.append((source, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": float(dt), "source": "sdrnet.core.Network"})
+
+
+def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:
+    """``[(d, W_d [n_post, n_pre])]`` for each distinct delay, ascending (one zero-delay matrix if empty)."""
+    pre, delay = synapses.pre(), synapses.delay.astype(np.int64) if synapses.delay is not None else None
+    delay = np.zeros(synapses.nnz, np.int64) if delay is None else delay
+    out = []
+    for d in (np.unique(delay) if synapses.nnz else np.zeros(1, np.int64)):
+        w = np.zeros((synapses.n_post, synapses.n_pre), np.float32)
+        sel = delay == d
+        np.add.at(w, (synapses.post[sel], pre[sel]), synapses.weight[sel])
+        out.append((int(d), w))
+    return out
+
+
+def network_from_nir(graph, dt: float | None = None) -> Network:
+    """Rebuild a `Network` from a graph made by `network_to_nir` (or of the same shape: Input → [Delay →]
+    Linear/Affine → LIF → ... → Output). ``dt`` defaults to the graph's ``metadata["dt"]``."""
+    import nir
+
+    if not isinstance(graph, nir.NIRGraph):
+        raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
+    dt = graph.metadata.get("dt") if dt is None else dt
+    if dt is None:
+        raise ValueError("dt is not in graph.metadata; pass dt (seconds per step)")
+    into = {}
+    for a, b in graph.edges:
+        into.setdefault(b, []).append(a)
+    chain = _lif_chain(graph, into)
+    layers = []
+    for lif_name in chain:
+        layers.append(_layer(graph, into, lif_name, float(dt)))
+    return Network(layers)
+
+
+def _lif_chain(graph, into) -> list[str]:
+    """LIF node names from the output back to the input."""
+    import nir
+
+    outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
+    if len(outputs) != 1 or len(into.get(outputs[0], [])) != 1:
+        raise ValueError("graph must have one Output node with one incoming edge")
+    chain, node = [], into[outputs[0]][0]
+    while not isinstance(graph.nodes[node], nir.Input):
+        if not isinstance(graph.nodes[node], nir.LIF):
+            raise ValueError(f"node {node!r} is {type(graph.nodes[node]).__name__}; expected a chain of LIF layers")
+        chain.append(node)
+        node = _source_of(graph, into, into[node][0])
+    return chain[::-1]
+
+
+def _source_of(graph, into, weight_node: str) -> str:
+    """The LIF/Input node feeding a weight branch (through its Delay, if any)."""
+    import nir
+
+    prev = into[weight_node][0]
+    return into[prev][0] if isinstance(graph.nodes[prev], nir.Delay) else prev
+
+
+def _layer(graph, into, lif_name: str, dt: float) -> Layer:
+    import nir
+
+    lif = graph.nodes[lif_name]
+    tau = _uniform(lif.tau, f"{lif_name}.tau") / dt
+    r = _uniform(lif.r, f"{lif_name}.r")
+    v_reset = _uniform(lif.v_reset if lif.v_reset is not None else lif.v_leak, f"{lif_name}.v_reset")
+    if not np.isclose(_uniform(lif.v_leak, f"{lif_name}.v_leak"), v_reset):
+        raise ValueError(f"{lif_name}: v_leak must equal v_reset (SpikingJelly LIF decays towards V_reset)")
+    decay_input = bool(np.isclose(r, 1.0))
+    if not decay_input and not np.isclose(r, tau):
+        raise ValueError(f"{lif_name}: r must be 1 (decay_input=True) or tau/dt={tau:g} (decay_input=False), got {r}")
+    pre, post, w, d = [], [], [], []
+    bias = np.zeros(np.size(lif.tau), np.float32)
+    n_pre = None
+    for branch in into[lif_name]:
+        node = graph.nodes[branch]
+        if not isinstance(node, (nir.Linear, nir.Affine)):
+            raise ValueError(f"{branch!r} feeds {lif_name!r} but is {type(node).__name__}, not Linear/Affine")
+        prev = graph.nodes[into[branch][0]]
+        delay = int(round(_uniform(prev.delay, f"{branch} delay") / dt)) if isinstance(prev, nir.Delay) else 0
+        j, i = np.nonzero(node.weight)
+        pre.append(i), post.append(j), w.append(node.weight[j, i]), d.append(np.full(i.size, delay))
+        n_pre = node.weight.shape[1]
+        if isinstance(node, nir.Affine):
+            bias = bias + np.asarray(node.bias, np.float32)
+    synapses = Synapses.from_edges(np.concatenate(pre), np.concatenate(post), np.concatenate(w).astype(np.float32),
+                                   np.concatenate(d), n_pre=n_pre, n_post=bias.size)
+    if synapses.max_delay == 0:
+        synapses = Synapses(synapses.indptr, synapses.post, synapses.weight, None, n_post=synapses.n_post)
+    params = LIFParams(tau=round(float(tau), 9), v_threshold=float(_uniform(lif.v_threshold, "v_threshold")),
+                       v_reset=float(v_reset), decay_input=decay_input)
+    return Layer(synapses, params, bias=bias)
+
+
+def _uniform(values, name: str) -> float:
+    arr = np.asarray(values, np.float64).ravel()
+    if arr.size == 0 or not np.all(arr == arr[0]):
+        raise ValueError(f"{name} must be the same for every neuron of a layer (a LIFParams), got {arr[:5]}...")
+    return float(arr[0])

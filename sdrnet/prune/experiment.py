@@ -1,0 +1,458 @@
+"""Accuracy against sparsity for every pruning method on scikit-learn's 8×8 digits (an MLP), and the
+"To prune, or not to prune" comparison (Zhu & Gupta 2017, Sec. 4): a large network pruned to a given
+number of non-zero weights against a small dense network with the same number, trained as long.
+
+Methods (each at 50/80/90/95/98 % of the weights of the hidden and output layers set to zero):
+one-shot magnitude pruning, layer-wise and global, of a trained dense network then fine-tuned; random
+ERK masks trained from scratch; gradual magnitude pruning (cubic schedule); iterative magnitude
+pruning with rewinding (20 % per round; the round whose sparsity first reaches the target);
+RigL and GraNet (prune-and-regrow); SR-STE N:M (1:2, 1:4, 1:8, 1:16, 1:32: the nearest patterns);
+whole hidden units removed from the trained network and fine-tuned; and a small dense network.
+
+`TASKS` maps a task name to a factory; the lead's spiking task registers there (`register_task`)
+and runs through the same harness. :func:`run` writes ``prune_digits.json`` and
+``prune_accuracy_vs_sparsity.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from sdrnet.report import format_table, save_figure
+
+from . import methods as pm
+from .masks import rezero, sparsity
+from .structured import prune_neurons
+
+__all__ = ["Budget", "QUICK", "FULL", "METHODS", "Task", "TASKS", "register_task", "digits_task", "train",
+           "accuracy", "run_method", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
+
+FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
+METHODS = ("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)", "IMP + rewind", "RigL",
+           "GraNet", "N:M SR-STE", "neurons (structured)", "small dense")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``hidden``: the large network's hidden sizes; ``epochs`` of training (dense, from scratch, per IMP
+    round); ``finetune`` epochs after one-shot pruning; ``imp_epochs`` per IMP round; ``threads``: torch
+    threads during the run (None: leave as is)."""
+
+    hidden: tuple[int, ...]
+    epochs: int
+    finetune: int
+    imp_epochs: int
+    seeds: int
+    sparsities: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98)
+    methods: tuple[str, ...] = METHODS
+    batch_size: int = 64
+    lr: float = 2e-3
+    task: str = "digits"
+    threads: int | None = 1
+
+    def __post_init__(self):
+        unknown = set(self.methods) - set(METHODS)
+        if unknown:
+            raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
+        for s in self.sparsities:
+            pm.check_sparsity(s, "sparsities")
+        if min(self.epochs, self.finetune, self.imp_epochs, self.seeds, self.batch_size) < 1:
+            raise ValueError("epochs, finetune, imp_epochs, seeds and batch_size must be >= 1")
+
+
+QUICK = Budget(hidden=(128, 128), epochs=12, finetune=6, imp_epochs=6, seeds=1)
+FULL = Budget(hidden=(256, 256), epochs=40, finetune=20, imp_epochs=30, seeds=3, threads=None)
+
+
+@dataclass
+class Task:
+    """A classification task: tensors, a model factory ``make_model(hidden, seed)`` and ``forward(model, x)``
+    giving logits (a spiking task repeats/encodes ``x`` over time and reads the output out)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    make_model: Callable[[tuple[int, ...], int], nn.Module]
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def digits_task(seed: int) -> Task:
+    """scikit-learn's 1,797 digits (pixels / 16), a stratified 75/25 split fixed by ``seed``; ReLU MLPs."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(x.astype(np.float32) / 16, y, test_size=0.25, random_state=seed, stratify=y)
+
+    def make_model(hidden, model_seed):
+        torch.manual_seed(model_seed)
+        sizes = (64, *hidden, 10)
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])
+
+    return Task("digits", torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte), torch.from_numpy(yte),
+                make_model, lambda model, x: model(x))
+
+
+TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task}
+
+
+def register_task(name: str, factory: Callable[[int], Task]) -> None:
+    """Make ``Budget(task=name)`` use ``factory(seed) -> Task`` (e.g. a delay-SNN synthetic task)."""
+    TASKS[name] = factory
+
+
+# ---------------------------------------------------------------------------------------------- training
+def train(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None, after_step=None) -> None:
+    """Adam, cross-entropy, shuffled mini-batches; optional callbacks around ``optimizer.step()``;
+    pruned weights re-zeroed after every step."""
+    opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
+    gen = torch.Generator().manual_seed(seed)
+    n = task.x_train.shape[0]
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(n, generator=gen).split(budget.batch_size):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(task.forward(model, task.x_train[idx]), task.y_train[idx]).backward()
+            if after_backward is not None:
+                after_backward(opt)
+            opt.step()
+            rezero(model)
+            if after_step is not None:
+                after_step()
+
+
+def steps_per_epoch(task: Task, budget: Budget) -> int:
+    return math.ceil(task.x_train.shape[0] / budget.batch_size)
+
+
+@torch.no_grad()
+def accuracy(model, task: Task) -> float:
+    model.eval()
+    return float((task.forward(model, task.x_test).argmax(1) == task.y_test).float().mean())
+
+
+def weights(model) -> int:
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def nonzeros(model) -> int:
+    return sum(int((m.weight != 0).sum()) for m in model.modules() if isinstance(m, nn.Linear))
+
+
+# ---------------------------------------------------------------------------------------------- methods
+def _nm_pattern(s: float, inputs: tuple[int, ...]) -> tuple[int, int]:
+    """1:M with 1 − 1/M nearest ``s`` among the M that divide every layer's input size."""
+    ms = [m for m in (2, 4, 8, 16, 32, 64) if all(n % m == 0 for n in inputs)] or [1]
+    return 1, min(ms, key=lambda m: abs((1 - 1 / m) - s))
+
+
+def _small_width(budget: Budget, s: float, n_in: int = 64, n_out: int = 10) -> int:
+    """Hidden width h of a dense (h, h) net with as many weights as the large net keeps at sparsity s."""
+    target = (1 - s) * sum(a * b for a, b in zip((n_in, *budget.hidden), (*budget.hidden, n_out)))
+    h = (-(n_in + n_out) + math.sqrt((n_in + n_out) ** 2 + 4 * target)) / 2
+    return max(1, round(h))
+
+
+def run_method(method: str, s: float, task: Task, dense: nn.Module, budget: Budget, seed: int) -> dict:
+    """Train/prune one model with ``method`` at sparsity ``s``; returns accuracy, sparsity, non-zeros."""
+    spe = steps_per_epoch(task, budget)
+    total = budget.epochs * spe
+    gen = torch.Generator().manual_seed(seed)
+    if method in ("magnitude (layer)", "magnitude (global)", "neurons (structured)"):
+        model = copy.deepcopy(dense)
+        if method == "neurons (structured)":
+            prune_neurons(model, _neuron_amount(model, s))
+        else:
+            pm.magnitude_prune(model, s, "layer" if "layer" in method else "global")
+        train(model, task, budget.finetune, budget, seed)
+    elif method == "random ERK":
+        model = task.make_model(budget.hidden, seed)
+        pm.random_prune(model, s, "erk", gen)
+        train(model, task, budget.epochs, budget, seed)
+    elif method == "gradual (GMP)":
+        model = task.make_model(budget.hidden, seed)
+        gp = pm.GradualPruning(model, s, begin=total // 5, end=3 * total // 4, frequency=max(1, spe // 2))
+        train(model, task, budget.epochs, budget, seed, after_step=gp.step)
+    elif method in ("RigL", "GraNet"):
+        model = task.make_model(budget.hidden, seed)
+        pr = pm.PruneRegrow(model, s, end=3 * total // 4, frequency=max(1, spe // 2),
+                            drop_fraction=0.3 if method == "RigL" else 0.5,
+                            initial_sparsity=None if method == "RigL" else min(0.5, s), generator=gen)
+
+        def after_backward(opt):
+            pr.optimizer = opt  # zero the optimizer state of regrown weights
+            pr.step()
+
+        train(model, task, budget.epochs, budget, seed, after_backward=after_backward)
+    elif method == "N:M SR-STE":
+        model = task.make_model(budget.hidden, seed)
+        sr = pm.SRSTE(model, *_nm_pattern(s, (64, *budget.hidden)))
+        train(model, task, budget.epochs, budget, seed)
+        sr.finalize()
+    elif method == "small dense":
+        model = task.make_model((_small_width(budget, s),) * len(budget.hidden), seed)
+        train(model, task, budget.epochs, budget, seed)
+    else:
+        raise ValueError(f"method must be among {METHODS}, got {method!r}")
+    return {"accuracy": accuracy(model, task), "sparsity": 1 - nonzeros(model) / weights(dense),
+            "nonzeros": nonzeros(model)}
+
+
+def _neuron_amount(model: nn.Module, s: float) -> float:
+    """Fraction of hidden units to remove so that the weights left are about (1 − s) of the original."""
+    total = weights(model)
+    lo, hi = 0.0, 0.999
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        trial = copy.deepcopy(model)
+        prune_neurons(trial, mid)
+        lo, hi = (mid, hi) if weights(trial) > (1 - s) * total else (lo, mid)
+    return hi
+
+
+def run_imp(task: Task, budget: Budget, seed: int) -> dict[float, dict]:
+    """IMP with rewinding to the end of the first epoch; results at the first round reaching each target."""
+    model = task.make_model(budget.hidden, seed)
+    train(model, task, 1, budget, seed)
+    lt = pm.LotteryTicket(model, rate=0.2)
+    lt.save_rewind_point()
+    train(model, task, budget.imp_epochs - 1, budget, seed)
+    out = {}
+    for s in sorted(budget.sparsities):
+        while lt.sparsity < s - 1e-9:
+            lt.prune_round()
+            train(model, task, budget.imp_epochs - 1, budget, seed + lt.rounds)
+        out[s] = {"accuracy": accuracy(model, task), "sparsity": lt.sparsity, "nonzeros": nonzeros(model),
+                  "rounds": lt.rounds}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- experiment
+def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
+    threads = torch.get_num_threads()
+    if budget.threads is not None:
+        torch.set_num_threads(budget.threads)
+    try:
+        results = {"budget": asdict(budget), "task": budget.task, "dense": [],
+                   "methods": {m: {} for m in budget.methods}}
+        jobs = len(budget.methods) * len(budget.sparsities) * budget.seeds
+        with tqdm(total=jobs, disable=not progress, desc="pruning methods") as bar:
+            for k in range(budget.seeds):
+                task = TASKS[budget.task](seed + k)
+                dense = task.make_model(budget.hidden, seed + k)
+                train(dense, task, budget.epochs, budget, seed + k)
+                results["dense"].append(accuracy(dense, task))
+                results["dense_weights"] = weights(dense)
+                for method in budget.methods:
+                    runs = run_imp(task, budget, seed + k) if method == "IMP + rewind" else {
+                        s: run_method(method, s, task, dense, budget, seed + k) for s in budget.sparsities}
+                    for s, r in runs.items():
+                        results["methods"][method].setdefault(str(s), []).append(r)
+                    bar.update(len(budget.sparsities))
+    finally:
+        torch.set_num_threads(threads)
+    return results
+
+
+def summary(results: dict) -> dict[str, dict[str, dict]]:
+    """Mean accuracy and sparsity per method and target."""
+    return {m: {s: {"accuracy": float(np.mean([r["accuracy"] for r in rs])),
+                    "sparsity": float(np.mean([r["sparsity"] for r in rs])),
+                    "nonzeros": int(np.mean([r["nonzeros"] for r in rs]))} for s, rs in by_s.items()}
+            for m, by_s in results["methods"].items()}
+
+
+def table_rows(results: dict) -> list[dict]:
+    rows = []
+    for method, by_s in summary(results).items():
+        row = {"method": method}
+        for s, r in by_s.items():
+            exact = abs(r["sparsity"] - float(s)) < 0.005
+            row[f"{float(s):.0%}"] = f"{r['accuracy']:.1%}" + ("" if exact else f" @{r['sparsity']:.1%}")
+        rows.append(row)
+    return rows
+
+
+def large_vs_small(results: dict) -> list[dict]:
+    """Zhu & Gupta's comparison: the best large-sparse method against small dense, at equal non-zeros."""
+    s = summary(results)
+    rows = []
+    for target in s.get("small dense", {}):
+        sparse = {m: v[target] for m, v in s.items() if m in ("gradual (GMP)", "magnitude (global)") and target in v}
+        if not sparse:
+            continue
+        best = max(sparse, key=lambda m: sparse[m]["accuracy"])
+        small = s["small dense"][target]
+        rows.append({"non-zero weights": sparse[best]["nonzeros"], "large-sparse": best,
+                     "large-sparse acc.": f"{sparse[best]['accuracy']:.1%}",
+                     "small-dense nnz": small["nonzeros"], "small-dense acc.": f"{small['accuracy']:.1%}",
+                     "large-sparse wins": "yes" if sparse[best]["accuracy"] > small["accuracy"] else "no"})
+    return rows
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for method, by_s in summary(results).items():
+        pts = sorted((r["sparsity"], r["accuracy"]) for r in by_s.values())
+        ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=method,
+                linestyle="--" if method == "small dense" else "-")
+    ax.axhline(100 * float(np.mean(results["dense"])), color="k", linewidth=0.8, label="dense (large)")
+    ax.set_xlabel("sparsity (% of weights zero; small dense: same non-zeros)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{results['task']}: accuracy vs sparsity, hidden {tuple(results['budget']['hidden'])}")
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+
+
+def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
+    """Run every method, print the tables, save the figure and the JSON under ``out``; returns the results."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = run_experiment(budget, seed, progress)
+    results["seconds"] = time.perf_counter() - start
+    results["table"] = table_rows(results)
+    results["large_vs_small"] = large_vs_small(results)
+    print(format_table(results["table"], f"{results['task']}: test accuracy at each sparsity, hidden {budget.hidden}, "
+                                         f"{budget.seeds} seed(s); dense {np.mean(results['dense']):.1%} "
+                                         "(@x: the sparsity the method actually reached)"))
+    print(format_table(results["large_vs_small"], "\nlarge-sparse vs small-dense at equal non-zeros "
+                                                   "(Zhu & Gupta 2017, 'To prune, or not to prune')"))
+    plot(results, out / FIGURE)
+    (out / RESULTS).write_text(json.dumps(results, indent=1))
+    print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- prune, fit, export
+def spiking_digits(seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int = 8, sparsity: float = 0.9,
+                   budget: Budget = QUICK):
+    """A Linear → LIF → Linear (readout) SNN on digits, pruned gradually (GMP) to ``sparsity`` while training.
+
+    Input: the pixels (/16) as a constant current for ``steps`` steps, time-major ``[T, B, 64]``; logits:
+    the readout averaged over time. Returns ``(model, task)``.
+    """
+    from spikingjelly.activation_based import functional, neuron
+
+    base = digits_task(seed)
+
+    def make_model(hidden_sizes, model_seed):
+        torch.manual_seed(model_seed)
+        return nn.Sequential(nn.Linear(64, hidden_sizes[0]), neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True),
+                             nn.Linear(hidden_sizes[0], 10))
+
+    def forward(model, x):
+        functional.reset_net(model)
+        return model(x.unsqueeze(0).expand(steps, -1, -1)).mean(0)
+
+    task = Task("spiking digits", base.x_train, base.y_train, base.x_test, base.y_test, make_model, forward)
+    model = make_model((hidden,), seed)
+    total = epochs * steps_per_epoch(task, budget)
+    gp = pm.GradualPruning(model, sparsity, begin=total // 5, end=3 * total // 4,
+                           frequency=max(1, steps_per_epoch(task, budget) // 2))
+    train(model, task, epochs, budget, seed, after_step=gp.step)
+    return model, task
+
+
+def quantisation_cost(model, task: Task, bits=(8, 6, 4, 3, 2)) -> list[dict]:
+    """Test accuracy after symmetric k-bit quantisation, one scale per layer or per output unit."""
+    from .export import quantize
+
+    rows = [{"weights": "float32", "per layer": f"{accuracy(model, task):.1%}", "per unit": ""}]
+    for b in bits:
+        row = {"weights": f"{b}-bit"}
+        for per in ("layer", "unit"):
+            q = copy.deepcopy(model)
+            quantize(q, b, per)
+            row[f"per {per}"] = f"{accuracy(q, task):.1%}"
+        rows.append(row)
+    return rows
+
+
+def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
+    """Train and prune a small SNN, fit it to ``profile`` (default Loihi), run it on the core, write NIR.
+
+    Prints the violation report before fitting, what was done, the quantisation cost, the core-vs-torch
+    comparison with synaptic operations, and the NIR round trip. Returns the numbers.
+    """
+    import nir
+    from spikingjelly.activation_based import functional
+
+    from sdrnet.core.nir import network_from_nir, network_to_nir
+
+    from .export import core_forward, to_core
+    from .targets import LOIHI, XYLO, TargetError, check, fit_to_target, report
+
+    profile = LOIHI if profile is None else profile
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)
+    model, task = spiking_digits(seed, steps=steps)
+    result = {"accuracy_float": accuracy(model, task), "sparsity": sparsity(model)["total"]}
+    print(f"spiking MLP 64-128-10 on digits, gradual magnitude pruning to {result['sparsity']:.0%}: "
+          f"test accuracy {result['accuracy_float']:.1%}")
+    print(report(check(to_core(model), profile), profile))
+    fit = fit_to_target(model, profile)
+    print(f"fitted to {profile.name}: " + "; ".join(fit.steps))
+    print(report(check(fit.network, profile), profile))
+    result["accuracy_fitted"] = accuracy(fit.model, task)
+    x = task.x_test.unsqueeze(0).expand(steps, -1, -1)
+    functional.reset_net(fit.model)
+    with torch.no_grad():
+        expected = fit.model(x).numpy()
+    got, run_result = core_forward(fit.network, x)
+    dense_ops = steps * x.shape[1] * sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers)
+    row = {"target": profile.name, "synapses stored": sum(lay.synapses.nnz for lay in fit.network.layers),
+           "dense weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),
+           "core accuracy": f"{float((got.mean(0).argmax(1) == task.y_test.numpy()).mean()):.1%}",
+           "max |core − torch|": float(np.abs(got - expected).max()),
+           "same predictions": f"{float((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).mean()):.1%}",
+           "synops (core)": int(run_result.synops.sum()), "dense MACs": int(dense_ops)}
+    print(format_table([row], f"\n{profile.name}-ready network run event-driven on the core "
+                              f"({x.shape[1]} test digits × {steps} steps)"))
+    result["core"] = row
+    result["quantisation"] = quantisation_cost(model, task)
+    print(format_table(result["quantisation"], "\nquantisation cost (test accuracy of the pruned SNN)"))
+    path = out / "prune_for_loihi.nir"
+    nir.write(path, network_to_nir(fit.network, dt=1e-3))
+    back = network_from_nir(nir.read(path))
+    ev = _input_events(x)
+    a, b = fit.network.run(ev, record_v=True), back.run(ev, record_v=True)
+    same = bool(np.array_equal(a.layer_spikes[0].to_dense(), b.layer_spikes[0].to_dense())
+                and np.allclose(a.v_seq, b.v_seq, atol=1e-5))
+    result["nir"] = {"file": str(path), "same_spikes_after_round_trip": bool(same)}
+    print(f"NIR: wrote {path.name} ({len(nir.read(path).nodes)} nodes); read back, same spikes: {same}")
+    try:
+        fit_to_target(model, XYLO)
+    except TargetError as err:
+        result["xylo"] = [str(v) for v in err.violations]
+        print(f"Xylo Audio cannot take this network, {err}")
+    return result
+
+
+def _input_events(x: torch.Tensor):
+    from sdrnet.core import Events
+
+    return Events.from_dense(x.numpy())
