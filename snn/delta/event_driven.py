@@ -1,0 +1,189 @@
+"""Event-driven inference of a trained delta network on the sparse core (`sdrnet.core`).
+
+Each delta layer sends its non-zero changes ``Δ_t`` as `sdrnet.core.Events`; the next Linear/Conv,
+lowered to `sdrnet.core.Synapses` (a conv by im2col-style connectivity), delivers them with
+`sdrnet.core.propagate` and each unit integrates ``z_t = z_{t−1} + W·Δ_t`` (``z_{−1} = b``), which
+equals ``W·q_t + b`` — the dense network's pre-activation — so the output is the dense output
+(Yousefzadeh & Sifalakis, Sec. 3: temporal sparsity becomes skipped multiply-accumulates). The
+elementwise parts between (ReLU, quantiser) run on the dense state. Work done = number of
+non-zero Δ × fan-out, per layer.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from sdrnet.core import Events, Synapses, propagate
+
+from .layers import _LINEAR_PASS, DELTAS, _check_sequential, _connection, _flat
+
+__all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "EventRun"]
+
+
+def _conv_out(n: int, k: int, s: int, p: int, d: int) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def conv2d_to_synapses(conv: nn.Conv2d, in_shape) -> tuple[Synapses, tuple[int, int, int], int]:
+    """Lower a ``Conv2d`` on ``in_shape = (C, H, W)`` to synapses between flattened ``(c, y, x)`` units.
+
+    Synapse ``(ci, iy, ix) → (co, oy, ox)`` with weight ``W[co, ci, ky, kx]`` for
+    ``iy = oy·s − p + ky·d`` (same in x) inside the input; zero weights are not stored.
+    Returns the synapses, the output shape ``(C_out, H_out, W_out)`` and the number of
+    (input, weight) pairs the dense conv multiplies (zero weights included: NeuroBench's dense count).
+    """
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(f"conv must be a torch.nn.Conv2d, got {type(conv).__name__}")
+    if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        raise ValueError("conv must have groups=1, padding_mode='zeros' and numeric padding")
+    if len(in_shape) != 3 or in_shape[0] != conv.in_channels:
+        raise ValueError(f"in_shape must be (C={conv.in_channels}, H, W), got {tuple(in_shape)}")
+    w = conv.weight.detach().cpu().numpy()
+    c_out, c_in, kh, kw = w.shape
+    _, h, wd = in_shape
+    (sy, sx), (py, px), (dy, dx) = conv.stride, conv.padding, conv.dilation
+    ho, wo = _conv_out(h, kh, sy, py, dy), _conv_out(wd, kw, sx, px, dx)
+    co, ci, ky, kx, oy, ox = np.meshgrid(*(np.arange(n) for n in (c_out, c_in, kh, kw, ho, wo)), indexing="ij")
+    iy, ix = oy * sy - py + ky * dy, ox * sx - px + kx * dx
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < wd)
+    co, ci, ky, kx, oy, ox, iy, ix = (a[inside] for a in (co, ci, ky, kx, oy, ox, iy, ix))
+    weight = w[co, ci, ky, kx]
+    keep = weight != 0
+    pre = ((ci * h + iy) * wd + ix)[keep]
+    post = ((co * ho + oy) * wo + ox)[keep]
+    syn = Synapses.from_edges(pre, post, weight[keep], n_pre=c_in * h * wd, n_post=c_out * ho * wo)
+    return syn, (c_out, ho, wo), int(inside.sum())
+
+
+def linear_to_synapses(linear: nn.Linear) -> tuple[Synapses, tuple[int], int]:
+    """``nn.Linear`` as synapses (bias left out), its output shape and its dense pair count ``in × out``."""
+    return (Synapses.from_linear(linear, bias="ignore"), (linear.out_features,),
+            linear.in_features * linear.out_features)
+
+
+class EventRun(NamedTuple):
+    """What `EventDrivenNet.run` returns.
+
+    output : float32 ``[T, B, ...]``, the network output at every step;
+    synops : operations done per connection layer (non-zero Δ × fan-out), int64 ``[L]``;
+    dense_synops : what the dense forward multiplies per layer, int64 ``[L]``;
+    events : Δ events sent into each connection layer, int64 ``[L]``.
+    """
+
+    output: np.ndarray
+    synops: np.ndarray
+    dense_synops: np.ndarray
+    events: np.ndarray
+
+
+class _Stage(NamedTuple):
+    synapses: Synapses
+    bias: np.ndarray
+    out_shape: tuple
+    pairs: int
+    neuron: nn.Sequential  # elementwise modules after the connection, ending with a delta layer (or not, last)
+
+
+class EventDrivenNet:
+    """A trained time-major ``nn.Sequential`` with delta layers, run event-driven on the core.
+
+    The model must begin with a delta layer (the input is sent as changes, ``insert_delta(on_input=True)``)
+    and every Linear/Conv2d must be fed by a delta layer (only Flatten/Identity/Dropout between).
+    ``input_shape`` is one frame's shape, e.g. ``(1, 16, 16)``. Linear/Conv2d are supported
+    (Conv2d with ``groups=1``, zero padding).
+    """
+
+    def __init__(self, model: nn.Sequential, input_shape):
+        _check_sequential(model)
+        leaves = [copy.deepcopy(m).eval() for m in _flat(model)]
+        if not leaves or not isinstance(leaves[0], DELTAS):
+            raise ValueError("model must begin with a delta layer, so that its input arrives as events "
+                             "(insert_delta(..., on_input=True))")
+        for m in leaves:
+            if isinstance(m, DELTAS):
+                m.output = "values"
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.input_delta = leaves[0]
+        self.stages = self._lower(leaves[1:])
+
+    def _lower(self, leaves) -> list[_Stage]:
+        shapes = _trace_shapes(nn.Sequential(self.input_delta, *leaves), self.input_shape)
+        stages, fed = [], True
+        i = 0
+        while i < len(leaves):
+            m = leaves[i]
+            conn = _connection(m)
+            if conn is None:
+                if not (fed and isinstance(m, _LINEAR_PASS)):
+                    raise ValueError(f"{type(m).__name__} at position {i + 1} is neither a connection fed by a "
+                                     "delta layer nor part of one's neuron (a delta layer must precede every "
+                                     "Linear/Conv, with only Flatten/Identity/Dropout between)")
+                i += 1
+                continue
+            if not fed:
+                raise ValueError(f"{type(conn).__name__} at position {i + 1} is not fed by a delta layer")
+            if isinstance(conn, nn.Conv2d):
+                syn, out_shape, pairs = conv2d_to_synapses(conn, shapes[id(m)])
+            elif isinstance(conn, nn.Linear):
+                syn, out_shape, pairs = linear_to_synapses(conn)
+            else:
+                raise TypeError(f"only Linear and Conv2d can be lowered to synapses, got {type(conn).__name__}")
+            bias = np.zeros(syn.n_post, np.float64) if conn.bias is None else np.repeat(
+                conn.bias.detach().cpu().double().numpy(), syn.n_post // conn.bias.numel())
+            j = i + 1
+            while j < len(leaves) and not isinstance(leaves[j - 1], DELTAS) and _connection(leaves[j]) is None:
+                j += 1
+            neuron = nn.Sequential(*leaves[i + 1:j])
+            fed = j > i + 1 and isinstance(leaves[j - 1], DELTAS)
+            stages.append(_Stage(syn, bias, out_shape, pairs, neuron))
+            i = j
+        if not stages:
+            raise ValueError("model holds no Linear/Conv2d to run")
+        return stages
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> EventRun:
+        """Run clips ``x [T, B, *input_shape]``; the output equals ``model(x)`` up to float rounding."""
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
+            raise ValueError(f"x must have shape [T, B, {', '.join(map(str, self.input_shape))}], "
+                             f"got {tuple(x.shape)}")
+        n_steps, n_samples = x.shape[:2]
+        q = self.input_delta(x.float())
+        synops, dense, events = [], [], []
+        for stage in self.stages:
+            flat = q.reshape(n_steps, n_samples, -1).double().numpy()
+            delta = np.diff(flat, axis=0, prepend=0.0).astype(np.float32)
+            ev = Events.from_dense(delta)
+            current = propagate(ev, stage.synapses, n_steps=n_steps)
+            z = np.cumsum(current, axis=0, dtype=np.float64) + stage.bias
+            q = stage.neuron(torch.from_numpy(z.astype(np.float32)).reshape(n_steps, n_samples, *stage.out_shape))
+            synops.append(int(stage.synapses.fan_out()[ev.unit].sum()))
+            dense.append(stage.pairs * n_steps * n_samples)
+            events.append(ev.n_events)
+        return EventRun(q.numpy(), np.array(synops, np.int64), np.array(dense, np.int64), np.array(events, np.int64))
+
+
+def _trace_shapes(model: nn.Sequential, input_shape) -> dict[int, tuple]:
+    """Per-step input shape of every connection leaf, from one dense pass on a zero clip ``[1, 1, ...]``."""
+    shapes, handles = {}, []
+
+    def record(module, inputs):
+        shapes[id(module)] = tuple(inputs[0].shape[2:])
+
+    for m in model:
+        if _connection(m) is not None:
+            handles.append(m.register_forward_pre_hook(record))
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return shapes

@@ -1,0 +1,310 @@
+"""Delta activation layers (Yousefzadeh & Sifalakis 2021) against closed forms and plain-numpy loops; the metrics
+against the neurobench package itself; event-driven inference on the core against the dense forward pass."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from snn.delta import (Accumulate, DeltaActivation, EventDrivenNet, ThresholdDelta, TimeDistributed, activation_sparsity,
+                       clip_cnn, conv2d_to_synapses, delta_layers, delta_penalty, insert_delta, moving_digit_clips,
+                       quantize, sigma_delta, synaptic_operations, temporal_delta, temporal_sparsity)
+from snn.delta import experiment
+
+torch.set_num_threads(1)
+
+
+def small_cnn(seed=0, size=8):
+    return clip_cnn(size=size, channels=(3, 4), hidden=6, n_classes=5, seed=seed)
+
+
+def clips(seed=0, T=5, B=4, size=8):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(1, B, 1, size, size, generator=g)
+    drift = 0.3 * torch.randn(T, B, 1, size, size, generator=g).cumsum(0)
+    return base + drift * (torch.rand(T, B, 1, size, size, generator=g) < 0.3)
+
+
+# ---------------------------------------------------------------------------------------------- layers
+def test_quantize_forward_and_straight_through_gradient_match_closed_form():
+    x = torch.tensor([-0.74, -0.2, 0.0, 0.12, 0.26, 0.9, 1.37], dtype=torch.float64, requires_grad=True)
+    theta = torch.tensor(0.25, dtype=torch.float64, requires_grad=True)
+    q = quantize(x, theta)
+    np.testing.assert_allclose(q.detach(), 0.25 * np.round(x.detach().numpy() / 0.25), atol=0)
+    w = torch.arange(1.0, 8.0, dtype=torch.float64)
+    (q * w).sum().backward()
+    np.testing.assert_allclose(x.grad, w)  # ∂q/∂x = 1
+    ratio = x.detach().numpy() / 0.25
+    np.testing.assert_allclose(theta.grad, np.sum(w.numpy() * (np.round(ratio) - ratio)), rtol=1e-12)
+
+
+@torch.no_grad()
+def test_deltas_sum_back_to_quantised_values_and_layer_modes_agree():
+    x = torch.randn(7, 3, 5, 2)
+    values = DeltaActivation(0.3)(x)
+    deltas = DeltaActivation(0.3, output="deltas")(x)
+    np.testing.assert_allclose(values, 0.3 * np.round(x.numpy() / 0.3), atol=1e-6)
+    np.testing.assert_allclose(torch.cumsum(deltas, 0), values, atol=1e-5)
+    np.testing.assert_allclose(deltas[0], values[0])
+    np.testing.assert_allclose(temporal_delta(values)[1:], np.diff(values.numpy(), axis=0), atol=1e-6)
+
+
+@torch.no_grad()
+def test_per_channel_thresholds_quantise_each_channel_with_its_own_step():
+    x = torch.randn(4, 2, 3, 5)
+    layer = DeltaActivation([0.1, 0.5, 1.0], per="channel", channels=3)
+    expected = np.array([0.1, 0.5, 1.0])[None, None, :, None]
+    np.testing.assert_allclose(layer(x), expected * np.round(x.numpy() / expected), atol=1e-6)
+
+
+def threshold_delta_numpy(x, theta):
+    """Delta Networks (Neil et al. 2017): send x − x̂ where |x − x̂| ≥ θ, move x̂ only there (plain loop)."""
+    x_hat, sent = np.zeros_like(x[0]), np.zeros_like(x)
+    for t in range(x.shape[0]):
+        for i in np.ndindex(x.shape[1:]):
+            change = x[t][i] - x_hat[i]
+            if abs(change) >= theta:
+                sent[t][i] = change
+                x_hat[i] += change
+    return sent
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_threshold_delta_matches_numpy_loop_and_never_drifts(seed):
+    rng = np.random.default_rng(seed)
+    x = np.cumsum(rng.normal(0, 0.2, (30, 2, 6)), axis=0).astype(np.float32)  # a slow random walk
+    theta = 0.35
+    sent = threshold_delta_numpy(x, theta)
+    deltas = ThresholdDelta(theta, output="deltas")(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(deltas, sent, atol=1e-6)
+    x_hat = ThresholdDelta(theta)(torch.from_numpy(x)).numpy()
+    assert np.all(np.abs(x - x_hat) < theta)  # the residual never grows past θ, at every step
+    assert (deltas != 0).mean() < 0.8  # and it is sparse in time
+
+
+def test_threshold_delta_gradient_is_straight_through():
+    x = torch.randn(5, 2, 3, requires_grad=True)
+    ThresholdDelta(0.5)(x).sum().backward()
+    np.testing.assert_allclose(x.grad, np.ones((5, 2, 3)))
+
+
+def test_penalty_is_fan_out_weighted_mean_abs_delta_by_hand():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    net = insert_delta(model, 0.2)
+    x = torch.randn(6, 5, 3)
+    net.train()
+    net(x)
+    first, second = delta_layers(net)
+    assert (first.fan_out, second.fan_out) == (4, 2)  # out_features of the Linear each one feeds
+    q0 = 0.2 * torch.round(x / 0.2)
+    q1 = 0.2 * torch.round(torch.relu(net[1](q0)) / 0.2)
+    by_hand = 4 * torch.cat([q0[:1], q0.diff(dim=0)]).abs().mean() + 2 * torch.cat([q1[:1], q1.diff(dim=0)]).abs().mean()
+    np.testing.assert_allclose(float(delta_penalty(net).detach()), float(by_hand.detach()), rtol=1e-6)
+
+
+def test_insert_delta_places_a_layer_after_every_relu_and_on_the_input():
+    model = small_cnn()
+    net = insert_delta(model, 1e-6)
+    kinds = [type(m).__name__ for m in net]
+    assert kinds == ["DeltaActivation", "TimeDistributed", "ReLU", "DeltaActivation", "TimeDistributed", "ReLU",
+                     "DeltaActivation", "Flatten", "Linear", "ReLU", "DeltaActivation", "Linear"]
+    assert [m.fan_out for m in delta_layers(net)] == [3 * 9, 4 * 9, 6, 5]  # filters·k·k, out_features
+    x = clips()
+    with torch.no_grad():
+        np.testing.assert_allclose(net(x), model(x), atol=1e-4)  # tiny θ: the same network
+    assert all(p1 is not p2 for p1, p2 in zip(net.parameters(), model.parameters()))  # a copy
+    per_channel = insert_delta(model, 0.1, per="channel")
+    assert [m.threshold.numel() for m in delta_layers(per_channel)] == [1, 3, 4, 6]
+
+
+def test_sigma_delta_form_feeds_deltas_and_equals_the_values_form():
+    net = insert_delta(small_cnn(), 0.1)
+    sd = sigma_delta(net)
+    assert sum(isinstance(m, Accumulate) for m in sd) == 4
+    x = clips()
+    with torch.no_grad():
+        np.testing.assert_allclose(sd(x), net(x), atol=1e-4)
+    assert temporal_sparsity(sd, x) == pytest.approx(temporal_sparsity(net, x))
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+class BatchFirst(nn.Module):
+    """NeuroBench feeds [B, T, ...]; our models are time-major."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x.transpose(0, 1)).mean(0)
+
+
+def neurobench_run(net, x, extra_activation=None):
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
+    from neurobench.models import TorchModel
+    from torch.utils.data import DataLoader, TensorDataset
+
+    data = TensorDataset(x.transpose(0, 1), torch.zeros(x.shape[1], dtype=torch.long))
+    model = TorchModel(BatchFirst(net))
+    if extra_activation is not None:
+        model.add_activation_module(extra_activation)
+    bench = Benchmark(model, DataLoader(data, batch_size=x.shape[1]), [], [],
+                      [[], [ActivationSparsity, SynapticOperations]])
+    return bench.run(quiet=True)
+
+
+def test_metrics_match_neurobench_on_the_same_model_and_data():
+    x = clips(seed=3, B=6)
+    plain = small_cnn(seed=1)
+    nb = neurobench_run(plain, x)
+    ours = synaptic_operations(plain, x)
+    assert activation_sparsity(plain, x) == pytest.approx(nb["ActivationSparsity"], abs=1e-12)
+    assert ours == pytest.approx(nb["SynapticOperations"], rel=1e-12)
+    assert 0 < ours["Effective_MACs"] < ours["Dense"]
+
+    sd = sigma_delta(insert_delta(plain, 0.2))  # every Linear/Conv receives Δ
+    nb = neurobench_run(sd, x, extra_activation=DeltaActivation)
+    assert synaptic_operations(sd, x) == pytest.approx(nb["SynapticOperations"], rel=1e-12)
+    assert activation_sparsity(sd, x, (nn.ReLU, nn.Sigmoid, DeltaActivation)) == pytest.approx(
+        nb["ActivationSparsity"], abs=1e-12)
+
+
+def test_synaptic_operations_counts_binary_inputs_as_accumulates():
+    net = nn.Sequential(nn.Linear(4, 3))
+    x = torch.tensor([[[1.0, 0.0, -1.0, 1.0]], [[0.0, 0.0, 0.0, 1.0]]])  # [T=2, B=1, 4]
+    with torch.no_grad():
+        net[0].weight[0, 0] = 0.0
+    ops = synaptic_operations(net, x)
+    assert ops == {"Effective_MACs": 0.0, "Effective_ACs": (3 * 3 - 1) + 3, "Dense": 2 * 12}
+
+
+# ---------------------------------------------------------------------------------------------- event-driven
+def test_conv_lowered_to_synapses_equals_conv2d():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 5, 3, stride=2, padding=1, dilation=1, bias=False)
+    x = torch.randn(4, 3, 9, 7)
+    syn, shape, pairs = conv2d_to_synapses(conv, (3, 9, 7))
+    y = x.reshape(4, -1).numpy() @ syn.to_dense()
+    np.testing.assert_allclose(y.reshape(4, *shape), conv(x).detach(), atol=1e-5)
+    assert pairs == int(F.conv2d(torch.ones(1, 3, 9, 7), torch.ones_like(conv.weight), None, 2, 1).sum())
+
+
+def fan_out_by_probe(layer, in_shape):
+    """Synapses each input unit drives, by pushing one-hot inputs through the binarised layer (independent of ours)."""
+    n = int(np.prod(in_shape))
+    probes = torch.eye(n).reshape(n, *in_shape)
+    w = (layer.weight != 0).float()
+    out = F.linear(probes, w) if isinstance(layer, nn.Linear) else F.conv2d(probes, w, None, layer.stride,
+                                                                          layer.padding)
+    return out.reshape(n, -1).sum(1).numpy()
+
+
+def dyadic(model):
+    """Weights and biases on a 1/8 grid, so every sum the core and torch do is exact in float32."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.round(p * 8) / 8)
+    return model
+
+
+def test_event_driven_output_equals_dense_and_ops_are_nonzero_deltas_times_fan_out():
+    net = insert_delta(dyadic(small_cnn(seed=2)), 0.5, trainable=False)
+    x = torch.round(clips(seed=4) * 4) / 4
+    result = EventDrivenNet(net, (1, 8, 8)).run(x)
+    with torch.no_grad():
+        np.testing.assert_array_equal(result.output, net(x).numpy())
+    # independent count: non-zero Δ entering each connection layer × that unit's fan-out
+    inputs = []
+    hooks = [m.register_forward_pre_hook(lambda mod, inp: inputs.append((mod, inp[0])))
+             for m in net if isinstance(m, (TimeDistributed, nn.Linear))]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    expected = []
+    for mod, u in inputs:
+        layer = mod.module if isinstance(mod, TimeDistributed) else mod
+        delta = temporal_delta(u).reshape(x.shape[0], x.shape[1], -1)
+        nonzero = (delta != 0).sum((0, 1)).numpy()
+        expected.append(int(nonzero @ fan_out_by_probe(layer, tuple(u.shape[2:]))))
+    np.testing.assert_array_equal(result.synops, expected)
+    assert result.synops.sum() / x.shape[1] == synaptic_operations(sigma_delta(net), x)["Effective_MACs"]
+    assert result.dense_synops.sum() / x.shape[1] == synaptic_operations(net, x)["Dense"]
+    assert 0 < result.synops.sum() < result.dense_synops.sum()
+
+
+def test_event_driven_matches_dense_with_trained_like_weights_and_residual_deltas():
+    net = insert_delta(small_cnn(seed=5), 0.05, kind="threshold")
+    x = clips(seed=6)
+    result = EventDrivenNet(net, (1, 8, 8)).run(x)
+    with torch.no_grad():
+        dense = net(x).numpy()
+    np.testing.assert_allclose(result.output, dense, atol=1e-4)
+    np.testing.assert_array_equal(result.output.mean(0).argmax(1), dense.mean(0).argmax(1))
+
+
+# ---------------------------------------------------------------------------------------------- data
+def test_moving_digit_clips_shapes_labels_and_determinism():
+    x, y = moving_digit_clips(12, n_steps=5, size=14, seed=3)
+    assert x.shape == (5, 12, 1, 14, 14) and x.dtype == torch.float32
+    assert y.shape == (12,) and y.dtype == torch.int64 and 0 <= int(y.min()) and int(y.max()) <= 9
+    x2, y2 = moving_digit_clips(12, n_steps=5, size=14, seed=3)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert not torch.equal(x, moving_digit_clips(12, n_steps=5, size=14, seed=4)[0])
+    clean, _ = moving_digit_clips(6, n_steps=4, size=14, noise=0.0, seed=3)
+    from sklearn.datasets import load_digits
+    masses = np.sort(load_digits().images.sum((1, 2)) / 16.0)
+    for t in range(4):  # each frame holds one whole digit image (bilinear weights sum to 1)
+        sums = clean[t, :, 0].sum((1, 2)).numpy()
+        assert np.all(np.min(np.abs(sums[:, None] - masses[None]), axis=1) < 1e-3)
+    assert not torch.equal(clean[0], clean[1])  # it moves
+    still, _ = moving_digit_clips(6, n_steps=4, size=14, noise=0.0, speed=0.0, seed=3)
+    assert torch.equal(still[0], still[3])
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="threshold"):
+        DeltaActivation(-0.1)
+    with pytest.raises(ValueError, match="per"):
+        DeltaActivation(0.1, per="neuron")
+    with pytest.raises(ValueError, match="channels"):
+        DeltaActivation(0.1, per="channel")
+    with pytest.raises(ValueError, match="output"):
+        ThresholdDelta(0.1, output="spikes")
+    with pytest.raises(ValueError, match="time-major"):
+        DeltaActivation(0.1)(torch.randn(4, 3))
+    with pytest.raises(TypeError, match="floating-point"):
+        DeltaActivation(0.1)(torch.ones(4, 3, 2, dtype=torch.int64))
+    with pytest.raises(TypeError, match="Sequential"):
+        insert_delta(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="MaxPool2d"):
+        sigma_delta(nn.Sequential(DeltaActivation(0.1), nn.MaxPool2d(2), nn.Linear(2, 2)))
+    with pytest.raises(ValueError, match="no penalty"):
+        delta_penalty(insert_delta(small_cnn(), 0.1))
+    with pytest.raises(ValueError, match="begin with a delta layer"):
+        EventDrivenNet(small_cnn(), (1, 8, 8))
+    with pytest.raises(ValueError, match="shape"):
+        EventDrivenNet(insert_delta(small_cnn(), 0.1), (1, 8, 8)).run(torch.zeros(3, 2, 1, 9, 9))
+    with pytest.raises(ValueError, match="split"):
+        moving_digit_clips(3, split="validation")
+    with pytest.raises(ValueError, match="size"):
+        moving_digit_clips(3, size=8)
+
+
+# ---------------------------------------------------------------------------------------------- experiment
+def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
+    budget = experiment.Budget(n_train=48, n_test=24, n_steps=3, size=12, channels=(2, 3), hidden=8, epochs=1,
+                               finetune_epochs=1, batch_size=16, penalties=(0.0, 0.1), event_clips=8)
+    results = experiment.run(tmp_path, budget=budget, seed=0, progress=False)
+    saved = json.loads((tmp_path / experiment.RESULTS).read_text())
+    assert (tmp_path / experiment.FIGURE).stat().st_size > 10_000
+    assert [r["penalty"] for r in saved["rows"]] == [None, 0.0, 0.1]
+    assert saved["event_driven"]["core_synops_per_clip"] == saved["event_driven"]["neurobench_effective_per_clip"]
+    assert results["event_driven"]["max_abs_diff"] < 1e-3
+    assert all(0 <= r["accuracy"] <= 1 for r in saved["rows"])
+    assert "event-driven on the core" in capsys.readouterr().out
