@@ -18,6 +18,9 @@ DEMO_PARTS = [
     ("dendritic pattern recognition (Ahmad & Hawkins 2016)", "dendrites_figures.py"),
     ("Sparsey associative memory (Rinkus)", "sparsey_digits.py"),
     ("active-dendrite networks for continual learning (Iyer et al. 2022)", "active_dendrites_permuted_digits.py"),
+    ("spiking networks with learnable delays (Hammouamri et al. 2023)", "snn_delays_timing.py"),
+    ("delta activation layers: temporal sparsity on moving digits (Yousefzadeh & Sifalakis)", "delta_video.py"),
+    ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
 
 
@@ -37,6 +40,11 @@ def demo(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["snn-train"]:  # its options live in snn.train (imported only when used: torch is slow to load)
+        from snn.train import main as snn_train
+
+        return snn_train(argv[1:])
     parser = argparse.ArgumentParser(
         prog="sdrnet", description="Biologically-inspired sparse computing on an event-driven sparse core.")
     parser.add_argument("--version", action="version", version=f"sdrnet {__version__}")
@@ -64,6 +72,20 @@ def main(argv: list[str] | None = None) -> int:
     p_ad.add_argument("--mnist", type=Path, metavar="DIR", help="permuted MNIST from the standard IDX files in DIR")
     p_ad.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p_ad.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    sub.add_parser("snn-train", add_help=False,
+                   help="train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help")
+    p_delta = sub.add_parser("delta", help="delta activation layers on moving digits: sparsity, operations, core")
+    p_delta.add_argument("--out", type=Path, default=Path("runs/delta"), help="output folder (default: runs/delta)")
+    p_delta.add_argument("--full", action="store_true", help="more clips, epochs and penalty strengths")
+    p_delta.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p_delta.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p_prune = sub.add_parser("prune", help="pruning methods on digits, then a spiking MLP fitted to a chip profile")
+    p_prune.add_argument("--out", type=Path, default=Path("runs/prune"), help="output folder (default: runs/prune)")
+    p_prune.add_argument("--full", action="store_true", help="larger network, more epochs and seeds")
+    p_prune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p_prune.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
+                         help="hardware profile to fit (default: loihi)")
+    p_prune.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.out)
@@ -74,6 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "sparsey":
         return sparsey(args)
+    if args.command == "delta":
+        from snn.delta.experiment import FULL, QUICK, run
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+        return 0
+    if args.command == "prune":
+        from sdrnet.prune.experiment import FULL, QUICK, deploy, run
+        from sdrnet.prune.targets import PROFILES
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+        deploy(args.out, PROFILES[args.target], seed=args.seed)
+        return 0
     if args.command == "active-dendrites":
         from dendrites.continual import FULL, QUICK, run, with_mnist
 
