@@ -23,6 +23,9 @@ bench: install
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_dendrites.py
 	$(PY) benchmarks/bench_active_dendrites.py
+	$(PY) benchmarks/bench_snn.py
+	$(PY) benchmarks/bench_delta.py
+	$(PY) benchmarks/bench_prune.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

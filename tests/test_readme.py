@@ -39,3 +39,26 @@ def test_readme_active_dendrites_example_runs():
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)  # the block asserts core == torch itself
     assert namespace["logits"].shape == (32, 10)
+
+
+def _block(word: str) -> dict:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if word in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_readme_delay_snn_example_runs():
+    ns = _block("DelayedLinear")  # the block asserts core == torch itself
+    assert ns["y"].shape == (112, 8, 256) and ns["synops"].sum() > 0
+
+
+def test_readme_delta_example_runs():
+    ns = _block("insert_delta")
+    assert ns["run"].synops.sum() < ns["run"].dense_synops.sum()
+
+
+def test_readme_prune_example_runs():
+    ns = _block("magnitude_prune")
+    assert ns["result"].synops.sum() > 0
