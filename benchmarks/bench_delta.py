@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_core import machine
+from bench_core import machine, median_time
 
 from sdrnet.report import format_table
 from snn.delta import EventDrivenNet, delta_layers, insert_delta, moving_digit_clips, temporal_sparsity, train
@@ -46,14 +44,6 @@ def trained_model(seed: int = 0) -> torch.nn.Sequential:
     return model.eval()
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (numba compile, allocations)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench(model, x, y, repeats: int, **labels) -> dict:

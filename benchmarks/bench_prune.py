@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_core import machine
+from bench_core import machine, median_time
 from torch import nn
 from torch.nn.utils import prune as tprune
 
@@ -45,14 +43,6 @@ def make(sizes, sparsity, seed=0):
     return model, core
 
 
-def median_time(fn, repeats):
-    fn()  # warm-up (numba compile on first call, allocations)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def torch_bytes(model):

@@ -51,41 +51,25 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_demo = sub.add_parser("demo", help="tour every capability on built-in data (tables, figures under runs/demo)")
     p_demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    p_dend = sub.add_parser("dendrites", help="Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures")
-    p_dend.add_argument("--out", type=Path, default=Path("runs/dendrites"), help="output folder (default: runs/dendrites)")
-    p_dend.add_argument("--full", action="store_true", help="larger Monte Carlo budgets (minutes instead of seconds)")
-    p_dend.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p_dend.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p_sp = sub.add_parser("sparsey", help="Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)")
-    p_sp.add_argument("--out", type=Path, default=Path("runs/sparsey"), help="output folder (default: runs/sparsey)")
-    p_sp.add_argument("--full", action="store_true", help="larger Monte Carlo budgets")
+    _experiment(sub, "dendrites", "Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures",
+                "larger Monte Carlo budgets (minutes instead of seconds)")
+    p_sp = _experiment(sub, "sparsey", "Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)",
+                       "larger Monte Carlo budgets")
     p_sp.add_argument("--mnist", type=Path, metavar="DIR",
                       help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)")
     p_sp.add_argument("--per-class", type=int, default=200, help="MNIST training images per class (default: 200)")
-    p_sp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p_sp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p_ad = sub.add_parser("active-dendrites",
-                          help="Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP")
-    p_ad.add_argument("--out", type=Path, default=Path("runs/active_dendrites"),
-                      help="output folder (default: runs/active_dendrites)")
-    p_ad.add_argument("--full", action="store_true", help="50 tasks, 2×1024 hidden, 3 seeds (about 20 min)")
+    p_ad = _experiment(sub, "active-dendrites",
+                       "Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP",
+                       "50 tasks, 2×1024 hidden, 3 seeds (about 20 min)")
     p_ad.add_argument("--mnist", type=Path, metavar="DIR", help="permuted MNIST from the standard IDX files in DIR")
-    p_ad.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p_ad.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     sub.add_parser("snn-train", add_help=False,
                    help="train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help")
-    p_delta = sub.add_parser("delta", help="delta activation layers on moving digits: sparsity, operations, core")
-    p_delta.add_argument("--out", type=Path, default=Path("runs/delta"), help="output folder (default: runs/delta)")
-    p_delta.add_argument("--full", action="store_true", help="more clips, epochs and penalty strengths")
-    p_delta.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p_delta.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p_prune = sub.add_parser("prune", help="pruning methods on digits, then a spiking MLP fitted to a chip profile")
-    p_prune.add_argument("--out", type=Path, default=Path("runs/prune"), help="output folder (default: runs/prune)")
-    p_prune.add_argument("--full", action="store_true", help="larger network, more epochs and seeds")
-    p_prune.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _experiment(sub, "delta", "delta activation layers on moving digits: sparsity, operations, core",
+                "more clips, epochs and penalty strengths")
+    p_prune = _experiment(sub, "prune", "pruning methods on digits, then a spiking MLP fitted to a chip profile",
+                          "larger network, more epochs and seeds")
     p_prune.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
                          help="hardware profile to fit (default: loihi)")
-    p_prune.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.out)
@@ -117,6 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser.print_help()
     return 0
+
+
+def _experiment(sub, name: str, help: str, full_help: str) -> argparse.ArgumentParser:
+    """A subcommand with the options every experiment has: --out, --full, --seed, --no-progress."""
+    out = Path("runs") / name.replace("-", "_")
+    p = sub.add_parser(name, help=help)
+    p.add_argument("--out", type=Path, default=out, help=f"output folder (default: {out})")
+    p.add_argument("--full", action="store_true", help=full_help)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    return p
 
 
 def sparsey(args) -> int:
