@@ -512,3 +512,104 @@ def test_experiment_harness_reaches_each_sparsity(tmp_path):
     assert res["methods"]["IMP + rewind"]["0.9"][0]["rounds"] == 11  # 1 − 0.8^11 = 0.914
     with pytest.raises(ValueError, match="methods"):
         experiment.Budget(hidden=(8,), epochs=1, finetune=1, imp_epochs=1, seeds=1, methods=("magic",))
+
+
+# ---------------------------------------------------------------------------------------------- delay SNN
+def delay_snn(seed=0):
+    from snn.models import DelaySNN, SNNConfig
+
+    torch.manual_seed(seed)
+    model = DelaySNN(SNNConfig(n_inputs=12, n_hidden=10, n_layers=2, n_outputs=4, max_delay=6, dropout=0.2))
+    x = (torch.rand(20, 8, 12) < 0.3).float() * torch.randint(1, 3, (20, 8, 12))
+    for _ in range(3):  # BatchNorm running statistics that are not the identity
+        model(x)
+    with torch.no_grad():
+        for syn in model.synapses:
+            syn.weight.mul_(3)
+    return model, x
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_delayed_linear_magnitude_matches_numpy_topk(scope):
+    model, _ = delay_snn()
+    ws = [s.weight.detach().numpy().copy() for s in model.synapses]
+    delays = [s.delay.detach().clone() for s in model.synapses]
+    assert [m for m, _ in prune.masks.targets(model)] == list(model.synapses)
+    prune.magnitude_prune(model, 0.7, scope=scope)
+    if scope == "global":
+        flat = np.concatenate([np.abs(w).ravel() for w in ws])
+        keep = np.zeros(flat.size, bool)
+        keep[np.argsort(-flat, kind="stable")[:flat.size - round(0.7 * flat.size)]] = True
+        want = np.split(keep, np.cumsum([w.size for w in ws])[:-1])
+    else:
+        want = []
+        for w in ws:
+            k = np.zeros(w.size, bool)
+            k[np.argsort(-np.abs(w).ravel(), kind="stable")[:w.size - round(0.7 * w.size)]] = True
+            want.append(k)
+    for syn, w, k, d in zip(model.synapses, ws, want, delays):
+        mask = prune.get_mask(syn).numpy().astype(bool)
+        np.testing.assert_array_equal(mask.ravel(), k)
+        np.testing.assert_array_equal(syn.weight.detach().numpy(), np.where(mask, w, 0))
+        assert prune.get_mask(syn, "delay") is None and torch.equal(syn.delay.detach(), d)  # delays not pruned
+    assert prune.sparsity(model)["total"] == pytest.approx(0.7, abs=1e-3)
+
+
+def test_delayed_linear_masks_survive_training_and_erk():
+    from snn.models import snn_loss
+
+    model, x = delay_snn()
+    prune.random_prune(model, 0.8, "erk", torch.Generator().manual_seed(0))
+    masks = [prune.get_mask(s).clone() for s in model.synapses]
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        snn_loss(model(x), torch.randint(0, 4, (8,))).backward()
+        opt.step()  # moves the pruned weights; the forward pre-hook zeroes them again before use
+        model(x)
+        for syn, mask in zip(model.synapses, masks):
+            assert torch.all(syn.weight[mask == 0] == 0) and torch.any(syn.weight[mask == 1] != 0)
+    copy_ = model.discretized()  # deepcopy keeps masks and hooks
+    assert all(torch.equal(prune.get_mask(a), prune.get_mask(b)) for a, b in zip(model.synapses, copy_.synapses))
+    assert prune.sparsity(model)["total"] == pytest.approx(0.8, abs=0.01)
+
+
+def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
+    from snn.export import export, predict_core
+    from snn.models import sum_softmax
+
+    from sdrnet.core import Events
+
+    model, x = delay_snn(seed=3)
+    prune.magnitude_prune(model, 0.6, scope="global")
+    net = model.discretized()
+    with torch.no_grad():
+        v = net(x)
+    network = export(net)
+    kept = sum(int(prune.get_mask(s).sum()) for s in model.synapses)
+    assert sum(layer.synapses.nnz for layer in network.layers) == kept < sum(s.weight.numel() for s in model.synapses)
+    pred, _, _ = predict_core(network, Events.from_dense(x.numpy()))
+    np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
+    np.testing.assert_allclose(network.run(Events.from_dense(x.numpy()), record_v=True).v_seq, v.numpy(), atol=1e-5)
+
+
+def test_timing_task_runs_through_the_harness():
+    from sdrnet.prune import experiment
+
+    task = experiment.TASKS["timing"](0)
+    assert task.x_train.shape[1:] == (100, 140) and task.n_classes == 10
+    assert experiment.SNN_QUICK.task == "timing" and "neurons (structured)" not in task.methods
+    small = experiment.Task(task.name, task.x_train[:48], task.y_train[:48], task.x_test[:32], task.y_test[:32],
+                            task.make_model, task.forward, task.fit, task.methods)
+    budget = experiment.Budget(hidden=(8, 8), epochs=1, finetune=1, imp_epochs=1, seeds=1, batch_size=16,
+                               task="timing", methods=("magnitude (global)", "gradual (GMP)", "small dense"))
+    dense = small.make_model(budget.hidden, 0)
+    experiment.train(dense, small, 1, budget, 0)
+    assert experiment.weights(dense) == 140 * 8 + 8 * 8 + 8 * 10
+    for method in budget.methods:
+        r = experiment.run_method(method, 0.8, small, dense, budget, 0)
+        assert 0 <= r["accuracy"] <= 1
+        assert r["sparsity"] == pytest.approx(0.8, abs=0.01 if method != "small dense" else 0.15), method
+    with pytest.raises(ValueError, match="does not support"):
+        experiment.run_experiment(experiment.Budget(hidden=(8, 8), epochs=1, finetune=1, imp_epochs=1, seeds=1,
+                                                    task="timing", methods=("neurons (structured)",)), progress=False)

@@ -9,9 +9,11 @@ pruning with rewinding (20 % per round; the round whose sparsity first reaches t
 RigL and GraNet (prune-and-regrow); SR-STE N:M (1:2, 1:4, 1:8, 1:16, 1:32: the nearest patterns);
 whole hidden units removed from the trained network and fine-tuned; and a small dense network.
 
-`TASKS` maps a task name to a factory; the lead's spiking task registers there (`register_task`)
-and runs through the same harness. :func:`run` writes ``prune_digits.json`` and
-``prune_accuracy_vs_sparsity.png``.
+`TASKS` maps a task name to a factory; other tasks register there (`register_task`) and run through
+the same harness. ``"timing"`` (`spiking_timing_task`, budget `SNN_QUICK`) is the delay SNN
+(`snn.models.DelaySNN`, learned delays) on the synthetic spike-timing task `snn.data.timing_task`,
+trained with its own recipe (`Task.fit`); its ``DelayedLinear`` weights are pruned like ``nn.Linear``'s.
+:func:`run` writes ``prune_digits.json`` and ``prune_accuracy_vs_sparsity.png``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from tqdm.auto import tqdm
 from sdrnet.report import format_table, save_figure
 
 from . import methods as pm
-from .masks import rezero, sparsity
+from .masks import rezero, sparsity, targets
 from .structured import prune_neurons
 
-__all__ = ["Budget", "QUICK", "FULL", "METHODS", "Task", "TASKS", "register_task", "digits_task", "train",
+__all__ = ["Budget", "QUICK", "FULL", "SNN_QUICK", "METHODS", "Task", "TASKS", "register_task", "digits_task",
+           "spiking_timing_task", "train",
            "accuracy", "run_method", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
 
 FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
@@ -74,12 +77,23 @@ class Budget:
 
 QUICK = Budget(hidden=(128, 128), epochs=12, finetune=6, imp_epochs=6, seeds=1)
 FULL = Budget(hidden=(256, 256), epochs=40, finetune=20, imp_epochs=30, seeds=3, threads=None)
+# the delay SNN on the timing task (2×48 LIF, delays 0–24 steps, as snn.experiments): ~2–3 min on one thread
+SNN_QUICK = Budget(hidden=(48, 48), epochs=8, finetune=3, imp_epochs=4, seeds=1, batch_size=32, lr=1e-3,
+                   task="timing", methods=("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)",
+                                           "small dense"))
 
 
 @dataclass
 class Task:
     """A classification task: tensors, a model factory ``make_model(hidden, seed)`` and ``forward(model, x)``
-    giving logits (a spiking task repeats/encodes ``x`` over time and reads the output out)."""
+    giving logits (a spiking task repeats/encodes ``x`` over time and reads the output out; in eval mode it
+    may run an inference form of the model, e.g. integer delays).
+
+    ``fit(model, task, epochs, budget, seed, after_backward, after_step)``, if given, replaces the generic
+    `train` (a task with its own recipe: optimisers, schedules, clamping); it must call
+    ``after_backward(optimizer of the pruned weights)`` before and ``after_step()`` after every optimizer
+    step, and re-zero pruned weights (`rezero`) after it. ``methods``: the methods the task supports
+    (None: all)."""
 
     name: str
     x_train: torch.Tensor
@@ -88,6 +102,16 @@ class Task:
     y_test: torch.Tensor
     make_model: Callable[[tuple[int, ...], int], nn.Module]
     forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    fit: Callable | None = None
+    methods: tuple[str, ...] | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    @property
+    def n_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
 
 
 def digits_task(seed: int) -> Task:
@@ -110,7 +134,94 @@ def digits_task(seed: int) -> Task:
                 make_model, lambda model, x: model(x))
 
 
-TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task}
+def spiking_timing_task(seed: int, n_samples: int = 600, max_delay: int = 24, dropout: float = 0.1) -> Task:
+    """The delay SNN (`snn.models.DelaySNN`, learned delays) on `snn.data.timing_task` (``n_samples``, ``seed``).
+
+    Split as `snn.experiments` (25 % test, ``holdout(seed + 1)``); its 10 % validation part is trained on
+    too (no checkpoint selection here). ``x``: dense spike counts ``[N, T, 140]``; ``forward`` gives the
+    reference's class scores ``Σ_t softmax(v_out[t])`` (so cross-entropy on them is `snn.models.snn_loss`),
+    in eval mode with the delays rounded to integer steps (``model.discretized()``), as `snn.train.evaluate`.
+    ``make_model((h,) * L, seed)``: L hidden layers of h LIF neurons, delays 0–``max_delay`` steps.
+    Training (`Task.fit`) follows `snn.train`: Adam on weights (``budget.lr``, one-cycle to 5×, weight decay
+    1e-5, none on BatchNorm) and on delays (lr 0.1, cosine), σ shrinking to 0.23 over the first quarter of
+    the epochs of a fresh model, delays clamped after every batch. A trained model (σ already final:
+    fine-tuning after one-shot pruning) keeps σ and anneals both learning rates (5×``budget.lr``, 0.1)
+    to zero per batch (cosine).
+    Structured (whole-unit) pruning is not supported (`prune_neurons` knows ``nn.Linear`` only).
+    """
+    from snn import data
+    from snn.models import DelaySNN, SNNConfig, sum_softmax
+
+    full = data.timing_task(n_samples=n_samples, seed=seed)
+    rest, test = data.holdout(full, fraction=0.25, seed=seed + 1)
+    xtr, xte = (torch.from_numpy(np.ascontiguousarray(d.to_dense().transpose(1, 0, 2))) for d in (rest, test))
+    n_in, n_out = full.n_channels, full.n_classes
+
+    def make_model(hidden, model_seed):
+        if len(set(hidden)) != 1:
+            raise ValueError(f"the delay SNN has equal hidden layers, got hidden={tuple(hidden)}")
+        cfg = SNNConfig(n_inputs=n_in, n_hidden=int(hidden[0]), n_layers=len(hidden), n_outputs=n_out,
+                        max_delay=max_delay, delays="learned", dropout=dropout)
+        return DelaySNN(cfg, generator=torch.Generator().manual_seed(model_seed))
+
+    def forward(model, x):
+        net = model if model.training else model.discretized()
+        return sum_softmax(net(x.transpose(0, 1)))
+
+    return Task("timing", xtr, torch.from_numpy(rest.labels), xte, torch.from_numpy(test.labels), make_model, forward,
+                fit=_fit_delay_snn, methods=tuple(m for m in METHODS if m != "neurons (structured)"))
+
+
+def _fit_delay_snn(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None,
+                   after_step=None, sigma_final: float = 0.23) -> None:
+    """`snn.train`'s recipe on ``task``'s tensors (see `spiking_timing_task`), pruned weights kept at zero."""
+    from spikingjelly.activation_based import functional
+
+    from snn.models import snn_loss
+
+    sigmas = [s.sigma for s in model.synapses if not s.discrete]
+    trained = bool(sigmas) and max(sigmas) <= sigma_final + 1e-9
+    n = task.x_train.shape[0]
+    steps = epochs * math.ceil(n / budget.batch_size)
+    groups = model.parameter_groups()
+    opt_w = torch.optim.Adam([{"params": groups["weights"], "weight_decay": 1e-5},
+                              {"params": groups["norm"], "weight_decay": 0.0}],
+                             lr=5 * budget.lr if trained else budget.lr)
+    opts = [opt_w]
+    if groups["delays"]:
+        opts.append(torch.optim.Adam(groups["delays"], lr=0.1))
+    if trained:  # fine-tuning: both learning rates annealed (cosine) from their peaks, per batch
+        batch_scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps) for o in opts]
+        epoch_scheds = []
+    else:  # snn.train: one-cycle (weights) and cosine (delays), per epoch
+        batch_scheds = []
+        epoch_scheds = [torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=5 * budget.lr, total_steps=max(epochs, 2))]
+        epoch_scheds += [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs) for o in opts[1:]]
+    sigma_epochs = epochs // 4
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        model.set_sigma(sigma_epochs if trained else epoch, sigma_epochs, sigma_final)
+        model.train()
+        for idx in torch.randperm(n, generator=gen).split(budget.batch_size):
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            snn_loss(model(task.x_train[idx].transpose(0, 1)), task.y_train[idx]).backward()
+            if after_backward is not None:
+                after_backward(opt_w)
+            for o in opts:
+                o.step()
+            model.clamp()
+            rezero(model)
+            if after_step is not None:
+                after_step()
+            for sc in batch_scheds:
+                sc.step()
+        for sc in epoch_scheds:
+            sc.step()
+    functional.reset_net(model)  # neuron state holds non-leaf tensors, which copy.deepcopy refuses
+
+
+TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task, "timing": spiking_timing_task}
 
 
 def register_task(name: str, factory: Callable[[int], Task]) -> None:
@@ -121,7 +232,9 @@ def register_task(name: str, factory: Callable[[int], Task]) -> None:
 # ---------------------------------------------------------------------------------------------- training
 def train(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None, after_step=None) -> None:
     """Adam, cross-entropy, shuffled mini-batches; optional callbacks around ``optimizer.step()``;
-    pruned weights re-zeroed after every step."""
+    pruned weights re-zeroed after every step. ``task.fit``, if set, trains instead."""
+    if task.fit is not None:
+        return task.fit(model, task, epochs, budget, seed, after_backward=after_backward, after_step=after_step)
     opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
     gen = torch.Generator().manual_seed(seed)
     n = task.x_train.shape[0]
@@ -149,11 +262,12 @@ def accuracy(model, task: Task) -> float:
 
 
 def weights(model) -> int:
-    return sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Linear))
+    """Weights of the prunable layers (`targets`: Linear, Conv, DelayedLinear)."""
+    return sum(getattr(m, name).numel() for m, name in targets(model))
 
 
 def nonzeros(model) -> int:
-    return sum(int((m.weight != 0).sum()) for m in model.modules() if isinstance(m, nn.Linear))
+    return sum(int((getattr(m, name) != 0).sum()) for m, name in targets(model))
 
 
 # ---------------------------------------------------------------------------------------------- methods
@@ -203,11 +317,11 @@ def run_method(method: str, s: float, task: Task, dense: nn.Module, budget: Budg
         train(model, task, budget.epochs, budget, seed, after_backward=after_backward)
     elif method == "N:M SR-STE":
         model = task.make_model(budget.hidden, seed)
-        sr = pm.SRSTE(model, *_nm_pattern(s, (64, *budget.hidden)))
+        sr = pm.SRSTE(model, *_nm_pattern(s, (task.n_inputs, *budget.hidden)))
         train(model, task, budget.epochs, budget, seed)
         sr.finalize()
     elif method == "small dense":
-        model = task.make_model((_small_width(budget, s),) * len(budget.hidden), seed)
+        model = task.make_model((_small_width(budget, s, task.n_inputs, task.n_classes),) * len(budget.hidden), seed)
         train(model, task, budget.epochs, budget, seed)
     else:
         raise ValueError(f"method must be among {METHODS}, got {method!r}")
@@ -256,6 +370,9 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
         with tqdm(total=jobs, disable=not progress, desc="pruning methods") as bar:
             for k in range(budget.seeds):
                 task = TASKS[budget.task](seed + k)
+                unsupported = [m for m in budget.methods if task.methods is not None and m not in task.methods]
+                if unsupported:
+                    raise ValueError(f"task {budget.task!r} does not support {unsupported}")
                 dense = task.make_model(budget.hidden, seed + k)
                 train(dense, task, budget.epochs, budget, seed + k)
                 results["dense"].append(accuracy(dense, task))

@@ -12,29 +12,45 @@ Masks compose like ``torch.nn.utils.prune``'s ``PruningContainer``: a new mask i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "targets", "get_mask", "set_mask", "is_pruned", "remove", "rezero", "rezero_after_step",
+__all__ = ["PRUNABLE", "prunable_types", "targets", "get_mask", "set_mask", "is_pruned", "remove", "rezero",
+           "rezero_after_step",
            "effective_weight", "sparsity", "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict"]
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 Target = tuple[nn.Module, str]
 
 
+def prunable_types() -> tuple[type, ...]:
+    """`PRUNABLE`, plus ``snn.delays.DelayedLinear`` (its ``weight [out, in]``) once ``snn.delays`` is imported.
+
+    Looked up lazily in ``sys.modules``: a ``DelayedLinear`` cannot exist before its module is imported,
+    so ``sdrnet.prune`` never imports ``snn`` itself. Its ``delay`` parameter is not pruned (a pruned
+    synapse's delay has no effect: its weight is zero).
+    """
+    delays = sys.modules.get("snn.delays")
+    extra = getattr(delays, "DelayedLinear", None)
+    return PRUNABLE if extra is None else (*PRUNABLE, extra)
+
+
 def targets(model, name: str = "weight") -> list[Target]:
     """The ``(module, parameter name)`` pairs to prune.
 
-    ``model`` is an ``nn.Module`` (every ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d`` inside it), or an
+    ``model`` is an ``nn.Module`` (every ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``snn.delays.DelayedLinear``
+    inside it, in ``modules()`` order), or an
     iterable of such modules or of ``(module, name)`` pairs (as ``torch.nn.utils.prune.global_unstructured``).
     """
+    kinds = prunable_types()
     if isinstance(model, nn.Module):
-        found = [(m, name) for m in model.modules() if isinstance(m, PRUNABLE)]
+        found = [(m, name) for m in model.modules() if isinstance(m, kinds)]
         if not found:
             raise TypeError(f"model ({type(model).__name__}) holds no prunable layer "
-                            f"({', '.join(t.__name__ for t in PRUNABLE)})")
+                            f"({', '.join(t.__name__ for t in kinds)})")
         return found
     if not isinstance(model, Iterable):
         raise TypeError(f"model must be an nn.Module or an iterable of modules / (module, name) pairs, "
@@ -42,8 +58,8 @@ def targets(model, name: str = "weight") -> list[Target]:
     out = []
     for i, item in enumerate(model):
         module, pname = item if isinstance(item, tuple) else (item, name)
-        if not isinstance(module, PRUNABLE):
-            raise TypeError(f"model[{i}] must be one of {', '.join(t.__name__ for t in PRUNABLE)}, "
+        if not isinstance(module, kinds):
+            raise TypeError(f"model[{i}] must be one of {', '.join(t.__name__ for t in kinds)}, "
                             f"got {type(module).__name__}")
         if not isinstance(getattr(module, pname, None), torch.Tensor):
             raise ValueError(f"model[{i}] ({type(module).__name__}) has no tensor named {pname!r}")
