@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from sdrnet.datasets import load_mnist
-from sdrnet.report import format_table, save_figure
+from sdrnet.report import format_table, run_timed, save_figure
 
 from .nn import DendriticMLP, rezero_after_step
 
@@ -312,11 +312,7 @@ def plot(results: dict, path: Path) -> None:
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
     """Run the comparison, print the table, save the figure and the JSON under ``out``; returns the results."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    results = run_experiment(budget, seed, progress)
-    results["seconds"] = time.perf_counter() - start
+    out, results = run_timed(out, run_experiment, budget, seed, progress)
     rows = table_rows(results)
     results["table"] = rows
     segments = budget.num_segments or budget.num_tasks

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 
 def format_table(rows: Sequence[Mapping[str, object]], title: str | None = None) -> str:
@@ -33,3 +35,13 @@ def save_figure(fig, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def run_timed(out, experiment, *args) -> tuple[Path, dict]:
+    """Create the output folder ``out``, run ``experiment(*args)`` and record its wall time as ``seconds``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = experiment(*args)
+    results["seconds"] = time.perf_counter() - start
+    return out, results

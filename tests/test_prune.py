@@ -516,17 +516,10 @@ def test_experiment_harness_reaches_each_sparsity(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- delay SNN
 def delay_snn(seed=0):
-    from snn.models import DelaySNN, SNNConfig
+    pytest.importorskip("spikingjelly")
+    from snn_fixtures import trained_like_delay_snn
 
-    torch.manual_seed(seed)
-    model = DelaySNN(SNNConfig(n_inputs=12, n_hidden=10, n_layers=2, n_outputs=4, max_delay=6, dropout=0.2))
-    x = (torch.rand(20, 8, 12) < 0.3).float() * torch.randint(1, 3, (20, 8, 12))
-    for _ in range(3):  # BatchNorm running statistics that are not the identity
-        model(x)
-    with torch.no_grad():
-        for syn in model.synapses:
-            syn.weight.mul_(3)
-    return model, x
+    return trained_like_delay_snn(seed)
 
 
 @pytest.mark.parametrize("scope", ["global", "layer"])

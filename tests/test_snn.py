@@ -21,6 +21,7 @@ from snn.delays import DelayedLinear, sigma_at  # noqa: E402
 from snn.export import export, predict_core, run_brian2  # noqa: E402
 from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax  # noqa: E402
 from snn.train import TrainConfig, load_model, recipe, train  # noqa: E402
+from snn_fixtures import trained_like_delay_snn  # noqa: E402
 
 
 def _dcls_like(layer: DelayedLinear):
@@ -138,22 +139,9 @@ def test_variants_and_parameter_count():
     assert fixed.parameter_groups()["delays"] == []
 
 
-def _trained_like_model(seed=0, **kw):
-    torch.manual_seed(seed)
-    cfg = SNNConfig(n_inputs=12, n_hidden=10, n_layers=2, n_outputs=4, max_delay=6, dropout=0.2, **kw)
-    model = DelaySNN(cfg)
-    x = (torch.rand(20, 8, 12) < 0.3).float() * torch.randint(1, 3, (20, 8, 12))
-    for _ in range(3):  # BatchNorm running statistics that are not the identity
-        model(x)
-    with torch.no_grad():
-        for syn in model.synapses:
-            syn.weight.mul_(3)
-    return model, x
-
-
 @pytest.mark.parametrize("kw", [{}, {"batchnorm": False}, {"delays": "none"}])
 def test_export_runs_like_the_model_on_the_core(kw):
-    model, x = _trained_like_model(**kw)
+    model, x = trained_like_delay_snn(**kw)
     net = model.discretized()
     with torch.no_grad():
         v, spikes = net(x, return_spikes=True)
@@ -177,7 +165,7 @@ def test_export_runs_like_the_model_on_the_core(kw):
 
 def test_brian2_spike_trains_agree_with_the_core():
     pytest.importorskip("brian2")
-    model, x = _trained_like_model(seed=1)
+    model, x = trained_like_delay_snn(seed=1)
     events = Events.from_dense(x.numpy())
     network = export(model)
     res = network.run(events, record_v=True)
@@ -196,7 +184,7 @@ def test_nir_round_trip(tmp_path):
     core_nir = pytest.importorskip("sdrnet.core.nir")
     from snn.export import to_nir
 
-    model, x = _trained_like_model(seed=2, batchnorm=False)
+    model, x = trained_like_delay_snn(seed=2, batchnorm=False)
     network = export(model)
     to_nir(model, tmp_path / "snn.nir")
     back = core_nir.network_from_nir(nir.read(tmp_path / "snn.nir"))

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sdrnet.report import format_table, save_figure
+from sdrnet.report import format_table, run_timed, save_figure
 
 from . import methods as pm
 from .masks import rezero, sparsity, targets
@@ -445,11 +445,7 @@ def plot(results: dict, path: Path) -> None:
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
     """Run every method, print the tables, save the figure and the JSON under ``out``; returns the results."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    results = run_experiment(budget, seed, progress)
-    results["seconds"] = time.perf_counter() - start
+    out, results = run_timed(out, run_experiment, budget, seed, progress)
     results["table"] = table_rows(results)
     results["large_vs_small"] = large_vs_small(results)
     print(format_table(results["table"], f"{results['task']}: test accuracy at each sparsity, hidden {budget.hidden}, "
