@@ -20,13 +20,12 @@ Writes benchmarks/results/active_dendrites.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from bench_core import machine
+from bench_core import torch_machine, write_results
 from torch import nn
 from torch.nn import functional as F
 
@@ -148,11 +147,9 @@ def main(argv=None):
         print(f"  {row['config']:40s} ours {row['ours_ms']:9.1f} ms  einsum {row['einsum_ms']:9.1f} ms  "
               f"{row['speedup']:5.1f}×  max rel diff {row['max_rel_diff']:.1e}", flush=True)
     table = summarize(rows)
-    where = f"{machine().split(', one thread')[0]}, torch {torch.__version__}, {args.threads} thread(s)"
+    where = torch_machine(args.threads)
     print(f"\ntraining step (forward + backward + Adam + rezero), median; {where}\n{table}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=where, repeats=args.repeats, rows=rows, table=table), indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, machine=where, repeats=args.repeats, rows=rows, table=table)
 
 
 def summarize(rows) -> str:

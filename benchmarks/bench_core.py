@@ -191,6 +191,20 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, one thread per peer"
 
 
+def torch_machine(threads: int) -> str:
+    """`machine` for the torch benchmarks: the CPU, the torch version and the thread count used."""
+    import torch
+
+    return f"{machine().split(', one thread')[0]}, torch {torch.__version__}, {threads} thread(s)"
+
+
+def write_results(path: Path, **payload) -> None:
+    """Write a benchmark's results as JSON (creating the folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2))
+    print(f"wrote {path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1000)
@@ -233,10 +247,7 @@ def main(argv=None):
                   f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}", flush=True)
     table = summarize(rows)
     print("\n" + table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=machine(), n_in=N_IN, n_out=N_OUT, max_delay=MAX_DELAY,
-                                        rows=rows, table=table), indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args.out, machine=machine(), n_in=N_IN, n_out=N_OUT, max_delay=MAX_DELAY, rows=rows, table=table)
 
 
 def summarize(rows) -> str:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_core import machine, median_time
+from bench_core import median_time, torch_machine, write_results
 
 from sdrnet.report import format_table
 from snn.delta import EventDrivenNet, delta_layers, insert_delta, moving_digit_clips, temporal_sparsity, train
@@ -95,11 +94,9 @@ def main(argv=None):
             print(f"  θ × {factor:4.2f}: dense {rows[-1]['dense_ms']:7.1f} ms, "
                   f"event-driven {rows[-1]['event_ms']:7.1f} ms", flush=True)
     table = summarize(rows)
-    where = f"{machine().split(', one thread')[0]}, torch {torch.__version__}, {args.threads} thread(s)"
+    where = torch_machine(args.threads)
     print(f"\n{args.clips} clips of {QUICK.n_steps} frames, median of {args.repeats}; {where}\n{table}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=where, penalty=PENALTY, rows=rows, table=table), indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, machine=where, penalty=PENALTY, rows=rows, table=table)
 
 
 def summarize(rows) -> str:

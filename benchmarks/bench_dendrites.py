@@ -27,12 +27,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from bench_core import machine  # noqa: E402
+from bench_core import machine, write_results  # noqa: E402
 
 from dendrites.neuron import DendriticPopulation, segment_matches  # noqa: E402
 from sdrnet.core import overlap  # noqa: E402
@@ -124,11 +123,8 @@ def main(argv=None):
     print(f"\nmemory: Synapses {memory['sdrnet_bytes_per_synapse']:.2f} B/synapse "
           f"({memory['sdrnet_kernel_bytes_per_synapse']:.2f} read by the kernel: indptr + post); "
           f"dense float32 matrix {dense_bytes:.0f} B/synapse")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=machine(), n=N, active=ACTIVE, s=S, theta=THETA, batch=BATCH,
-                                        segments=n_segments, batches=n_batches, rows=rows, memory=memory,
-                                        table=table), indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, machine=machine(), n=N, active=ACTIVE, s=S, theta=THETA, batch=BATCH,
+                  segments=n_segments, batches=n_batches, rows=rows, memory=memory, table=table)
 
 
 def summarize(rows) -> str:

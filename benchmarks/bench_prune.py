@@ -15,12 +15,11 @@ Writes benchmarks/results/prune.json and prints a table.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from bench_core import machine, median_time
+from bench_core import median_time, torch_machine, write_results
 from torch import nn
 from torch.nn.utils import prune as tprune
 
@@ -104,11 +103,9 @@ def main(argv=None):
             print(f"  sparsity {s:.0%} batch {batch:3d}: torch+masks {row['torch_masked_ms']:8.2f} ms  "
                   f"core {row['core_ms']:8.2f} ms  ({row['speedup_vs_masked']:.1f}×)", flush=True)
     table = summarize(rows)
-    where = f"{machine().split(', one thread')[0]}, torch {torch.__version__}, {args.threads} thread(s)"
+    where = torch_machine(args.threads)
     print(f"\nReLU MLP {'-'.join(map(str, SIZES))}, inference, median of {repeats}; {where}\n{table}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(machine=where, sizes=SIZES, repeats=repeats, rows=rows, table=table), indent=2))
-    print(f"wrote {args.out}")
+    write_results(args.out, machine=where, sizes=SIZES, repeats=repeats, rows=rows, table=table)
 
 
 if __name__ == "__main__":

@@ -37,13 +37,12 @@ Writes benchmarks/results/snn.json (snn_cuda.json with --device cuda) and prints
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 import torch
-from bench_core import machine
+from bench_core import torch_machine, write_results
 
 from sdrnet.core import Events
 from sdrnet.report import format_table
@@ -260,21 +259,17 @@ def main(argv=None):
         model, gen = trained_like()
         x = spikes(64, gen)
         inf = [inference(model, x[:, :1], args.repeats), inference(model, x, args.repeats)]
-    where = machine().split(", one thread")[0]
+    where = torch_machine(args.threads)
     if device.type == "cuda":
         where = f"{torch.cuda.get_device_name()}, host {where}"
-    where += f", torch {torch.__version__}, {args.threads} thread(s)"
     table = tables(rows, inf)
     elapsed = time.perf_counter() - start
     print(f"\ntraining step (zero_grad + forward + loss + backward + Adam + clamp) and forward, median of "
           f"{args.repeats}; {where}\n{table}\n(run time {elapsed:.0f} s)")
     out = args.out or RESULTS / ("snn.json" if device.type == "cpu" else "snn_cuda.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(machine=where, device=args.device, repeats=args.repeats,
-                                   input=dict(steps=STEPS, channels=CHANNELS, density=DENSITY, counts="1..3",
-                                              dropout=0.0, seed=0),
-                                   rows=rows, inference=inf, table=table, run_time_s=elapsed), indent=2))
-    print(f"wrote {out}")
+    write_results(out, machine=where, device=args.device, repeats=args.repeats,
+                  input=dict(steps=STEPS, channels=CHANNELS, density=DENSITY, counts="1..3", dropout=0.0, seed=0),
+                  rows=rows, inference=inf, table=table, run_time_s=elapsed)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from sdrnet.report import format_table, save_figure
+from sdrnet.report import format_table, run_timed, save_figure
 
 from .event_driven import EventDrivenNet
 from .layers import insert_delta, sigma_delta
@@ -180,16 +180,12 @@ def plot(results: dict, path: Path) -> None:
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
     """Run the experiment, print the tables, save the figure and the JSON under ``out``; returns the results."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
     torch.set_num_threads(budget.threads or threads)
-    start = time.perf_counter()
     try:
-        results = run_experiment(budget, seed, progress)
+        out, results = run_timed(out, run_experiment, budget, seed, progress)
     finally:
         torch.set_num_threads(threads)
-    results["seconds"] = time.perf_counter() - start
     results["table"] = table_rows(results)
     print(format_table(results["table"], f"delta layers on {results['data']}"))
     base, chosen = results["rows"][0], next(r for r in results["rows"][1:] if r["penalty"] == results["chosen_penalty"])
