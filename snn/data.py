@@ -42,7 +42,8 @@ from sdrnet.core._checks import as_array, check_int
 __all__ = [
     "SpikeDataset", "load_shd", "load_ssc", "read_spike_h5", "write_spike_h5", "bin_spikes",
     "holdout", "holdout_indices", "batches", "timing_task", "timing_task_spikes", "timing_patterns",
-    "fetch", "download_file", "md5sum", "data_root", "MIRRORS", "ZIP_MD5", "SPLITS", "N_CLASSES", "N_UNITS",
+    "fetch", "download_file", "md5sum", "data_root", "SpikeDataError", "MIRRORS", "ZIP_MD5", "SPLITS", "N_CLASSES",
+    "N_UNITS", "MAX_TIME",
 ]
 
 MIRRORS = ("https://zenkelab.org/datasets/", "https://compneuro.net/datasets/")
@@ -59,8 +60,21 @@ ZIP_MD5 = {
 SPLITS = {"shd": ("train", "test"), "ssc": ("train", "valid", "test")}
 N_CLASSES = {"shd": 20, "ssc": 35}
 N_UNITS = 700
+# Default cap on spike times (seconds) when the grid follows the data: SHD/SSC samples last at most
+# about 1.4 s, so 5 s keeps every official sample while one corrupt time (say 60,000 s) cannot
+# stretch every dense sample to millions of steps. At dt = 10 ms a dense sample is <= 500 steps.
+MAX_TIME = 5.0
+_MAX_STEPS = 2**31 - 1  # steps are stored as int32 (sdrnet.core.Events)
 _CHUNK = 512  # samples binned at a time (bounds memory on SSC)
 _DENSE_KEYS = 1 << 24  # largest (sample, step, channel) space counted with a bincount
+
+
+class SpikeDataError(ValueError):
+    """Spike data that is not valid SHD/SSC data: wrong layout or dtype, times that are not finite
+    seconds >= 0, units out of range, times and units of different lengths, labels outside the classes.
+
+    Raised for a file, the message names it, what is wrong, and says to delete it and fetch it again.
+    """
 
 
 # ---------------------------------------------------------------------------- dataset type
@@ -97,13 +111,12 @@ class SpikeDataset:
     def __post_init__(self):
         if not isinstance(self.events, Events):
             raise TypeError(f"events must be sdrnet.core.Events, got {type(self.events).__name__}")
-        labels = as_array("labels", self.labels, kind="i", ndim=1).astype(np.int64)
+        labels = as_array("labels", self.labels, kind="i", ndim=1)
         n = self.events.n_samples
         if labels.shape[0] != n:
             raise ValueError(f"labels must have one entry per sample ({n}), got {labels.shape[0]}")
         n_classes = check_int("n_classes", self.n_classes, 1)
-        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise ValueError(f"labels must lie in [0, n_classes={n_classes}), got [{labels.min()}, {labels.max()}]")
+        labels = _check_labels(labels, n_classes)
         info = {}
         for key, value in dict(self.sample_info).items():
             value = np.asarray(value)
@@ -154,6 +167,15 @@ class SpikeDataset:
                 f"n_classes={self.n_classes}, n_channels={self.n_channels}, n_steps={self.n_steps}, dt={self.dt})")
 
 
+def _check_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Integer ``labels`` as int64, refusing (before the cast, which could wrap) any outside ``[0, n_classes)``."""
+    bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
+    if bad.size:
+        raise SpikeDataError(f"labels must lie in [0, n_classes={n_classes}), but sample {bad[0]} has label "
+                             f"{labels[bad[0]]} ({bad.size} samples out of range)")
+    return labels.astype(np.int64)
+
+
 def _take(events: Events, idx: np.ndarray) -> Events:
     """Vectorised sample selection from CSR events (no loop over samples)."""
     sel, ptr = _event_index(events.sample_ptr, idx)
@@ -180,7 +202,7 @@ def _lengths(events: Events, idx: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- binning
 def bin_spikes(times_list, units_list, dt: float = 0.01, pool: int = 5, n_units: int = N_UNITS,
-               n_steps: int | None = None, origin: str = "zero") -> tuple[Events, int]:
+               n_steps: int | None = None, origin: str = "zero", max_time: float = MAX_TIME) -> tuple[Events, int]:
     """Bin per-sample spike trains onto a grid of ``dt`` seconds and sum-pool the channels.
 
     A spike at ``t`` seconds of unit ``u`` adds 1 to step ``floor((t - t0) / dt)`` (computed in
@@ -189,8 +211,15 @@ def bin_spikes(times_list, units_list, dt: float = 0.01, pool: int = 5, n_units:
     SpikingJelly 2.0.0's ``duration`` frames).
 
     ``n_steps=None`` extends the grid to the last occupied step of the longest sample, so no
-    spike is lost. With an explicit ``n_steps``, spikes at or after ``n_steps * dt`` are dropped
-    and counted (the second return value).
+    spike is lost, up to ``max_time`` seconds after ``t0`` (default :data:`MAX_TIME` = 5 s;
+    SHD/SSC samples last at most about 1.4 s): a later spike raises a ``ValueError`` naming its
+    sample, its index in the sample and its time, before anything is allocated, since every
+    dense sample ``[T, C]`` spans the whole grid. Pass a larger ``max_time`` for longer
+    recordings. With an explicit ``n_steps``, spikes at or after ``n_steps * dt`` are dropped
+    and counted (the second return value) and ``max_time`` is not used.
+
+    Times must be finite and ``>= 0``, units in ``[0, n_units)``; a :class:`SpikeDataError`
+    names the first offending sample and spike (indices count from the first sample given).
 
     Historical quirk (SpikingJelly #507, fixed 2024-03-30 in commit 01823bed): the frames used
     for the 2023 DCLS-delay results started each frame at the next unconsumed spike, so
@@ -200,16 +229,38 @@ def bin_spikes(times_list, units_list, dt: float = 0.01, pool: int = 5, n_units:
 
     Returns ``(events, n_dropped)``; ``events.value`` holds the counts.
     """
-    dt, pool, n_units = _check_grid(dt, pool, n_units)
-    if n_steps is not None:
-        n_steps = check_int("n_steps", n_steps, 1)
-    if origin not in ("zero", "first_spike"):
-        raise ValueError(f"origin must be 'zero' or 'first_spike', got {origin!r}")
+    grid = _grid(dt, pool, n_units, n_steps, origin, max_time)
     times_list, units_list = list(times_list), list(units_list)
     if len(times_list) != len(units_list):
         raise ValueError(f"times_list and units_list must hold the same number of samples, "
                          f"got {len(times_list)} and {len(units_list)}")
-    return _bin_chunks(_chunked(times_list, units_list), dt, pool, n_units, n_steps, origin)
+    return _bin_chunks(_chunked(times_list, units_list), grid)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Checked binning parameters (see :func:`bin_spikes`)."""
+
+    dt: float
+    pool: int
+    n_units: int
+    n_steps: int | None
+    origin: str
+    max_time: float
+
+
+def _grid(dt, pool, n_units, n_steps, origin, max_time) -> _Grid:
+    dt, pool, n_units = _check_grid(dt, pool, n_units)
+    if n_steps is not None and check_int("n_steps", n_steps, 1) >= _MAX_STEPS:
+        raise ValueError(f"n_steps must be < 2**31 - 1 (steps are int32), got {n_steps}")
+    if origin not in ("zero", "first_spike"):
+        raise ValueError(f"origin must be 'zero' or 'first_spike', got {origin!r}")
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.floating, np.integer)):
+        raise TypeError(f"max_time must be a number of seconds, got {type(max_time).__name__}")
+    if not (np.isfinite(max_time) and 0 < max_time and max_time / dt < _MAX_STEPS):
+        raise ValueError(f"max_time must be a positive finite number of seconds with max_time / dt < 2**31 "
+                         f"(int32 steps), got max_time={max_time!r} with dt={dt:g}")
+    return _Grid(dt, pool, n_units, n_steps, origin, float(max_time))
 
 
 def _check_grid(dt, pool, n_units) -> tuple[float, int, int]:
@@ -224,28 +275,67 @@ def _check_grid(dt, pool, n_units) -> tuple[float, int, int]:
     return float(dt), pool, n_units
 
 
-def _steps_and_channels(times_list, units_list, dt, pool, n_units, origin):
-    """Flat step and channel of every spike (checked) and the spike count of every sample."""
+def _steps_and_channels(first: int, times_list, units_list, grid: _Grid):
+    """Flat step and channel of every spike of samples ``first, first + 1, ...`` (checked) and their spike counts."""
+    t, u, lengths = _flat_spikes(first, times_list, units_list)
+    _check_spikes(first, t, u, lengths, grid.n_units)
+    if grid.origin == "first_spike" and t.size:
+        t = t - np.repeat(_segment_min(t, lengths), lengths)
+    step = np.floor(t / grid.dt)
+    if grid.n_steps is None:
+        _check_late(first, t, lengths, grid)
+    else:
+        step = np.minimum(step, grid.n_steps)  # dropped later; the clip keeps the int64 cast exact
+    return step.astype(np.int64), u.astype(np.int64) // grid.pool, lengths
+
+
+def _flat_spikes(first: int, times_list, units_list):
+    """Concatenated float64 times and units of consecutive samples, and each sample's spike count."""
     lengths = np.zeros(len(times_list), np.int64)
     t_parts, u_parts = [], []
-    for i, (t, u) in enumerate(zip(times_list, units_list)):
-        t = as_array(f"times[{i}]", t, kind="f", ndim=1)
+    for i, (t, u) in enumerate(zip(times_list, units_list), first):
+        t = as_array(f"times[{i}]", t, kind="b", ndim=1)  # a number; _check_spikes refuses non-finite ones by name
         u = as_array(f"units[{i}]", u, kind="i", ndim=1)
         if t.shape != u.shape:
-            raise ValueError(f"times[{i}] and units[{i}] must have the same length, got {t.shape[0]} and {u.shape[0]}")
-        lengths[i] = t.shape[0]
+            raise SpikeDataError(f"times[{i}] and units[{i}] must have the same length, "
+                                 f"got {t.shape[0]} and {u.shape[0]}")
+        lengths[i - first] = t.shape[0]
         t_parts.append(t)
         u_parts.append(u)
     t = np.concatenate(t_parts).astype(np.float64) if t_parts else np.zeros(0)
-    u = np.concatenate(u_parts).astype(np.int64) if u_parts else np.zeros(0, np.int64)
-    if t.size and t.min() < 0:
-        raise ValueError(f"spike times must be >= 0 seconds, got a minimum of {t.min()} "
-                         f"(sample {np.repeat(np.arange(len(lengths)), lengths)[np.argmin(t)]})")
-    if u.size and (u.min() < 0 or u.max() >= n_units):
-        raise ValueError(f"spike units must lie in [0, {n_units}), got [{u.min()}, {u.max()}]")
-    if origin == "first_spike" and t.size:
-        t = t - np.repeat(_segment_min(t, lengths), lengths)
-    return np.floor(t / dt).astype(np.int64), u // pool, lengths
+    u = np.concatenate(u_parts) if u_parts else np.zeros(0, np.int64)
+    return t, u, lengths
+
+
+def _check_spikes(first: int, t, u, lengths, n_units: int) -> None:
+    """Refuse non-finite or negative times and units outside ``[0, n_units)``, naming the first offender."""
+    checks = ((~np.isfinite(t), t, "spike times must be finite"),
+              (t < 0, t, "spike times must be >= 0 seconds"),
+              ((u < 0) | (u >= n_units), u, f"spike units must lie in [0, {n_units})"))
+    for bad, values, rule in checks:
+        if bad.any():
+            p = int(np.argmax(bad))
+            raise SpikeDataError(f"{rule}, got {values[p]} ({_where(first, p, lengths)})")
+
+
+def _check_late(first: int, t, lengths, grid: _Grid) -> None:
+    """Refuse a spike past ``grid.max_time`` (the grid would stretch every dense sample to reach it)."""
+    late = t > grid.max_time
+    if late.any():
+        p = int(np.argmax(late))
+        after = " after its sample's first spike" if grid.origin == "first_spike" else ""
+        raise ValueError(
+            f"a spike at {t[p]:g} s{after} ({_where(first, p, lengths)}) lies past max_time={grid.max_time:g} s "
+            f"(SHD/SSC samples last at most about 1.4 s): on the grid of dt={grid.dt:g} s every dense sample would "
+            f"span {t[p] / grid.dt:.3g} steps. Pass a larger max_time if the recordings are that long, or an "
+            "explicit n_steps to drop (and count) the spikes at or after n_steps * dt")
+
+
+def _where(first: int, p: int, lengths) -> str:
+    """``'sample s, spike j'`` of position ``p`` in the flat spikes of samples ``first, first + 1, ...``."""
+    ends = np.cumsum(lengths)
+    s = int(np.searchsorted(ends, p, side="right"))
+    return f"sample {first + s}, spike {p - int(ends[s] - lengths[s])}"
 
 
 def _segment_min(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -274,21 +364,22 @@ def _count_chunk(step, chan, lengths, n_channels):
     return s, t, c, counts
 
 
-def _bin_chunks(chunks, dt, pool, n_units, n_steps, origin) -> tuple[Events, int]:
-    """Bin ``(times_list, units_list)`` chunks of consecutive samples into one `Events` (counts).
+def _bin_chunks(chunks, grid: _Grid) -> tuple[Events, int]:
+    """Bin ``(first, times_list, units_list)`` chunks of consecutive samples into one `Events` (counts).
 
-    ``n_steps=None``: the grid ends at the last occupied step; else later steps are dropped
+    ``grid.n_steps=None``: the grid ends at the last occupied step; else later steps are dropped
     and their spikes counted (the second return value).
     """
     parts, n_samples = [], 0
-    for times_list, units_list in chunks:
-        step, chan, lengths = _steps_and_channels(times_list, units_list, dt, pool, n_units, origin)
-        s, t, c, counts = _count_chunk(step, chan, lengths, n_units // pool)
+    n_channels = grid.n_units // grid.pool
+    for first, times_list, units_list in chunks:
+        step, chan, lengths = _steps_and_channels(first, times_list, units_list, grid)
+        s, t, c, counts = _count_chunk(step, chan, lengths, n_channels)
         parts.append(((s + n_samples).astype(np.int32), t.astype(np.int32), c.astype(np.int32),
                       counts.astype(np.float32)))
         n_samples += lengths.shape[0]
     s, t, c, counts = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(4))
-    n_dropped = 0
+    n_dropped, n_steps = 0, grid.n_steps
     if n_steps is None:
         n_steps = int(t.max()) + 1 if t.size else 1
     else:
@@ -296,58 +387,101 @@ def _bin_chunks(chunks, dt, pool, n_units, n_steps, origin) -> tuple[Events, int
         n_dropped = int(counts[~keep].sum(dtype=np.float64))
         s, t, c, counts = s[keep], t[keep], c[keep], counts[keep]
     ptr = np.searchsorted(s, np.arange(n_samples + 1))
-    events = Events(t, c, counts, ptr, n_steps=n_steps, n_units=n_units // pool, dt=dt)
+    events = Events(t, c, counts, ptr, n_steps=n_steps, n_units=n_channels, dt=grid.dt)
     return events, n_dropped
 
 
 def _chunked(times, units, size=None):
-    """``(times[a:b], units[a:b])`` over consecutive chunks (lists or h5py datasets)."""
+    """``(first, times[first:b], units[first:b])`` over consecutive chunks (lists or h5py datasets)."""
     size = size or _CHUNK
     for a in range(0, len(times), size):
-        yield times[a:a + size], units[a:a + size]
+        yield a, times[a:a + size], units[a:a + size]
 
 
 # ---------------------------------------------------------------------------- HDF5 files
 def read_spike_h5(path, dt: float = 0.01, pool: int = 5, n_classes: int | None = None, *,
                   n_steps: int | None = None, origin: str = "zero", n_units: int = N_UNITS,
-                  name: str = "", split: str = "") -> SpikeDataset:
-    """Read an SHD/SSC-layout HDF5 file and bin it (see :func:`bin_spikes`).
+                  name: str = "", split: str = "", max_time: float = MAX_TIME) -> SpikeDataset:
+    """Read an SHD/SSC-layout HDF5 file, check it and bin it (see :func:`bin_spikes`).
 
     Layout (Cramer et al. 2020; zenkelab.org/datasets): ``spikes/times`` (variable-length
     float16 seconds per sample), ``spikes/units`` (variable-length ints in ``[0, 700)``),
     ``labels`` [N]; optional ``extra/speaker`` [N], ``extra/keys`` (class names) and
     ``extra/meta_info/{gender, age, body_height}`` (per speaker).
 
-    ``n_classes=None`` takes ``max(labels) + 1`` (pass it: a split may miss a class). With an
-    explicit ``n_steps``, spikes past the grid are dropped; their number is in
+    The layout is checked before binning: the three datasets exist, times are variable-length
+    floats and units variable-length integers (one array per sample, as many as labels), labels
+    are integers in ``[0, n_classes)``; then every sample's times and units have equal lengths,
+    times are finite and ``>= 0``, units lie in ``[0, n_units)``. A file that fails raises
+    :class:`SpikeDataError` (a file that cannot be read as HDF5, e.g. a truncated download,
+    ``OSError``) naming the file, the problem (sample and spike where it applies) and saying to
+    delete it and fetch it again.
+
+    ``n_classes=None`` takes ``max(labels) + 1`` (pass it: a split may miss a class). With
+    ``n_steps=None`` the grid follows the longest sample up to ``max_time`` seconds (default
+    :data:`MAX_TIME`; a later spike raises a ``ValueError`` naming the file, sample and time).
+    With an explicit ``n_steps``, spikes past the grid are dropped; their number is in
     ``extra['dropped_spikes']`` and a warning is issued.
     """
-    import h5py
-
+    grid = _grid(dt, pool, n_units, n_steps, origin, max_time)
+    if n_classes is not None:
+        n_classes = check_int("n_classes", n_classes, 1)
     path = Path(path)
-    dt, pool, n_units = _check_grid(dt, pool, n_units)
-    if n_steps is not None:
-        n_steps = check_int("n_steps", n_steps, 1)
-    with h5py.File(path, "r") as f:
-        for key in ("spikes/times", "spikes/units", "labels"):
-            if key not in f:
-                raise ValueError(f"{path} is not in the SHD/SSC layout: dataset {key!r} is missing "
-                                 f"(found {sorted(_h5_names(f))})")
-        times_ds, units_ds = f["spikes/times"], f["spikes/units"]
-        labels = as_array(f"{path}: labels", f["labels"][()], kind="i", ndim=1).astype(np.int64)
-        n = labels.shape[0]
-        if times_ds.shape != (n,) or units_ds.shape != (n,):
-            raise ValueError(f"{path}: spikes/times {times_ds.shape}, spikes/units {units_ds.shape} and labels "
-                             f"({n},) must have the same number of samples")
-        events, n_dropped = _bin_chunks(_chunked(times_ds, units_ds), dt, pool, n_units, n_steps, origin)
-        info, extra = _read_extra(f, n)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (an HDF5 file in the SHD/SSC layout)")
+    try:
+        events, n_dropped, labels, n_classes, info, extra = _read_h5(path, grid, n_classes)
+    except SpikeDataError as exc:
+        raise SpikeDataError(f"{path} is not a valid SHD/SSC file: {exc}. {_REFETCH}") from None
+    except OSError as exc:
+        raise OSError(f"{path} cannot be read as HDF5 ({exc}): the file is truncated (an interrupted copy or "
+                      f"download) or is not an HDF5 file. {_REFETCH}") from exc
+    except ValueError as exc:  # a spike past max_time
+        raise ValueError(f"{path}: {exc}") from None
     extra["dropped_spikes"] = n_dropped
     if n_dropped:
         warnings.warn(f"{path}: {n_dropped} spikes at or after n_steps * dt = {n_steps * dt:g} s were dropped",
                       stacklevel=2)
-    if n_classes is None:
-        n_classes = int(labels.max()) + 1 if n else 1
     return SpikeDataset(events, labels, n_classes, name or path.stem, split, info, extra)
+
+
+_REFETCH = ("If it is a cached download, delete it and run again: snn.data.fetch (and so load_shd/load_ssc) "
+            "extracts it anew from the verified archive, or downloads it")
+
+
+def _read_h5(path: Path, grid: _Grid, n_classes: int | None):
+    """Binned events, dropped spike count, labels, class count and extras of a file (layout checked)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        times_ds, units_ds, labels = _official_layout(f, h5py)
+        if n_classes is None:
+            n_classes = max(int(labels.max()) + 1, 1) if labels.size else 1
+        labels = _check_labels(labels, n_classes)
+        events, n_dropped = _bin_chunks(_chunked(times_ds, units_ds), grid)
+        info, extra = _read_extra(f, labels.shape[0])
+    return events, n_dropped, labels, n_classes, info, extra
+
+
+def _official_layout(f, h5py):
+    """``spikes/times`` and ``spikes/units`` (h5py datasets) and the labels of a file, their layout checked."""
+    for key in ("spikes/times", "spikes/units", "labels"):
+        if not isinstance(f.get(key), h5py.Dataset):
+            raise SpikeDataError(f"dataset {key!r} is missing (found {sorted(_h5_names(f))})")
+    times_ds, units_ds, labels_ds = f["spikes/times"], f["spikes/units"], f["labels"]
+    if labels_ds.ndim != 1 or labels_ds.dtype.kind not in "iu":
+        raise SpikeDataError(f"labels must be a 1-D integer array, found {labels_ds.dtype} of shape {labels_ds.shape}")
+    n = labels_ds.shape[0]
+    for key, ds, kinds, what in (("spikes/times", times_ds, "f", "floats (seconds)"),
+                                 ("spikes/units", units_ds, "iu", "integers")):
+        base = h5py.check_vlen_dtype(ds.dtype)
+        if base is None or base.kind not in kinds:
+            found = f"variable-length {base}" if base is not None else f"fixed-size {ds.dtype}"
+            raise SpikeDataError(f"{key} must hold one variable-length array of {what} per sample, found {found}")
+        if ds.shape != (n,):
+            raise SpikeDataError(f"spikes/times {times_ds.shape}, spikes/units {units_ds.shape} and labels ({n},) "
+                                 "must have the same number of samples")
+    return times_ds, units_ds, labels_ds[()]
 
 
 def _h5_names(f) -> list[str]:
@@ -361,8 +495,8 @@ def _read_extra(f, n: int) -> tuple[dict, dict]:
     info, extra = {}, {}
     if "extra/speaker" in f:
         speaker = np.asarray(f["extra/speaker"][()])
-        if speaker.shape != (n,):
-            raise ValueError(f"{f.filename}: extra/speaker has shape {speaker.shape}, expected ({n},)")
+        if speaker.shape != (n,) or speaker.dtype.kind not in "iu":
+            raise SpikeDataError(f"extra/speaker must be {n} integers, found {speaker.dtype} of shape {speaker.shape}")
         info["speaker"] = speaker.astype(np.int64)
     if "extra/keys" in f:
         extra["keys"] = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]]
@@ -462,8 +596,13 @@ def fetch(name: str, split: str, root=None, download: bool = True, progress: boo
 
     Looks for ``{root}/{name}_{split}.h5``; else for a verified ``{name}_{split}.h5.zip``;
     else (``download=True``) fetches the zip from each of ``mirrors`` (default
-    :data:`MIRRORS`) in turn, checks its MD5 against :data:`ZIP_MD5` and extracts it.
-    An interrupted download leaves ``….zip.part``, resumed by the next call (HTTP Range).
+    :data:`MIRRORS`) in turn, checks its MD5 against :data:`ZIP_MD5` and extracts it. A mirror
+    that cannot be reached, answers with an HTTP error, drops the connection or serves a file
+    with the wrong MD5 hands over to the next one; when all fail, one ``OSError`` lists each
+    mirror and its failure (a ``ValueError`` if every mirror served a file with the wrong MD5).
+    An interrupted download leaves ``….zip.part``, resumed by the next call or mirror (HTTP
+    Range; see :func:`download_file`). The extracted ``.h5`` is checked when read
+    (:func:`read_spike_h5`).
     """
     _check_split(name, split)
     root = data_root(root)
@@ -477,7 +616,7 @@ def fetch(name: str, split: str, root=None, download: bool = True, progress: boo
             raise FileNotFoundError(
                 f"{target} not found. Download it with snn.data.fetch({name!r}, {split!r}, root={str(root)!r}) "
                 f"or by hand from {MIRRORS[0]}{archive.name} (MD5 {md5}) and unzip it into {root}")
-        _download_from_mirrors(archive, md5, mirrors or MIRRORS, progress)
+        _download_from_mirrors(archive, md5, MIRRORS if mirrors is None else mirrors, progress)
     else:
         _verify(archive, md5, "it is not the official archive; delete it and run again to download it anew")
     _extract_h5(archive, target)
@@ -492,47 +631,66 @@ def _check_split(name: str, split: str) -> None:
 
 
 def _download_from_mirrors(archive: Path, md5: str, mirrors, progress: bool) -> None:
-    errors = []
+    mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
+    if not mirrors:
+        raise ValueError("mirrors must name at least one base URL (e.g. snn.data.MIRRORS)")
+    failures = []
     for base in mirrors:
         url = base.rstrip("/") + "/" + archive.name
         try:
             download_file(url, archive, md5, progress=progress)
             return
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            errors.append(f"{url}: {exc}")
-    raise OSError(f"could not download {archive.name} from any mirror:\n  " + "\n  ".join(errors))
+        # OSError covers URLError, HTTPError, dropped connections and timeouts; ValueError a bad MD5
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            failures.append((url, exc))
+    kind = ValueError if all(isinstance(exc, ValueError) for _, exc in failures) else OSError
+    raise kind(f"could not download {archive.name} from any mirror:\n" +
+               "\n".join(f"  {url}: {exc}" for url, exc in failures))
 
 
 def download_file(url: str, dest, md5: str, progress: bool = True, chunk: int = 1 << 20,
                   timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming a partial ``.part`` and checking its MD5.
 
-    A ``.part`` file left by an interrupted download is continued with an HTTP ``Range``
-    request (restarted when the server ignores it). If the stream ends before its announced
-    length, the ``.part`` is kept and an ``OSError`` says to run again. A complete file with
-    the wrong MD5 is deleted and a ``ValueError`` gives expected and actual MD5s.
+    A ``.part`` left by an interrupted download (even one killed at 0 bytes) is continued with
+    an HTTP ``Range`` request; the download starts over when the server ignores the range, and
+    once more from byte 0 when the continued file has the wrong MD5 or the server answers 416
+    to a ``.part`` that is not the whole file (a stale ``.part`` of another file, or longer than
+    this one). If the stream ends before its announced length, the ``.part`` is kept and an
+    ``OSError`` says to run again. A complete file with the wrong MD5 is deleted and a
+    ``ValueError`` gives expected and actual MD5s.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code != 416:  # 416: the .part already holds the whole file
-            raise
-    else:
-        with response:
-            _stream(response, part, offset, url, progress, chunk)
+    if _get(url, part, offset, progress, chunk, timeout) and md5sum(part) != md5:
+        part.unlink()  # the kept bytes were not the start of this file
+        _get(url, part, 0, progress, chunk, timeout)
     _verify(part, md5, f"the download from {url} is corrupt; the file was deleted, run again to download it "
                        "anew", delete=True)
     os.replace(part, dest)
     return dest
 
 
-def _stream(response, part: Path, offset: int, url: str, progress: bool, chunk: int) -> None:
-    """Write the response body to ``part`` (appending after a 206 answer) with a progress bar."""
+def _get(url: str, part: Path, offset: int, progress: bool, chunk: int, timeout: float) -> bool:
+    """Fetch ``url`` into ``part``, after its first ``offset`` bytes if the server honours a Range.
+
+    True if the result continues the old bytes (a 206 answer, or 416: nothing left to send).
+    """
+    request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # the .part holds the whole file, or more than it
+            return True
+        raise
+    with response:
+        return _stream(response, part, offset, url, progress, chunk)
+
+
+def _stream(response, part: Path, offset: int, url: str, progress: bool, chunk: int) -> bool:
+    """Write the response body to ``part`` (appending after a 206 answer) with a progress bar; True if appended."""
     from tqdm.auto import tqdm
 
     resumed = offset > 0 and getattr(response, "status", None) == 206
@@ -554,6 +712,7 @@ def _stream(response, part: Path, offset: int, url: str, progress: bool, chunk: 
     if total is not None and written < total:
         raise OSError(f"download of {url} stopped at {written} of {total} bytes; the partial file {part} was kept: "
                       "run again to resume")
+    return resumed
 
 
 def _verify(path: Path, md5: str, advice: str, delete: bool = False) -> None:
@@ -582,24 +741,34 @@ def _extract_h5(archive: Path, target: Path) -> None:
 
 # ---------------------------------------------------------------------------- loaders
 def load_shd(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, download: bool = True, *,
-             n_steps: int | None = None, origin: str = "zero", progress: bool = True) -> SpikeDataset:
+             n_steps: int | None = None, origin: str = "zero", progress: bool = True,
+             max_time: float = MAX_TIME) -> SpikeDataset:
     """Spiking Heidelberg Digits (20 classes; 8156 train / 2264 test), binned to ``dt`` and pooled by ``pool``.
 
     SHD has no validation split; the DCLS-delay reference code selects its checkpoint on the
     test set. Use :func:`holdout` on the training set instead.
+
+    The file is fetched by :func:`fetch` and read by :func:`read_spike_h5`, which checks its
+    layout and caps the grid at ``max_time`` seconds (default :data:`MAX_TIME` = 5 s, the
+    longest SHD sample lasts about 1.4 s), so at most ``max_time / dt`` steps per sample.
     """
-    return _load("shd", split, root, dt, pool, download, n_steps, origin, progress)
+    return _load("shd", split, root, dt, pool, download, n_steps, origin, progress, max_time)
 
 
 def load_ssc(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, download: bool = True, *,
-             n_steps: int | None = None, origin: str = "zero", progress: bool = True) -> SpikeDataset:
-    """Spiking Speech Commands (35 classes; 75466 train / 9981 valid / 20382 test), binned and pooled."""
-    return _load("ssc", split, root, dt, pool, download, n_steps, origin, progress)
+             n_steps: int | None = None, origin: str = "zero", progress: bool = True,
+             max_time: float = MAX_TIME) -> SpikeDataset:
+    """Spiking Speech Commands (35 classes; 75466 train / 9981 valid / 20382 test), binned and pooled.
+
+    Fetched, checked and capped at ``max_time`` seconds as in :func:`load_shd`.
+    """
+    return _load("ssc", split, root, dt, pool, download, n_steps, origin, progress, max_time)
 
 
-def _load(name, split, root, dt, pool, download, n_steps, origin, progress) -> SpikeDataset:
+def _load(name, split, root, dt, pool, download, n_steps, origin, progress, max_time) -> SpikeDataset:
     path = fetch(name, split, root, download=download, progress=progress)
-    return read_spike_h5(path, dt, pool, N_CLASSES[name], n_steps=n_steps, origin=origin, name=name, split=split)
+    return read_spike_h5(path, dt, pool, N_CLASSES[name], n_steps=n_steps, origin=origin, name=name, split=split,
+                         max_time=max_time)
 
 
 # ---------------------------------------------------------------------------- validation split
