@@ -148,7 +148,8 @@ def test_max_time_is_checked(bad):
 def test_a_label_outside_the_classes_is_refused_naming_sample_and_label(tmp_path):
     times, units = spikes(4)
     D.write_spike_h5(tmp_path / "shd_train.h5", times, units, [0, 3, 25, 1])
-    with pytest.raises(ValueError, match=rf"{re.escape(str(tmp_path))}.*\[0, n_classes=20\), but sample 2 has label 25"):
+    where = re.escape(str(tmp_path))
+    with pytest.raises(ValueError, match=rf"{where}.*\[0, n_classes=20\), but sample 2 has label 25"):
         D.load_shd(root=tmp_path, download=False)
     ev, _ = D.bin_spikes(times, units)
     with pytest.raises(ValueError, match=r"\[0, n_classes=5\), but sample 1 has label -1"):
