@@ -11,9 +11,9 @@ keeps one trainable context vector per task instead (task still inferred by near
 
 Four networks of the same size are compared, as in the paper's ablation (its Table/Fig. on
 permuted MNIST): active dendrites (dendrites + k-WTA), dendrites only (ReLU), k-WTA only (no
-dendrites) and a plain dense MLP. MNIST cannot be downloaded here, so the built-in data is
-scikit-learn's ``load_digits`` (1,797 8×8 digits); `mnist_split` reads MNIST's IDX files when a
-user has them (``Budget(mnist_dir=...)``), through the same harness.
+dendrites) and a plain dense MLP. The built-in data is scikit-learn's ``load_digits`` (1,797 8×8
+digits), which ships with scikit-learn; MNIST requires its four IDX files: `mnist_split` reads them
+(``Budget(mnist_dir=...)``), through the same harness.
 
 :func:`run` prints a table with the paper's numbers alongside, saves
 ``active_dendrites_permuted_digits.png`` and ``active_dendrites.json``; ``sdrnet active-dendrites``

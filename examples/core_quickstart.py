@@ -1,7 +1,7 @@
 """Quickstart of the event-driven sparse core: events, synapses with delays, propagation, SDR overlap, k-WTA,
 and a LIF network run event-driven with its synaptic operations counted.
 
-Run:  python examples/core_quickstart.py [--out runs/demo]   (also part of `sdrnet demo`)
+Run:  python examples/core_quickstart.py [--out runs/demo] [--seed 0]   (also part of `sdrnet demo`)
 """
 
 from __future__ import annotations
@@ -10,14 +10,11 @@ import argparse
 import time
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, kwta, overlap, propagate  # noqa: E402
-from sdrnet.report import format_table  # noqa: E402
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, kwta, overlap, propagate
+from sdrnet.report import format_table, save_figure
 
 
 def spoken_digit_like(rng: np.random.Generator, n_samples: int = 8, n_channels: int = 700):
@@ -34,10 +31,10 @@ def spoken_digit_like(rng: np.random.Generator, n_samples: int = 8, n_channels: 
     return times, units
 
 
-def main(out: Path = Path("runs/demo")) -> dict:
+def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
 
     # 1. Events: spike times -> 1 ms grid -> 10 ms bins -> 700 channels pooled by 5 = 140 (the SHD recipe)
     times, units = spoken_digit_like(rng)
@@ -122,9 +119,7 @@ def main(out: Path = Path("runs/demo")) -> dict:
     outp = res.layer_spikes[1][0]
     axes[2].plot(outp.time, outp.unit + 260, "|r", ms=3)
     axes[2].set(title="Network: hidden (blue) and output (red) spikes", xlabel="step (10 ms)", ylabel="neuron")
-    fig.tight_layout()
-    fig.savefig(out / "core_quickstart.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "core_quickstart.png")
     print(f"\nsaved {out / 'core_quickstart.png'}")
     return dict(max_abs_diff=float(np.abs(currents - dense).max()), synops=res.synops.tolist())
 
@@ -132,4 +127,6 @@ def main(out: Path = Path("runs/demo")) -> dict:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("runs/demo"))
-    main(ap.parse_args().out)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    main(args.out, args.seed)

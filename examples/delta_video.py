@@ -29,9 +29,9 @@ def one_layer() -> list[dict]:
              "sent": "event" if d[t] != 0 else "–"} for t in range(6)]
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = QUICK) -> dict:
+def main(out: Path = Path("runs/demo"), budget: Budget = QUICK, seed: int = 0) -> dict:
     print(format_table(one_layer(), "one unit through a delta layer (θ = 0.25): only changes are sent"))
-    return run(Path(out), budget=budget, seed=0, progress=False)
+    return run(Path(out), budget=budget, seed=seed, progress=False)
 
 
 if __name__ == "__main__":

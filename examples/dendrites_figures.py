@@ -2,7 +2,7 @@
 false matches versus n and s, robustness to noise, unions and the NMDA-threshold argument, each as closed-form
 curves with Monte Carlo points simulated on dendritic segments stored in the event-driven core.
 
-Run:  python examples/dendrites_figures.py [--out runs/dendrites] [--full]   (same as `sdrnet dendrites`;
+Run:  python examples/dendrites_figures.py [--out runs/dendrites] [--full] [--seed 0]   (same as `sdrnet dendrites`;
 a shorter run is part of `sdrnet demo`)
 """
 
@@ -47,15 +47,16 @@ def one_neuron(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO) -> dict:
-    rng = np.random.default_rng(0)
+def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
     print(format_table(one_neuron(rng), "one neuron, 10 learned segments (n=2048, a=40, s=24, θ=12)"))
-    return run(Path(out), budget=budget, seed=0, progress=False)
+    return run(Path(out), budget=budget, seed=seed, progress=False)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/dendrites"))
     parser.add_argument("--full", action="store_true", help="larger Monte Carlo budgets")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    main(args.out, FULL if args.full else QUICK)
+    main(args.out, FULL if args.full else QUICK, args.seed)

@@ -1,7 +1,7 @@
 """SDRs and encoders: set algebra, noise, metrics, and how scalar, random distributed (RDSE) and category
 encoders turn similar values into overlapping SDRs (Ahmad & Hawkins 2016).
 
-Run:  python examples/sdr_encoders.py [--out runs/demo]   (also part of `sdrnet demo`)
+Run:  python examples/sdr_encoders.py [--out runs/demo] [--seed 0]   (also part of `sdrnet demo`)
 """
 
 from __future__ import annotations
@@ -9,21 +9,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sdrnet.encoders import RDSE, CategoryEncoder, ScalarEncoder  # noqa: E402
-from sdrnet.report import format_table  # noqa: E402
-from sdrnet.sdr import SDR, SDRBatch, SDRMetrics  # noqa: E402
+from sdrnet.encoders import RDSE, CategoryEncoder, ScalarEncoder
+from sdrnet.report import format_table, save_figure
+from sdrnet.sdr import SDR, SDRBatch, SDRMetrics
 
 
-def main(out: Path = Path("runs/demo")) -> dict:
+def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     n, a = 2048, 40
     x, y = SDR.random(n, a, rng), SDR.random(n, a, rng)
     noisy = x.add_noise(0.25, rng)
@@ -35,7 +32,7 @@ def main(out: Path = Path("runs/demo")) -> dict:
     print(format_table(algebra, f"SDR algebra (n={n}, a={a})"))
 
     scalar = ScalarEncoder(0.0, 100.0, size=400, active_bits=21)
-    rdse = RDSE(size=2048, active_bits=41, resolution=1.0, seed=1)
+    rdse = RDSE(size=2048, active_bits=41, resolution=1.0, seed=seed + 1)
     values = np.arange(0.0, 60.0, 1.0)
     overlap = {name: enc.encode_batch(values).overlap(enc.encode(0.0)) for name, enc in
                (("ScalarEncoder(0..100, 400 bits, 21 active)", scalar), ("RDSE(2048 bits, 41 active, res 1)", rdse))}
@@ -54,13 +51,13 @@ def main(out: Path = Path("runs/demo")) -> dict:
         ax.plot(values, o, "o-", ms=3, label=name)
     ax.set(xlabel="|x − 0| (value units)", ylabel="overlap with encode(0)", title="Similar values → overlapping SDRs")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "sdr_encoders.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "sdr_encoders.png")
     return {"algebra": algebra, "overlap": {k: v.tolist() for k, v in overlap.items()}}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
-    main(parser.parse_args().out)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    main(args.out, args.seed)

@@ -2,8 +2,8 @@
 one macrocolumn against its closed form, and single-trial learning of scikit-learn's 8×8 digits next to
 k-NN and logistic regression on the same split.
 
-Run:  python examples/sparsey_digits.py [--out runs/sparsey] [--full] [--mnist DIR]   (same as `sdrnet sparsey`;
-a shorter run is part of `sdrnet demo`)
+Run:  python examples/sparsey_digits.py [--out runs/sparsey] [--full] [--seed 0]   (same as `sdrnet sparsey`, which
+also takes MNIST's IDX files with `--mnist DIR`; a shorter run is part of `sdrnet demo`)
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from sdrnet.sparsey.experiments import FULL, QUICK, Budget, run
 DEMO = Budget(pairs=40, capacity_trials=1, loads=(100, 300, 500))
 
 
-def one_macrocolumn() -> list[dict]:
+def one_macrocolumn(seed: int = 0) -> list[dict]:
     """Store three inputs in one trial each, then present them again, a noisy copy and a novel input."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     mac = Macrocolumn(n_inputs=200, Q=10, K=8)
     inputs = np.zeros((3, 200), bool)
     for x in inputs:
@@ -47,14 +47,16 @@ def one_macrocolumn() -> list[dict]:
     return rows
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO) -> dict:
-    print(format_table(one_macrocolumn(), "one macrocolumn (Q=10 CMs × K=8 cells), three inputs stored in one trial each"))
-    return run(Path(out), budget=budget, seed=0, progress=False)
+def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0) -> dict:
+    print(format_table(one_macrocolumn(seed),
+                       "one macrocolumn (Q=10 CMs × K=8 cells), three inputs stored in one trial each"))
+    return run(Path(out), budget=budget, seed=seed, progress=False)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/sparsey"))
     parser.add_argument("--full", action="store_true", help="larger Monte Carlo budgets")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    run(args.out, budget=FULL if args.full else QUICK)
+    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed)

@@ -1,10 +1,16 @@
-"""The ``sdrnet`` command: ``sdrnet demo`` tours every capability on built-in data."""
+"""The ``sdrnet`` command: ``sdrnet demo`` tours every capability on built-in data.
+
+Errors are one line on stderr with exit status 2, found before any work starts; Ctrl-C ends with
+status 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import runpy
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,9 +28,79 @@ DEMO_PARTS = [
     ("delta activation layers: temporal sparsity on moving digits (Yousefzadeh & Sifalakis)", "delta_video.py"),
     ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
+# the extra of setup.cfg that installs each optional import
+EXTRAS = {"torch": "torch", "spikingjelly": "snn", "DCLS": "snn", "nir": "snn", "yaml": "snn", "brian2": "brian2",
+          "neurobench": "all"}
+# optional imports each command needs, and the extra that installs all of them
+NEEDS = {"demo": (("torch", "spikingjelly", "nir"), "snn"), "active-dendrites": (("torch",), "torch"),
+         "delta": (("torch",), "torch"), "prune": (("torch", "spikingjelly", "nir"), "snn"),
+         "snn-train": (("torch", "spikingjelly"), "snn")}
+MAX_SEED = 2**32 - 1  # the widest range numpy's legacy seeding and scikit-learn accept
 
 
-def demo(out: Path) -> int:
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse's default also prints the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser, commands = _parser()
+    prog = parser.prog if not argv or argv[0] not in commands else commands[argv[0]].prog
+    try:
+        return _run(parser, commands, argv)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as err:
+        module = (err.name or "").partition(".")[0]
+        if module not in EXTRAS:
+            raise
+        print(f"{prog}: error: {_needs(module, EXTRAS[module])}", file=sys.stderr)
+        return 2
+
+
+def _run(parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser], argv: list[str]) -> int:
+    if argv[:1] == ["snn-train"]:  # its options live in snn.train (imported only when used: torch is slow to load)
+        _check_needs(commands["snn-train"])
+        from snn.train import main as snn_train
+
+        return snn_train(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    _check(commands[args.command], args)
+    if args.command == "demo":
+        return demo(args.out, seed=args.seed)
+    if args.command == "dendrites":
+        from dendrites.figures import FULL, QUICK, run
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    elif args.command == "sparsey":
+        sparsey(args)
+    elif args.command == "delta":
+        from snn.delta.experiment import FULL, QUICK, run
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    elif args.command == "prune":
+        from sdrnet.prune.experiment import FULL, QUICK, deploy, run
+        from sdrnet.prune.targets import PROFILES
+
+        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+        deploy(args.out, PROFILES[args.target], seed=args.seed)
+    elif args.command == "active-dendrites":
+        from dendrites.continual import FULL, QUICK, run, with_mnist
+
+        budget = FULL if args.full else QUICK
+        run(args.out, budget=with_mnist(budget, args.mnist) if args.mnist else budget, seed=args.seed,
+            progress=not args.no_progress)
+    return 0
+
+
+def demo(out: Path, seed: int = 0) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for i, (title, script) in enumerate(DEMO_PARTS, 1):
@@ -34,30 +110,26 @@ def demo(out: Path) -> int:
                   "(pip install -e .)", file=sys.stderr)
             return 2
         print(f"\n=== [{i}/{len(DEMO_PARTS)}] {title} ({script}) ===\n", flush=True)
-        runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out)
+        runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out, seed=seed)
     print(f"\nsdrnet demo: done in {time.perf_counter() - start:.1f} s; figures and tables in {out}/")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["snn-train"]:  # its options live in snn.train (imported only when used: torch is slow to load)
-        from snn.train import main as snn_train
-
-        return snn_train(argv[1:])
-    parser = argparse.ArgumentParser(
-        prog="sdrnet", description="Biologically-inspired sparse computing on an event-driven sparse core.")
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The ``sdrnet`` parser and its subcommands' parsers by name."""
+    parser = Parser(prog="sdrnet", description="Biologically-inspired sparse computing on an event-driven sparse core.")
     parser.add_argument("--version", action="version", version=f"sdrnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_demo = sub.add_parser("demo", help="tour every capability on built-in data (tables, figures under runs/demo)")
     p_demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    p_demo.add_argument("--seed", type=_seed, default=0, help="random seed of every part (default: 0)")
     _experiment(sub, "dendrites", "Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures",
                 "larger Monte Carlo budgets (minutes instead of seconds)")
     p_sp = _experiment(sub, "sparsey", "Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)",
                        "larger Monte Carlo budgets")
     p_sp.add_argument("--mnist", type=Path, metavar="DIR",
                       help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)")
-    p_sp.add_argument("--per-class", type=int, default=200, help="MNIST training images per class (default: 200)")
+    p_sp.add_argument("--per-class", type=_positive, default=200, help="MNIST training images per class (default: 200)")
     p_ad = _experiment(sub, "active-dendrites",
                        "Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP",
                        "50 tasks, 2×1024 hidden, 3 seeds (about 20 min)")
@@ -70,37 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                           "larger network, more epochs and seeds")
     p_prune.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
                          help="hardware profile to fit (default: loihi)")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(args.out)
-    if args.command == "dendrites":
-        from dendrites.figures import FULL, QUICK, run
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-        return 0
-    if args.command == "sparsey":
-        return sparsey(args)
-    if args.command == "delta":
-        from snn.delta.experiment import FULL, QUICK, run
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-        return 0
-    if args.command == "prune":
-        from sdrnet.prune.experiment import FULL, QUICK, deploy, run
-        from sdrnet.prune.targets import PROFILES
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-        deploy(args.out, PROFILES[args.target], seed=args.seed)
-        return 0
-    if args.command == "active-dendrites":
-        from dendrites.continual import FULL, QUICK, run, with_mnist
-
-        budget = FULL if args.full else QUICK
-        run(args.out, budget=with_mnist(budget, args.mnist) if args.mnist else budget, seed=args.seed,
-            progress=not args.no_progress)
-        return 0
-    parser.print_help()
-    return 0
+    return parser, sub.choices
 
 
 def _experiment(sub, name: str, help: str, full_help: str) -> argparse.ArgumentParser:
@@ -109,12 +151,70 @@ def _experiment(sub, name: str, help: str, full_help: str) -> argparse.ArgumentP
     p = sub.add_parser(name, help=help)
     p.add_argument("--out", type=Path, default=out, help=f"output folder (default: {out})")
     p.add_argument("--full", action="store_true", help=full_help)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
 
 
-def sparsey(args) -> int:
+def _seed(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any work, what the command would fail on later: missing extras, MNIST, ``--out``."""
+    _check_needs(parser)
+    if getattr(args, "mnist", None) is not None:
+        from .datasets import mnist_files
+
+        try:
+            for split in ("train", "test"):
+                mnist_files(args.mnist, split)
+        except (OSError, ValueError) as err:
+            parser.error(f"--mnist: {err}")
+    _check_out(parser, args.out)
+
+
+def _check_needs(parser: argparse.ArgumentParser) -> None:
+    modules, extra = NEEDS.get(parser.prog.removeprefix("sdrnet "), ((), ""))
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            parser.exit(2, f"{parser.prog}: error: {_needs(module, extra)}\n")
+
+
+def _needs(module: str, extra: str) -> str:
+    return f"this command needs {module}: pip install 'sdrnet[{extra}]'"
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Create the output folder ``out`` and check a file can be written in it."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        parser.error(f"--out {out}: cannot write there ({err.strerror or err})")
+
+
+def sparsey(args) -> None:
     import json
 
     from sdrnet.report import format_table
@@ -127,7 +227,6 @@ def sparsey(args) -> int:
                                  "with 200 per class in 220 s on one thread"))
         results.update(mnist=rows, mnist_info=info)
         (args.out / "sparsey.json").write_text(json.dumps(results, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
