@@ -856,7 +856,7 @@ def batches(dataset: SpikeDataset, batch_size: int, shuffle: bool = False, seed=
     ev = dataset.events
     time = torch.from_numpy(ev.time.astype(np.int64))
     unit = torch.from_numpy(ev.unit.astype(np.int64))
-    value = torch.from_numpy(ev.value)
+    value = torch.from_numpy(ev.value.copy())  # Events arrays may be read-only; torch wants writeable ones
     stop = len(order) - (len(order) % batch_size if drop_last else 0)
     for a in range(0, stop, batch_size):
         idx = order[a:a + batch_size]
