@@ -318,3 +318,151 @@ def test_read_idx_and_load_mnist(tmp_path, compress):
     floats = np.linspace(0, 1, 6).astype(">f4")
     (tmp_path / "f").write_bytes(bytes([0, 0, 0x0D, 1]) + struct.pack(">I", 6) + floats.tobytes())
     np.testing.assert_array_equal(read_idx(tmp_path / "f"), floats.astype(np.float32))
+
+
+def dense_potential(fields, n_pre, Q, K, *, from_cells=False):
+    """j may reach the cells of mac m when j (for H: j's mac) lies in m's field; an H source never reaches its own CM."""
+    P = np.zeros((n_pre, len(fields) * Q * K), bool)
+    for m, field in enumerate(fields):
+        for j in range(n_pre):
+            P[j, m * Q * K:(m + 1) * Q * K] = (j // (Q * K) if from_cells else j) in field
+    if from_cells:
+        cm = np.arange(n_pre) // K
+        P &= cm[:, None] != cm[None, :]
+    return P
+
+
+def context_reference(W, P, x, M, Q, K, p: CSAParams, u01):
+    """Plain per-cell loops of the CSA over U, H and D: dicts by type of dense weights, potential and active
+    sources (None: not given). A type none of whose sources is active in a cell's field is left out of that
+    cell's product V (SparseyCore); u01 None: recognition (argmax)."""
+    exponent = {"U": p.u_exponent, "H": p.h_exponent, "D": p.d_exponent}
+    winners, Gs = np.full((M, Q), -1), np.zeros(M)
+    for m in range(M):
+        V = np.ones((Q, K))
+        for q in range(Q):
+            for k in range(K):
+                cell = (m * Q + q) * K + k
+                for t, active in x.items():
+                    n = 0 if active is None else int((active & P[t][:, cell]).sum())
+                    if t == "U":
+                        a = n
+                    if n:
+                        V[q, k] *= min(1.0, (active & W[t][:, cell]).sum() / n) ** exponent[t]
+                    elif t == "U":
+                        V[q, k] = 0.0
+        if not max(p.active_min, 1) <= a <= (p.active_max or 10**9):
+            continue
+        G = V.max(axis=1).mean()
+        Gs[m] = G
+        if u01 is None:
+            winners[m] = V.argmax(axis=1)
+            continue
+        g = max(0.0, (G - p.familiarity_min) / (1 - p.familiarity_min))
+        mu = 1 + g ** p.gamma * p.chi * K / (1 + np.exp(-p.sigmoid_slope * (V - p.sigmoid_center)))
+        for q in range(Q):
+            rho = mu[q] / mu[q].sum()
+            winners[m, q] = min(int(np.searchsorted(np.cumsum(rho), u01[m, q] * rho.sum(), side="right")), K - 1)
+    return winners, Gs
+
+
+def _some(rng, n, p=0.3):
+    """A random active set over n units, or None."""
+    return None if rng.random() < 0.2 else rng.random(n) < p
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), Q=st.integers(1, 3), K=st.integers(1, 4), n_macs=st.integers(1, 4),
+       steps=st.integers(1, 6))
+def test_level_with_horizontal_and_top_down_input_matches_plain_loops(seed, Q, K, n_macs, steps):
+    rng = np.random.default_rng(seed)
+    n_inputs, n_top = 12, 10
+    u_fields = [np.sort(rng.choice(n_inputs, rng.integers(1, n_inputs + 1), replace=False)) for _ in range(n_macs)]
+    h_fields = [np.sort(rng.choice(n_macs, rng.integers(1, n_macs + 1), replace=False)) for _ in range(n_macs)]
+    d_fields = [np.sort(rng.choice(n_top, rng.integers(1, n_top + 1), replace=False)) for _ in range(n_macs)]
+    params = CSAParams(active_min=1, h_exponent=float(rng.uniform(0.5, 2)), d_exponent=float(rng.uniform(0.5, 2)),
+                       familiarity_min=0.2)
+    level = Level(n_inputs, u_fields, Q, K, params, horizontal_fields=h_fields, top_down_fields=d_fields,
+                  n_top_down=n_top, saturation_warning=1.0)
+    n = {"U": n_inputs, "H": level.n_cells, "D": n_top}
+    P = {"U": dense_potential(u_fields, n_inputs, Q, K), "H": dense_potential(h_fields, level.n_cells, Q, K,
+                                                                              from_cells=True),
+         "D": dense_potential(d_fields, n_top, Q, K)}
+    W = {t: np.zeros_like(P[t]) for t in P}
+    for step in range(steps + 1):
+        x = {"U": rng.random(n_inputs) < 0.4, "H": _some(rng, n["H"]), "D": _some(rng, n["D"])}
+        h, d = (None if x[t] is None else np.flatnonzero(x[t]) for t in "HD")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = level.recognize(x["U"], h=h, d=d) if step == steps else \
+                level.learn(x["U"], np.random.default_rng(seed + step), h=h, d=d)
+        if step == steps:  # recognition mode last
+            expected, G = context_reference(W, P, x, n_macs, Q, K, params, None)
+        else:
+            u01 = np.random.default_rng(seed + step).random((n_macs, Q))
+            expected, G = context_reference(W, P, x, n_macs, Q, K, params, u01)
+        np.testing.assert_array_equal(code.winners, expected)
+        np.testing.assert_allclose(code.familiarity, G, atol=1e-12)
+        for m in np.flatnonzero(expected[:, 0] >= 0) if step < steps else ():
+            for cell in (m * Q + np.arange(Q)) * K + expected[m]:
+                for t in (t for t in "UHD" if x[t] is not None):
+                    W[t][x[t] & P[t][:, cell], cell] = True
+        for t, proj in (("U", level.U), ("H", level.H), ("D", level.D)):
+            np.testing.assert_array_equal(proj.weights, W[t])
+            assert proj.synapses.nnz == W[t].sum()
+
+
+def test_context_absent_from_a_macs_field_is_left_out():
+    level = Level(40, [np.arange(20), np.arange(20, 40)], 4, 3, horizontal_fields=[[0], [1]])
+    x = np.zeros(40, bool)
+    x[[1, 5, 9, 22, 30, 35]] = True
+    stored = level.learn(x, np.random.default_rng(0))  # no H input yet
+    cells = level.as_sdr(stored).sparse
+    again = level.recognize(x, h=cells[cells >= level.Q * level.K])  # the code of mac 1 only
+    assert again.familiarity[0] == 1.0  # no H source in mac 0's field: H is absent there, not 0
+    np.testing.assert_array_equal(again.winners[0], stored.winners[0])
+    assert again.familiarity[1] == 0.0  # mac 1 sees an H code it never learned with
+
+
+def test_full_match_ties_in_recognition_are_reported():
+    rng = np.random.default_rng(0)
+    mac = Macrocolumn(100, 10, 8)
+    X = SDRBatch.random(100, 20, 20, rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stored = np.array([mac.learn(x, rng).winners for x in X])
+    W = mac.U.weights.reshape(100, 10, 8)
+    V = np.stack([W[x].sum(axis=0) / x.sum() for x in X.dense])  # plain numpy, [inputs, Q, K]
+    tied = ((V >= 1.0).sum(axis=-1) > 1).any(axis=-1)  # some CM holds two fully matching cells
+    assert tied.any() and not tied.all()
+    with pytest.warns(RuntimeWarning, match=rf"{tied.sum()} of 20 inputs.*saturation {mac.saturation[0]:.0%}"):
+        again = mac.recognize(X)
+    wrong = (again.winners != stored).any(axis=1)
+    assert (again.familiarity == 1.0).all() and wrong.any()
+    assert tied[wrong].all()  # G = 1.0 with another code only where the warning says so
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clean = mac.recognize(X[np.flatnonzero(~tied)])
+    np.testing.assert_array_equal(clean.winners, stored[~tied])
+
+
+def test_horizontal_input_memory_is_proportional_to_the_learned_synapses():
+    import tracemalloc
+
+    rng = np.random.default_rng(10)
+    frames = [random_input(256, 30, rng) for _ in range(4)]
+    specs = [LevelSpec(8, 8, 4, 2, horizontal=True)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Hierarchy((4, 4), specs).learn_sequence([frames[0][:16]] * 2, rng)  # load the kernels first
+        tracemalloc.start()
+        h = Hierarchy((16, 16), specs)
+        h.learn_sequence(frames, rng)
+        h.recognize_sequence(frames)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    level = h.levels[0]
+    assert level.H.nnz > 0
+    neighbours = sum(len(f) for f in level.H.membership.T)  # (mac, neighbour mac) pairs
+    content = level.U.nnz + level.H.nnz + neighbours * level.Q * level.K + level.n_cells
+    assert peak < 40 * content, (peak, content)  # a dense cells × cells matrix alone is n_cells² bytes

@@ -67,21 +67,26 @@ def gate(n_active, params: CSAParams) -> np.ndarray:
     return (n_active >= max(params.active_min, 1)) & (n_active <= upper)
 
 
-def normalize(raw, n_active, w_max: float = 1.0) -> np.ndarray:
+def normalize(raw, n_active, w_max: float = 1.0, *, absent: float = 0.0) -> np.ndarray:
     """Step 3: ``X_i = min(1, x_i / (a · w_max))`` — the fraction of the active inputs a cell is connected to.
 
     ``raw`` ``[..., Q, K]`` are the step-2 sums ``x_i = Σ_j active_j · w_ji``; ``n_active`` (broadcastable
     to ``raw``) the number of active inputs of that type in each cell's receptive field. Where none is
-    active the result is 0.
+    active the result is ``absent``: 0 for U (such a mac is gated off anyway), 1 for H and D, so that
+    step 4 skips an input type that is absent from a cell's field, as SparseyCore does.
     """
     raw = np.asarray(raw, np.float64)
     denom = np.asarray(n_active, np.float64) * w_max
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, np.minimum(raw / denom, 1.0), 0.0)
+        return np.where(denom > 0, np.minimum(raw / denom, 1.0), absent)
 
 
 def combine(params: CSAParams, U, H=None, D=None) -> np.ndarray:
-    """Step 4: ``V_i = U_i^{e_U} · H_i^{e_H} · D_i^{e_D}`` over the present input types (``None``: absent)."""
+    """Step 4: ``V_i = U_i^{e_U} · H_i^{e_H} · D_i^{e_D}`` over the present input types.
+
+    ``None`` marks a type absent for every cell; a type absent for some cells only is 1 there
+    (:func:`normalize` with ``absent=1``), so ``X^e = 1`` drops it from their product.
+    """
     V = np.power(U, params.u_exponent)
     for X, e in ((H, params.h_exponent), (D, params.d_exponent)):
         if X is not None:

@@ -16,6 +16,7 @@ import numpy as np
 from ..core import Synapses, overlap
 from ..core._checks import as_array, check_int, check_range, check_rng
 from ..sdr import SDR, SDRBatch
+from . import kernels
 from .csa import CSAParams, combine, gate, normalize, select_code
 
 
@@ -33,44 +34,99 @@ class Code(NamedTuple):
 
 
 class BinaryProjection:
-    """Binary synapses from ``n_pre`` source cells onto ``n_post`` cells, learned in one trial.
+    """Binary synapses from ``n_pre`` source units onto the ``cells_per_mac`` cells of each of M macs.
 
-    ``potential[j, i]`` says whether source ``j`` may connect to cell ``i`` (its receptive field).
-    Learning sets ``w_ji = 1`` for every active source ``j`` and winning cell ``i`` that may connect
-    (single-trial binary Hebbian learning). The learned synapses are a core ``Synapses`` holding only
-    the 1-weights, so a cell's raw sum ``x_i = Σ_j a_j w_ji`` is its ``overlap`` with the active sources.
+    Sources are in groups of ``group_size`` consecutive units (one input bit each for U and D, one
+    mac's cells for H). Source ``j`` may connect to the cells of mac ``m`` when ``membership[j //
+    group_size, m]`` (``m``'s receptive field); with ``cm_size`` = K, never to a cell of its own CM
+    (H input, whose sources are the level's own cells). Learning sets ``w_ji = 1`` for every active
+    source ``j`` and winning cell ``i`` that may connect (single-trial binary Hebbian learning).
+
+    Only the 1-weights are stored, as growable rows by source (:mod:`sdrnet.sparsey.kernels`), so
+    memory is proportional to the learned synapses and a cell's raw sum ``x_i = Σ_j a_j w_ji`` costs
+    (active sources) × (their learned fan-out). The number of active sources in each cell's field
+    is one ``overlap`` pass through the core ``Synapses`` from source to mac.
     """
 
-    def __init__(self, potential: np.ndarray):
-        self.potential = np.ascontiguousarray(potential, dtype=bool)
-        self.weights = np.zeros_like(self.potential)
-        self._potential_synapses = _binary_synapses(self.potential)
+    def __init__(self, membership: np.ndarray, cells_per_mac: int, *, group_size: int = 1, cm_size: int | None = None):
+        self.membership = np.ascontiguousarray(membership, dtype=bool)  # [groups, M]
+        self.cells_per_mac, self.group_size, self.cm_size = cells_per_mac, group_size, cm_size
+        n_groups, self.n_macs = self.membership.shape
+        self.n_pre, self.n_post = n_groups * group_size, self.n_macs * cells_per_mac
+        group, mac = np.nonzero(self.membership)
+        pre = (group[:, None] * group_size + np.arange(group_size)).ravel()
+        self._fields = Synapses.from_edges(pre, np.repeat(mac, group_size), n_pre=self.n_pre, n_post=self.n_macs)
+        self._self_fed = np.diagonal(self.membership).copy() if cm_size is not None else None
+        self._start, self._length, self._capacity = (np.zeros(self.n_pre, np.int64) for _ in range(3))
+        self._store, self._used = np.zeros(0, np.int32), 0
+        self._slot = np.full(self.n_post, -1, np.int64)
         self._synapses: Synapses | None = None
 
     @property
+    def nnz(self) -> int:
+        """Number of learned (weight-1) synapses."""
+        return int(self._length.sum())
+
+    @property
     def synapses(self) -> Synapses:
-        """The learned (weight-1) synapses as core ``Synapses``, rebuilt after learning."""
+        """The learned synapses as core ``Synapses`` (rows sorted), rebuilt after learning."""
         if self._synapses is None:
-            self._synapses = _binary_synapses(self.weights)
+            pre = np.repeat(np.arange(self.n_pre), self._length)
+            post = self._store[_row_positions(self._start, self._length)]
+            self._synapses = Synapses.from_edges(pre, post, n_pre=self.n_pre, n_post=self.n_post)
         return self._synapses
 
+    @property
+    def weights(self) -> np.ndarray:
+        """Dense bool ``[n_pre, n_post]`` view of the learned weights (allocates the full matrix)."""
+        dense = np.zeros((self.n_pre, self.n_post), bool)
+        dense[np.repeat(np.arange(self.n_pre), self._length), self._store[_row_positions(self._start, self._length)]] = True
+        return dense
+
     def sums(self, active: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw sums ``x`` and the number of active sources in each cell's field, both int ``[B, n_post]``."""
-        return overlap(active, self.synapses), overlap(active, self._potential_synapses)
+        """Raw sums ``x`` ``[B, n_post]`` and the number of active sources in each cell's field, ``[B, M, Q or 1, 1]``."""
+        flat, ptr = _concat(active)
+        raw = np.zeros((len(active), self.n_post), np.int32)
+        kernels.row_sums_kernel(flat, ptr, self._start, self._length, self._store, raw)
+        n = overlap(active, self._fields)[:, :, None, None]
+        if self.cm_size is not None:  # a cell ignores the sources of its own CM
+            Q = self.cells_per_mac // self.cm_size
+            own = np.stack([np.bincount(a // self.cm_size, minlength=self.n_macs * Q) for a in active])
+            n = n - own.reshape(len(active), self.n_macs, Q, 1) * self._self_fed[:, None, None]
+        return raw, n
 
     def learn(self, active: np.ndarray, winners: np.ndarray) -> np.ndarray:
-        """Set the weights from ``active`` sources to ``winners``; returns the new 1-weights per winner."""
-        sub = np.ix_(active, winners)
-        new = self.potential[sub] & ~self.weights[sub]
-        self.weights[sub] |= new
+        """Set the weights from ``active`` sources to the ``winners`` cells; returns the new 1-weights per winner."""
+        allowed = self.membership[active // self.group_size][:, winners // self.cells_per_mac]
+        if self.cm_size is not None:
+            allowed &= (active // self.cm_size)[:, None] != (winners // self.cm_size)[None, :]
+        self._reserve(int(np.maximum(2 * self._capacity[active], self._length[active] + len(winners)).sum()))
+        new = np.zeros(len(winners), np.int64)
+        self._used = kernels.grow_rows_kernel(active, winners, allowed, self._start, self._length, self._capacity,
+                                              self._store, self._used, self._slot, new)
         self._synapses = None
-        return new.sum(axis=0)
+        return new
+
+    def _reserve(self, need: int) -> None:
+        """Make room for ``need`` more slots, first dropping the blocks that rows moved away from."""
+        if self._used + need <= self._store.shape[0]:
+            return
+        start = np.concatenate([[0], np.cumsum(self._capacity)[:-1]])
+        store = np.empty(2 * (int(self._capacity.sum()) + need), np.int32)
+        store[_row_positions(start, self._length)] = self._store[_row_positions(self._start, self._length)]
+        self._store, self._start, self._used = store, start, int(self._capacity.sum())
 
 
-def _binary_synapses(mask: np.ndarray) -> Synapses:
-    pre, post = np.nonzero(mask)
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=mask.shape[0]))])
-    return Synapses(indptr, post, n_post=mask.shape[1])
+def _row_positions(start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Positions ``start[j] + t`` for ``t < length[j]``, row by row."""
+    first = np.repeat(start - np.concatenate([[0], np.cumsum(length)[:-1]]), length)
+    return first + np.arange(first.shape[0])
+
+
+def _concat(active: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    ptr = np.zeros(len(active) + 1, np.int64)
+    np.cumsum([len(a) for a in active], out=ptr[1:])
+    return (np.concatenate(active).astype(np.int64) if active else np.zeros(0, np.int64)), ptr
 
 
 class Level:
@@ -118,26 +174,22 @@ class Level:
         self.freeze_at, self.saturation_warning = freeze_at, saturation_warning
         cells_per_mac = self.Q * self.K
         self.n_cells = self.n_macs * cells_per_mac
-        self.U = BinaryProjection(np.repeat(_membership(self.receptive_fields, self.n_inputs), cells_per_mac, axis=1))
-        self.H = None if horizontal_fields is None else BinaryProjection(self._horizontal_potential(horizontal_fields))
+        self.U = BinaryProjection(_membership(self.receptive_fields, self.n_inputs), cells_per_mac)
+        self.H = None
+        if horizontal_fields is not None:
+            fields = _fields("horizontal_fields", horizontal_fields, self.n_macs, self.n_macs)
+            self.H = BinaryProjection(_membership(fields, self.n_macs), cells_per_mac, group_size=cells_per_mac,
+                                      cm_size=self.K)
         self.D = None
         if top_down_fields is not None:
             n_top_down = check_int("n_top_down", n_top_down, 1)
             fields = _fields("top_down_fields", top_down_fields, n_top_down, self.n_macs)
-            self.D = BinaryProjection(np.repeat(_membership(fields, n_top_down), cells_per_mac, axis=1))
-        self._potential_per_mac = self.U.potential.reshape(self.n_inputs, self.n_macs, -1).sum(axis=(0, 2))
+            self.D = BinaryProjection(_membership(fields, n_top_down), cells_per_mac)
+        self._potential_per_mac = self.U.membership.sum(axis=0) * cells_per_mac
         self.learned_per_mac_ = np.zeros(self.n_macs, np.int64)
         self.frozen_ = np.zeros(self.n_macs, bool)
         self.collision_rate_ = np.zeros(self.n_macs)  # running mean over ~32 learned codes
         self.reported_full_ = np.zeros(self.n_macs, bool)
-
-    def _horizontal_potential(self, horizontal_fields) -> np.ndarray:
-        fields = _fields("horizontal_fields", horizontal_fields, self.n_macs, self.n_macs)
-        mac_to_mac = _membership(fields, self.n_macs)  # [source mac, target mac]
-        potential = np.repeat(np.repeat(mac_to_mac, self.Q * self.K, axis=0), self.Q * self.K, axis=1)
-        cm = np.arange(self.n_cells) // self.K
-        potential[cm[:, None] == cm[None, :]] = False
-        return potential
 
     @property
     def saturation(self) -> np.ndarray:
@@ -186,8 +238,20 @@ class Level:
         ``overlap`` pass for all); ``h``/``d`` as in :meth:`learn` (one input only).
         """
         u, single = _active_lists("x", x, self.n_inputs)
-        code, _ = self._select(u, self._context("h", h, self.H, len(u)), self._context("d", d, self.D, len(u)), None)
+        code, V = self._select(u, self._context("h", h, self.H, len(u)), self._context("d", d, self.D, len(u)), None)
+        self._warn_if_ambiguous(code, V)
         return self._output(Code(*(c[0] for c in code)) if single else code)
+
+    def _warn_if_ambiguous(self, code: Code, V: np.ndarray) -> None:
+        """Warn where a CM holds two cells that match the input fully: G can be 1.0 while argmax returns
+        the lower-index cell, which need not be the stored one."""
+        tied = ((V >= 1.0 - 1e-9).sum(axis=-1) > 1).any(axis=-1) & code.active  # [B, M]
+        if tied.any():
+            m = np.flatnonzero(tied.any(axis=0))
+            warnings.warn(f"sparsey: {int(tied.any(axis=1).sum())} of {len(tied)} inputs match two or more cells of "
+                          f"a CM fully in mac(s) {m.tolist()} (saturation {self.saturation[m].max():.0%}): their "
+                          "familiarity can be 1.0 while the code returned is not the stored one. Use more macs, "
+                          "CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=3)
 
     def _output(self, code: Code) -> Code:
         return code
@@ -195,19 +259,23 @@ class Level:
     def _select(self, u, h, d, rng) -> tuple[Code, np.ndarray]:
         shape = (len(u), self.n_macs, self.Q, self.K)
         raw, n = self.U.sums(u)
-        V = combine(self.params, normalize(raw, n).reshape(shape),
-                    *(None if lists is None else normalize(*proj.sums(lists)).reshape(shape)
-                      for lists, proj in ((h, self.H), (d, self.D))))
-        active = gate(n.reshape(shape)[..., 0, 0], self.params)
+        context = (None if lists is None else self._normalized(proj, lists, absent=1.0)
+                   for lists, proj in ((h, self.H), (d, self.D)))
+        V = combine(self.params, normalize(raw.reshape(shape), n), *context)
+        active = gate(n[..., 0, 0], self.params)
         winners, G = select_code(V, self.params, rng)
         return Code(np.where(active[..., None], winners, -1), np.where(active, G, 0.0), active), V
+
+    def _normalized(self, projection, lists, *, absent: float) -> np.ndarray:
+        raw, n = projection.sums(lists)
+        return normalize(raw.reshape(len(lists), self.n_macs, self.Q, self.K), n, absent=absent)
 
     def _context(self, name, cells, projection, batch):
         if cells is None:
             return None
         if projection is None:
             raise ValueError(f"{name} was given but this level has no {'horizontal' if name == 'h' else 'top-down'} input")
-        lists, single = _active_lists(name, cells, projection.weights.shape[0], indices=True)
+        lists, single = _active_lists(name, cells, projection.n_pre, indices=True)
         if len(lists) != batch:
             raise ValueError(f"{name} must hold one code per input ({batch}), got {len(lists)}")
         return lists if any(len(c) for c in lists) else None
