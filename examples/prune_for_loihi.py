@@ -12,7 +12,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from sdrnet.prune.experiment import FULL, QUICK, Budget, deploy, run
+from sdrnet.prune.experiment import FULL, QUICK, Budget, check_deploy, deploy, run
 from sdrnet.prune.targets import PROFILES
 
 DEMO = replace(QUICK, methods=("magnitude (global)", "gradual (GMP)", "random ERK", "RigL", "N:M SR-STE",
@@ -21,6 +21,7 @@ DEMO = replace(QUICK, methods=("magnitude (global)", "gradual (GMP)", "random ER
 
 def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0, target: str = "loihi",
          progress: bool = False) -> dict:
+    check_deploy(PROFILES[target])  # a target the network cannot fit fails here, before any training
     results = run(Path(out), budget=budget, seed=seed, progress=progress)
     print()
     results["deploy"] = deploy(Path(out), PROFILES[target], seed=seed)

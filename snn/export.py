@@ -11,11 +11,15 @@ v_out step for step.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from sdrnet.core import Events, Layer, LIFParams, Network, Synapses
+from sdrnet._optional import require
 
-from .models import DelaySNN, sum_softmax
+torch = require("torch", "snn.export")
+require("spikingjelly", "snn.export")
+
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses  # noqa: E402
+
+from .models import DelaySNN, sum_softmax  # noqa: E402
 
 __all__ = ["export", "predict_core", "run_brian2", "to_nir"]
 
@@ -74,8 +78,7 @@ def run_brian2(network: Network, events: Events, sample: int = 0) -> dict:
 
     Returns ``{'spikes': [(times, units) per layer], 'v_out': [T', n_out]}``.
     """
-    import brian2 as b2
-
+    b2 = require("brian2", "run_brian2")
     if not 0 <= sample < events.n_samples:
         raise ValueError(f"sample must be in [0, {events.n_samples}), got {sample}")
     b2.start_scope()
@@ -131,14 +134,18 @@ def _brian2_layer(b2, layer: Layer, t_start, t_stop):
     return g
 
 
-def to_nir(model: DelaySNN | Network, path=None, dt: float = 1e-3):
-    """The exported network as a NIR graph (and written to ``path`` if given); delays as NIR Delay nodes."""
+def to_nir(model: DelaySNN | Network, path=None, dt: float = 1e-3, *, drop_tails: bool = False):
+    """The exported network as a NIR graph (and written to ``path`` if given); delays as NIR Delay nodes.
+
+    An exported `DelaySNN` has layer tails (`sdrnet.core.Layer.tail`, its zero padding over time), which NIR
+    cannot express: this raises ValueError unless ``drop_tails=True`` (`sdrnet.core.nir.network_to_nir`),
+    and then the graph's layers run on past the padding: they agree with the model at least up to the
+    end of the input.
+    """
     from sdrnet.core.nir import network_to_nir
 
     network = export(model) if isinstance(model, DelaySNN) else model
-    graph = network_to_nir(network, dt=dt)
+    graph = network_to_nir(network, dt=dt, drop_tails=drop_tails)
     if path is not None:
-        import nir
-
-        nir.write(path, graph)
+        require("nir", "to_nir").write(path, graph)
     return graph

@@ -296,6 +296,33 @@ def test_bad_inputs_raise_clear_errors():
         moving_digit_clips(3, size=8)
 
 
+@pytest.mark.parametrize("kwargs, error, says", [
+    ({"fan_out": -5}, ValueError, "fan_out"), ({"fan_out": 0}, ValueError, "fan_out"),
+    ({"fan_out": 2.5}, ValueError, "fan_out"), ({"fan_out": True}, ValueError, "fan_out"),
+    ({"threshold": True}, TypeError, "threshold"), ({"threshold": "0.1"}, TypeError, "threshold"),
+    ({"threshold": float("nan")}, ValueError, "threshold"), ({"threshold": [0.1, 0.2]}, ValueError, "threshold"),
+    ({"per": "channel", "channels": 2.0}, ValueError, "channels"), ({"per": "channel", "channels": 0}, ValueError,
+                                                                    "channels"),
+    ({"channels": 3}, ValueError, "channels"), ({"output": 1}, ValueError, "output"),
+])
+@pytest.mark.parametrize("layer", [DeltaActivation, ThresholdDelta])
+def test_every_delta_layer_argument_is_checked_by_name(layer, kwargs, error, says):
+    with pytest.raises(error, match=says):
+        layer(**kwargs)
+
+
+def test_other_delta_arguments_are_checked_by_name():
+    with pytest.raises(TypeError, match="trainable"):
+        DeltaActivation(0.1, trainable="no")
+    with pytest.raises(TypeError, match="on_input"):
+        insert_delta(small_cnn(), 0.1, on_input=0)
+    with pytest.raises(TypeError, match="module"):
+        TimeDistributed(lambda x: x)
+    with pytest.raises(TypeError, match="Linear/Conv"):
+        Accumulate(nn.ReLU())
+    assert DeltaActivation(torch.tensor([0.5, 0.25]), per="channel", channels=2).fan_out == 1
+
+
 # ---------------------------------------------------------------------------------------------- experiment
 def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
     budget = experiment.Budget(n_train=48, n_test=24, n_steps=3, size=12, channels=(2, 3), hidden=8, epochs=1,
@@ -308,3 +335,18 @@ def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
     assert results["event_driven"]["max_abs_diff"] < 1e-3
     assert all(0 <= r["accuracy"] <= 1 for r in saved["rows"])
     assert "event-driven on the core" in capsys.readouterr().out
+
+
+def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    rows = [{"effective_macs": 100.0, "accuracy": 0.9, "relu_sparsity": 0.5, "delta_sparsity": None, "penalty": None}]
+    rows += [{"effective_macs": 30.0 / (1 + lam), "accuracy": 0.88, "relu_sparsity": 0.6, "delta_sparsity": 0.7,
+              "penalty": lam} for lam in (0.0, 0.1)]
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        experiment.plot({"rows": rows}, tmp_path / "f.png")
+        assert matplotlib.get_backend() == "svg" and (tmp_path / "f.png").stat().st_size > 1000
+    finally:
+        matplotlib.use(before)

@@ -67,3 +67,45 @@ def test_bad_input():
         network_to_nir("net")
     with pytest.raises(ValueError, match="dt"):
         network_to_nir(Network([Layer(Synapses.from_dense(np.eye(2, dtype=np.float32)))]), dt=0)
+
+
+def test_a_layer_tail_is_refused_unless_dropped_explicitly(rng):
+    net = delayed_network(rng)
+    net.layers[1].tail = 3
+    with pytest.raises(ValueError, match=r"layers\[1\] has tail=3 .*drop_tails=True"):
+        network_to_nir(net)
+    back = network_from_nir(network_to_nir(net, drop_tails=True))
+    assert [layer.tail for layer in back.layers] == [None, None]
+    events = Events.from_dense((rng.random((30, 3, 20)) < 0.2).astype(np.float32))
+    with_tail, without = net.run(events), back.run(events, n_steps=events.n_steps + 10)
+    assert with_tail.spikes.n_steps == 30 + 3
+    # the tail only acts once the input has ended: before that, the two agree spike for spike
+    np.testing.assert_array_equal(with_tail.spikes.to_dense()[:30], without.spikes.to_dense()[:30])
+    with pytest.raises(TypeError, match="drop_tails"):
+        network_to_nir(net, drop_tails="yes")
+
+
+def _with_delay(graph, name, seconds):
+    graph.nodes[name] = nir.Delay(delay=np.full(graph.nodes[name].delay.shape, seconds))
+    return graph
+
+
+def test_delays_between_steps_are_refused_naming_the_node(rng):
+    net = delayed_network(rng)
+    graph = network_to_nir(net, dt=1e-3)
+    with pytest.raises(ValueError, match=r"Delay node 'delay0_d1' is 1.5 steps"):
+        network_from_nir(_with_delay(graph, "delay0_d1", 1.5e-3))
+    with pytest.raises(ValueError, match=r"Delay node 'delay0_d1' is -1 steps"):
+        network_from_nir(_with_delay(graph, "delay0_d1", -1e-3))
+    graph = network_to_nir(net, dt=1e-4)
+    assert 3e-4 / 1e-4 != 3  # 2.9999999999999996 in floats: still 3 steps
+    back = network_from_nir(_with_delay(graph, "delay0_d3", 3e-4))
+    np.testing.assert_array_equal(back.layers[0].synapses.delay_matrix(), net.layers[0].synapses.delay_matrix())
+
+
+def test_missing_nir_names_the_extra(monkeypatch, rng):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nir", None)
+    with pytest.raises(ModuleNotFoundError, match=r"needs nir: pip install 'sdrnet\[snn\]'"):
+        network_to_nir(delayed_network(rng))

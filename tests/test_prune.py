@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 
 from sdrnet import prune
-from sdrnet.core import Layer, LIFParams, Network, Synapses
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses
 
 torch.set_num_threads(1)
 
@@ -64,7 +64,7 @@ def test_layer_magnitude_matches_torch_l1_unstructured(s):
 
 def test_global_magnitude_matches_torch_global_unstructured():
     ours, ref = mlp(1), mlp(1)
-    prune.magnitude_prune(ours, 0.8, scope="global")
+    prune.magnitude_prune(ours, 0.8, scope="global", include_readout=True)
     tprune.global_unstructured([(m, "weight") for m in ref if isinstance(m, nn.Linear)], tprune.L1Unstructured,
                                amount=0.8)
     x = torch.randn(7, 12)
@@ -218,7 +218,7 @@ def test_gradual_pruning_reaches_final_sparsity_on_schedule():
 
 def test_lottery_ticket_prunes_20_percent_of_remaining_and_rewinds():
     model = mlp()
-    lt = prune.LotteryTicket(model, rate=0.2)
+    lt = prune.LotteryTicket(model, rate=0.2, include_readout=True)
     with pytest.raises(RuntimeError, match="save_rewind_point"):
         lt.prune_round()
     lt.save_rewind_point()
@@ -528,7 +528,7 @@ def test_delayed_linear_magnitude_matches_numpy_topk(scope):
     ws = [s.weight.detach().numpy().copy() for s in model.synapses]
     delays = [s.delay.detach().clone() for s in model.synapses]
     assert [m for m, _ in prune.masks.targets(model)] == list(model.synapses)
-    prune.magnitude_prune(model, 0.7, scope=scope)
+    prune.magnitude_prune(model, 0.7, scope=scope, include_readout=True)
     if scope == "global":
         flat = np.concatenate([np.abs(w).ravel() for w in ws])
         keep = np.zeros(flat.size, bool)
@@ -574,7 +574,7 @@ def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
     from sdrnet.core import Events
 
     model, x = delay_snn(seed=3)
-    prune.magnitude_prune(model, 0.6, scope="global")
+    prune.magnitude_prune(model, 0.6, scope="global", include_readout=True)
     net = model.discretized()
     with torch.no_grad():
         v = net(x)
@@ -606,3 +606,142 @@ def test_timing_task_runs_through_the_harness():
     with pytest.raises(ValueError, match="does not support"):
         experiment.run_experiment(experiment.Budget(hidden=(8, 8), epochs=1, finetune=1, imp_epochs=1, seeds=1,
                                                     task="timing", methods=("neurons (structured)",)), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------- trust
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+@pytest.mark.parametrize("call", [lambda m: prune.magnitude_prune(m, 0.5), lambda m: prune.nm_prune(m, 1, 4),
+                                  lambda m: prune.magnitude_prune(m, 0.5, "global", include_readout=True)])
+def test_non_finite_weights_are_refused_naming_the_layer(bad, call):
+    model = mlp()
+    with torch.no_grad():
+        model[2].weight[3, 1] = bad
+    before = state(model)
+    with pytest.raises(ValueError, match=r"2\.weight holds 1 NaN/inf weight\(s\) \(the first at index \(3, 1\)\)"):
+        call(model)
+    after = state(model)
+    assert after.keys() == before.keys() and not prune.is_pruned(model[0])
+    for key in before:
+        torch.testing.assert_close(after[key], before[key], rtol=0, atol=0, equal_nan=True)
+
+
+def test_global_magnitude_leaves_the_readout_dense_by_default():
+    ours, ref = mlp(1), mlp(1)
+    prune.magnitude_prune(ours, 0.8, scope="global")
+    hidden = [m for m in ref if isinstance(m, nn.Linear)][:-1]  # torch's global threshold over the hidden layers
+    tprune.global_unstructured([(m, "weight") for m in hidden], tprune.L1Unstructured, amount=0.8)
+    x = torch.randn(7, 12)
+    assert torch.equal(ours(x), ref(x))
+    assert prune.readout(ours) is ours[4] and not prune.is_pruned(ours[4])
+    kept = sum(int((m.weight != 0).sum()) for m in ours[:4] if isinstance(m, nn.Linear))
+    assert kept == 12 * 32 + 32 * 24 - round(0.8 * (12 * 32 + 32 * 24))
+    with pytest.raises(ValueError, match="include_readout=True"):
+        prune.magnitude_prune(nn.Sequential(nn.Linear(3, 2)), 0.5, scope="global")
+    with pytest.raises(TypeError, match="include_readout"):
+        prune.magnitude_prune(mlp(), 0.5, scope="global", include_readout="yes")
+
+
+def test_global_pruning_of_a_wide_net_empties_its_readout_only_when_asked():
+    torch.manual_seed(0)  # the README's network: hidden weights ~U(±1/8), readout ~U(±1/11)
+    model = nn.Sequential(nn.Linear(64, 128), neuron.LIFNode(step_mode="m"), nn.Linear(128, 10))
+    both = copy.deepcopy(model)
+    prune.magnitude_prune(model, 0.9, scope="global")
+    assert [int((m.weight != 0).sum()) for m in (model[0], model[2])] == [8192 - round(0.9 * 8192), 1280]
+    prune.magnitude_prune(both, 0.9, scope="global", include_readout=True)
+    assert int((both[2].weight != 0).sum()) < 10  # why the readout is left out by default
+
+
+def test_lottery_ticket_and_gmp_leave_the_readout_dense_by_default():
+    model = mlp()
+    lt = prune.LotteryTicket(model)
+    lt.save_rewind_point()
+    lt.prune_round()
+    assert not prune.is_pruned(model[4]) and lt.sparsity == pytest.approx(0.2, abs=2e-3)
+    other = mlp()
+    gp = prune.GradualPruning(other, 0.5, begin=0, end=1, frequency=1, scope="global")
+    gp.step(), gp.step()
+    assert not prune.is_pruned(other[4]) and float(prune.get_mask(other[0]).mean()) < 1
+
+
+def test_delayed_linear_is_prunable_whatever_sys_modules_holds(monkeypatch):
+    import sys
+
+    model, _ = delay_snn()
+    monkeypatch.delitem(sys.modules, "snn.delays")  # the class is recognised by name, not looked up
+    assert [m for m, _ in prune.masks.targets(model)] == list(model.synapses)
+    prune.magnitude_prune(model, 0.5)
+    assert all(prune.is_pruned(s) for s in model.synapses)
+
+
+def _fresh_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_relu_mlp_export_never_imports_spikingjelly():
+    out = _fresh_python("import sys, torch\nfrom sdrnet import prune\n"
+                        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+                        "prune.magnitude_prune(m, 0.5, 'global')\ncore = prune.to_core(m)\n"
+                        "prune.fit_to_target(m, prune.LOIHI)\nprune.prune_neurons(m, 0.25)\n"
+                        "print(type(core).__name__, sorted(k for k in sys.modules if k.split('.')[0] in "
+                        "('spikingjelly', 'snn')))\n")
+    assert out.split() == ["CoreMLP", "[]"]
+
+
+def test_missing_torch_names_the_extra():
+    out = _fresh_python("import sys\nsys.modules['torch'] = None\n"
+                        "for name in ('sdrnet.prune', 'snn.delta', 'snn.export'):\n"
+                        "    try:\n        __import__(name)\n    except ModuleNotFoundError as err:\n"
+                        "        print(err.name, err)\n")
+    assert out.splitlines() == [f"torch {name} needs torch: pip install 'sdrnet[torch]'"
+                                for name in ("sdrnet.prune", "snn.delta", "snn.export")]
+
+
+def test_quantize_network_keeps_everything_but_the_weights():
+    rng = np.random.default_rng(0)
+    net = Network([Layer(Synapses.from_dense(rng.normal(size=(6, 5)), rng.integers(0, 3, (6, 5))),
+                         LIFParams(tau=2.0), bias=0.3, tail=2),
+                   Layer(Synapses.from_dense(rng.normal(size=(5, 3))), prune.READOUT, bias=rng.normal(size=3), tail=1)])
+    q = prune.quantize_network(net, 4)
+    for a, b in zip(net.layers, q.layers):
+        assert (b.tail, b.neuron) == (a.tail, a.neuron) and np.array_equal(b.bias, a.bias)
+        np.testing.assert_array_equal(b.synapses.delay_matrix(), a.synapses.delay_matrix())
+        assert prune.check_bits(b.synapses, 4)
+    ev = Events.from_dense((rng.random((6, 2, 6)) < 0.5).astype(np.float32))
+    assert q.run(ev).spikes.n_steps == net.run(ev).spikes.n_steps == 6 + 2 + 1
+
+
+def test_a_target_the_deploy_network_cannot_fit_is_refused_before_training(monkeypatch, tmp_path):
+    from sdrnet.prune import experiment
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the target")
+
+    monkeypatch.setattr(experiment, "spiking_digits", no_training)
+    with pytest.raises(prune.TargetError) as err:
+        experiment.deploy(tmp_path, prune.XYLO)
+    assert err.value.summary == ("does not fit Xylo Audio: network: input units is 64, the target allows 16; "
+                                 "network: output neurons is 10, the target allows 8")
+    assert prune.check_sizes(64, (128, 10), prune.LOIHI) == [] and experiment.check_deploy(prune.LOIHI) is None
+    assert {v.rule for v in prune.check_sizes(20, (1200, 10), prune.XYLO)} == {"input units", "output neurons",
+                                                                               "hidden neurons"}
+
+
+def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    from sdrnet.prune import experiment
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        results = {"task": "digits", "budget": {"hidden": [8]}, "dense": [0.9],
+                   "methods": {"gradual (GMP)": {"0.5": [{"accuracy": 0.8, "sparsity": 0.5, "nonzeros": 10}]}}}
+        experiment.plot(results, tmp_path / "f.png")
+        assert matplotlib.get_backend() == "svg" and (tmp_path / "f.png").stat().st_size > 1000
+    finally:
+        matplotlib.use(before)

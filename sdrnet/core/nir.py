@@ -14,27 +14,46 @@ with ``τ_nir = τ·dt``, ``v_leak = V_reset`` and ``r = 1`` (``decay_input=True
 ``V ← V + (X − (V − V_reset))/τ``) or ``r = τ`` (``decay_input=False``: ``V ← V − (V − V_reset)/τ + X``),
 as SpikingJelly's ``nir_exchange`` does. A `READOUT`-style layer keeps ``v_threshold = inf``.
 ``dt`` travels in the graph's metadata. Soft reset and recurrent synapses have no NIR form here
-and raise.
+and raise; so does a layer that stops (`Layer.tail`): NIR nodes run for as long as their input, so
+``network_to_nir`` refuses a tail unless ``drop_tails=True`` (the graph then runs that layer on). On
+import, every ``Delay`` must be a whole number of steps ``dt``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .._optional import require
 from .network import Layer, LIFParams, Network
 from .synapses import Synapses
 
 __all__ = ["network_to_nir", "network_from_nir"]
 
 
-def network_to_nir(network: Network, dt: float = 1e-3):
-    """The NIR graph of ``network`` (LIF layers, per-synapse integer delays as parallel Delay branches)."""
-    import nir
+def _nir():
+    return require("nir", "sdrnet.core.nir")
 
+
+def network_to_nir(network: Network, dt: float = 1e-3, *, drop_tails: bool = False):
+    """The NIR graph of ``network`` (LIF layers, per-synapse integer delays as parallel Delay branches).
+
+    A layer with a ``tail`` (it stops that many steps after its input ends) raises ValueError, naming
+    it: NIR cannot say that a node stops. ``drop_tails=True`` exports such layers as running for every
+    step, which changes what they do after the tail (e.g. a delay SNN's spikes past its padding).
+    """
+    nir = _nir()
     if not isinstance(network, Network):
         raise TypeError(f"network must be an sdrnet.core.Network, got {type(network).__name__}")
     if not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+    if not isinstance(drop_tails, bool):
+        raise TypeError(f"drop_tails must be a bool, got {type(drop_tails).__name__}")
+    tails = [i for i, layer in enumerate(network.layers) if layer.tail is not None]
+    if tails and not drop_tails:
+        i = tails[0]
+        raise ValueError(f"layers[{i}] has tail={network.layers[i].tail} (it stops {network.layers[i].tail} steps "
+                         "after its input ends), which NIR cannot express; pass drop_tails=True to export "
+                         "every layer as running for all steps")
     nodes = {"input": nir.Input(input_type=np.array([network.n_inputs]))}
     edges = []
     source = "input"
@@ -80,8 +99,11 @@ def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:
 
 def network_from_nir(graph, dt: float | None = None) -> Network:
     """Rebuild a `Network` from a graph made by `network_to_nir` (or of the same shape: Input → [Delay →]
-    Linear/Affine → LIF → ... → Output). ``dt`` defaults to the graph's ``metadata["dt"]``."""
-    import nir
+    Linear/Affine → LIF → ... → Output). ``dt`` defaults to the graph's ``metadata["dt"]``.
+
+    A ``Delay`` that is not a whole, non-negative number of steps raises ValueError naming the node
+    (the core's delays are integer steps)."""
+    nir = _nir()
 
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
@@ -100,7 +122,7 @@ def network_from_nir(graph, dt: float | None = None) -> Network:
 
 def _lif_chain(graph, into) -> list[str]:
     """LIF node names from the output back to the input."""
-    import nir
+    nir = _nir()
 
     outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
     if len(outputs) != 1 or len(into.get(outputs[0], [])) != 1:
@@ -116,14 +138,14 @@ def _lif_chain(graph, into) -> list[str]:
 
 def _source_of(graph, into, weight_node: str) -> str:
     """The LIF/Input node feeding a weight branch (through its Delay, if any)."""
-    import nir
+    nir = _nir()
 
     prev = into[weight_node][0]
     return into[prev][0] if isinstance(graph.nodes[prev], nir.Delay) else prev
 
 
 def _layer(graph, into, lif_name: str, dt: float) -> Layer:
-    import nir
+    nir = _nir()
 
     lif = graph.nodes[lif_name]
     tau = _uniform(lif.tau, f"{lif_name}.tau") / dt
@@ -141,8 +163,8 @@ def _layer(graph, into, lif_name: str, dt: float) -> Layer:
         node = graph.nodes[branch]
         if not isinstance(node, (nir.Linear, nir.Affine)):
             raise ValueError(f"{branch!r} feeds {lif_name!r} but is {type(node).__name__}, not Linear/Affine")
-        prev = graph.nodes[into[branch][0]]
-        delay = int(round(_uniform(prev.delay, f"{branch} delay") / dt)) if isinstance(prev, nir.Delay) else 0
+        source = into[branch][0]
+        delay = _delay_steps(graph.nodes[source], source, dt) if isinstance(graph.nodes[source], nir.Delay) else 0
         j, i = np.nonzero(node.weight)
         pre.append(i), post.append(j), w.append(node.weight[j, i]), d.append(np.full(i.size, delay))
         n_pre = node.weight.shape[1]
@@ -155,6 +177,16 @@ def _layer(graph, into, lif_name: str, dt: float) -> Layer:
     params = LIFParams(tau=round(float(tau), 9), v_threshold=float(_uniform(lif.v_threshold, "v_threshold")),
                        v_reset=float(v_reset), decay_input=decay_input)
     return Layer(synapses, params, bias=bias)
+
+
+def _delay_steps(node, name: str, dt: float) -> int:
+    """A Delay node's delay in whole steps of ``dt``; ValueError if it is negative or between two steps."""
+    steps = _uniform(node.delay, f"{name}.delay") / dt
+    whole = round(steps)
+    if steps < 0 or abs(steps - whole) > 1e-6 * max(1.0, abs(steps)):
+        raise ValueError(f"Delay node {name!r} is {steps:g} steps of dt={dt:g} s; the core needs a whole, "
+                         "non-negative number of steps")
+    return int(whole)
 
 
 def _uniform(values, name: str) -> float:

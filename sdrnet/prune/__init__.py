@@ -9,31 +9,36 @@ but keep ``weight`` a plain parameter, so ``state_dict``, ``deepcopy`` and stric
 >>> from sdrnet import prune
 >>> torch.manual_seed(0) and None
 >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
->>> prune.magnitude_prune(model, 0.75, scope="global")
->>> round(prune.sparsity(model)["total"], 2)
-0.75
+>>> prune.magnitude_prune(model, 0.75, scope="global")   # one threshold; the readout (last Linear) stays dense
+>>> {name: round(s, 2) for name, s in prune.sparsity(model)["layers"].items()}
+{'0.weight': 0.75, '2.weight': 0.0}
 >>> core = prune.to_core(model)   # a CoreMLP on sdrnet.core.Synapses, zeros not stored
 >>> x = torch.randn(5, 8)
 >>> bool(abs(core.forward(x) - model(x).detach().numpy()).max() < 1e-5)
 True
 """
 
-from .export import READOUT, CoreMLP, check_bits, core_forward, quantize, quantize_network, quantize_synapses, \
-    to_core, weight_bits
-from .masks import PRUNABLE, dense_state_dict, effective_weight, from_torch_prune, get_mask, is_pruned, load_pruned, \
-    remove, rezero, rezero_after_step, set_mask, sparsity, targets, to_torch_prune
-from .methods import SRSTE, GradualPruning, LotteryTicket, PruneRegrow, check_sparsity, cubic_sparsity, \
-    layer_densities, magnitude_prune, nm_mask, nm_prune, random_prune
-from .structured import module_graph, prune_neurons, unit_groups
-from .targets import LOIHI, PROFILES, SPINNAKER, XYLO, FitResult, TargetError, TargetProfile, Violation, check, \
-    fit_to_target, report
+from sdrnet._optional import require
 
-__all__ = ["PRUNABLE", "targets", "get_mask", "set_mask", "is_pruned", "remove", "rezero", "rezero_after_step",
-           "effective_weight", "sparsity", "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict",
-           "check_sparsity", "magnitude_prune", "random_prune", "layer_densities", "nm_mask", "nm_prune",
-           "cubic_sparsity", "GradualPruning", "LotteryTicket", "PruneRegrow", "SRSTE",
+require("torch", "sdrnet.prune")
+
+from .export import (READOUT, CoreMLP, check_bits, core_forward, quantize, quantize_network,  # noqa: E402
+                     quantize_synapses, to_core, weight_bits)
+from .masks import (PRUNABLE, dense_state_dict, effective_weight, from_torch_prune, get_mask,  # noqa: E402
+                    is_pruned, layer_names, load_pruned, readout, remove, rezero, rezero_after_step, set_mask,
+                    sparsity, targets, to_torch_prune)
+from .methods import (SRSTE, GradualPruning, LotteryTicket, PruneRegrow, check_finite, check_sparsity,  # noqa: E402
+                      cubic_sparsity, layer_densities, magnitude_prune, nm_mask, nm_prune, random_prune)
+from .structured import module_graph, prune_neurons, unit_groups  # noqa: E402
+from .targets import (LOIHI, PROFILES, SPINNAKER, XYLO, FitResult, TargetError, TargetProfile,  # noqa: E402
+                      Violation, check, check_sizes, fit_to_target, report)
+
+__all__ = ["PRUNABLE", "targets", "readout", "layer_names", "get_mask", "set_mask", "is_pruned", "remove", "rezero",
+           "rezero_after_step", "effective_weight", "sparsity", "from_torch_prune", "to_torch_prune", "load_pruned",
+           "dense_state_dict", "check_sparsity", "check_finite", "magnitude_prune", "random_prune", "layer_densities",
+           "nm_mask", "nm_prune", "cubic_sparsity", "GradualPruning", "LotteryTicket", "PruneRegrow", "SRSTE",
            "module_graph", "unit_groups", "prune_neurons",
            "CoreMLP", "to_core", "core_forward", "READOUT", "quantize", "quantize_synapses", "quantize_network",
            "weight_bits", "check_bits",
-           "TargetProfile", "Violation", "TargetError", "LOIHI", "XYLO", "SPINNAKER", "PROFILES", "check", "report",
-           "fit_to_target", "FitResult"]
+           "TargetProfile", "Violation", "TargetError", "LOIHI", "XYLO", "SPINNAKER", "PROFILES", "check",
+           "check_sizes", "report", "fit_to_target", "FitResult"]

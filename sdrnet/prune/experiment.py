@@ -2,7 +2,9 @@
 "To prune, or not to prune" comparison (Zhu & Gupta 2017, Sec. 4): a large network pruned to a given
 number of non-zero weights against a small dense network with the same number, trained as long.
 
-Methods (each at 50/80/90/95/98 % of the weights of the hidden and output layers set to zero):
+Methods (each at 50/80/90/95/98 % of the weights of the hidden and output layers set to zero; global
+magnitude pruning and IMP include the readout here, ``include_readout=True``, so that every method is
+compared at the same sparsity of all weights):
 one-shot magnitude pruning, layer-wise and global, of a trained dense network then fine-tuned; random
 ERK masks trained from scratch; gradual magnitude pruning (cubic schedule); iterative magnitude
 pruning with rewinding (20 % per round; the round whose sparsity first reaches the target);
@@ -32,6 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from sdrnet._optional import require
 from sdrnet.report import format_table, run_timed, save_figure
 
 from . import methods as pm
@@ -39,7 +42,7 @@ from .masks import rezero, sparsity, targets
 from .structured import prune_neurons
 
 __all__ = ["Budget", "QUICK", "FULL", "SNN_QUICK", "METHODS", "Task", "TASKS", "register_task", "digits_task",
-           "spiking_timing_task", "train",
+           "spiking_timing_task", "train", "check_deploy", "deploy",
            "accuracy", "run_method", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
 
 FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
@@ -149,6 +152,7 @@ def spiking_timing_task(seed: int, n_samples: int = 600, max_delay: int = 24, dr
     to zero per batch (cosine).
     Structured (whole-unit) pruning is not supported (`prune_neurons` knows ``nn.Linear`` only).
     """
+    require("spikingjelly", "the delay-SNN timing task")
     from snn import data
     from snn.models import DelaySNN, SNNConfig, sum_softmax
 
@@ -175,8 +179,7 @@ def spiking_timing_task(seed: int, n_samples: int = 600, max_delay: int = 24, dr
 def _fit_delay_snn(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None,
                    after_step=None, sigma_final: float = 0.23) -> None:
     """`snn.train`'s recipe on ``task``'s tensors (see `spiking_timing_task`), pruned weights kept at zero."""
-    from spikingjelly.activation_based import functional
-
+    functional = require("spikingjelly.activation_based.functional", "the delay-SNN timing task")
     from snn.models import snn_loss
 
     sigmas = [s.sigma for s in model.synapses if not s.discrete]
@@ -294,7 +297,7 @@ def run_method(method: str, s: float, task: Task, dense: nn.Module, budget: Budg
         if method == "neurons (structured)":
             prune_neurons(model, _neuron_amount(model, s))
         else:
-            pm.magnitude_prune(model, s, "layer" if "layer" in method else "global")
+            pm.magnitude_prune(model, s, "layer" if "layer" in method else "global", include_readout=True)
         train(model, task, budget.finetune, budget, seed)
     elif method == "random ERK":
         model = task.make_model(budget.hidden, seed)
@@ -345,7 +348,7 @@ def run_imp(task: Task, budget: Budget, seed: int) -> dict[float, dict]:
     """IMP with rewinding to the end of the first epoch; results at the first round reaching each target."""
     model = task.make_model(budget.hidden, seed)
     train(model, task, 1, budget, seed)
-    lt = pm.LotteryTicket(model, rate=0.2)
+    lt = pm.LotteryTicket(model, rate=0.2, include_readout=True)
     lt.save_rewind_point()
     train(model, task, budget.imp_epochs - 1, budget, seed)
     out = {}
@@ -425,12 +428,10 @@ def large_vs_small(results: dict) -> list[dict]:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
+    ax = fig.subplots()
     for method, by_s in summary(results).items():
         pts = sorted((r["sparsity"], r["accuracy"]) for r in by_s.values())
         ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=method,
@@ -467,8 +468,8 @@ def spiking_digits(seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int
     Input: the pixels (/16) as a constant current for ``steps`` steps, time-major ``[T, B, 64]``; logits:
     the readout averaged over time. Returns ``(model, task)``.
     """
-    from spikingjelly.activation_based import functional, neuron
-
+    functional = require("spikingjelly.activation_based.functional", "the spiking digits SNN")
+    neuron = require("spikingjelly.activation_based.neuron", "the spiking digits SNN")
     base = digits_task(seed)
 
     def make_model(hidden_sizes, model_seed):
@@ -504,21 +505,32 @@ def quantisation_cost(model, task: Task, bits=(8, 6, 4, 3, 2)) -> list[dict]:
     return rows
 
 
+def check_deploy(profile, hidden: int = 128) -> None:
+    """Raise `TargetError` when `deploy`'s network (64 inputs, ``hidden`` LIF neurons, 10 outputs) cannot fit
+    ``profile`` however it is pruned or quantised (`check_sizes`): a check to make before any training."""
+    from .targets import TargetError, check_sizes
+
+    hard = check_sizes(64, (hidden, 10), profile)
+    if hard:
+        raise TargetError(profile, hard)
+
+
 def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     """Train and prune a small SNN, fit it to ``profile`` (default Loihi), run it on the core, write NIR.
 
     Prints the violation report before fitting, what was done, the quantisation cost, the core-vs-torch
-    comparison with synaptic operations, and the NIR round trip. Returns the numbers.
+    comparison with synaptic operations, and the NIR round trip. Returns the numbers. Raises `TargetError`
+    before any training when the network cannot fit ``profile`` at all (`check_deploy`).
     """
-    import nir
-    from spikingjelly.activation_based import functional
-
+    nir = require("nir", "deploy (NIR export)")
+    functional = require("spikingjelly.activation_based.functional", "deploy (the spiking digits SNN)")
     from sdrnet.core.nir import network_from_nir, network_to_nir
 
     from .export import core_forward, to_core
     from .targets import LOIHI, XYLO, TargetError, check, fit_to_target, report
 
     profile = LOIHI if profile is None else profile
+    check_deploy(profile)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)

@@ -8,7 +8,7 @@ the non-zero inputs (events) do work. ``nn.Dropout``/``nn.Identity`` are skipped
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ from torch import nn
 
 from sdrnet.core import Events, Layer, LIFParams, Network, RunResult, Synapses, propagate
 
-from .masks import effective_weight, targets
+from .masks import effective_weight, layer_names, targets
 
 __all__ = ["CoreMLP", "to_core", "core_forward", "READOUT", "quantize", "quantize_synapses", "quantize_network",
            "weight_bits", "check_bits"]
@@ -65,17 +65,16 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x, np.float32)
 
 
-def _lif_class():
-    from spikingjelly.activation_based.neuron import LIFNode
-
-    return LIFNode
+def _is_lif(module: nn.Module) -> bool:
+    """Exactly a SpikingJelly ``LIFNode`` (by class name: a plain ReLU MLP never imports SpikingJelly)."""
+    cls = type(module)
+    return cls.__qualname__ == "LIFNode" and cls.__module__.startswith("spikingjelly.activation_based.")
 
 
 def _parse(model: nn.Module) -> list[tuple[int, nn.Linear, nn.Module | None]]:
     """``[(index, linear, activation or None)]`` of a supported ``nn.Sequential``; TypeError otherwise."""
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential of nn.Linear and LIFNode/nn.ReLU, got {type(model).__name__}")
-    lif = _lif_class()
     items = [(i, m) for i, m in enumerate(model) if not isinstance(m, (nn.Dropout, nn.Identity))]
     stack, k = [], 0
     while k < len(items):
@@ -84,7 +83,7 @@ def _parse(model: nn.Module) -> list[tuple[int, nn.Linear, nn.Module | None]]:
             raise TypeError(f"model[{i}] is {type(m).__name__}; to_core supports nn.Linear, each followed by "
                             f"SpikingJelly LIFNode or nn.ReLU (nn.Dropout/nn.Identity are skipped)")
         act = items[k + 1][1] if k + 1 < len(items) and not isinstance(items[k + 1][1], nn.Linear) else None
-        if act is not None and type(act) not in (nn.ReLU, lif):
+        if act is not None and not (type(act) is nn.ReLU or _is_lif(act)):
             raise TypeError(f"model[{items[k + 1][0]}] is {type(act).__name__}; to_core supports LIFNode or nn.ReLU "
                             f"after a Linear")
         stack.append((i, m, act))
@@ -114,8 +113,7 @@ def to_core(model: nn.Module) -> Network | CoreMLP:
     ReLU MLPs give a `CoreMLP`. Raises TypeError on any other layer, before doing anything.
     """
     stack = _parse(model)
-    lif = _lif_class()
-    spiking = any(isinstance(act, lif) for _, _, act in stack)
+    spiking = any(act is not None and _is_lif(act) for _, _, act in stack)
     if not spiking:
         return CoreMLP([Synapses.from_dense(_weight(lin)) for _, lin, _ in stack], [_bias(lin) for _, lin, _ in stack],
                        [act is not None for _, _, act in stack])
@@ -171,18 +169,18 @@ def _quantize_values(w: np.ndarray, group: np.ndarray, n_groups: int, bits: int)
 
 def quantize(model, bits: int, per: str = "layer") -> dict[str, float]:
     """Quantise the weights of every target layer in place (`_quantize_values`; ``per="unit"``: one scale
-    per output unit). Returns the largest absolute change per layer."""
+    per output unit). Returns the largest absolute change per layer (keys as `masks.layer_names`)."""
     _check_quant(bits, per)
-    names = {id(m): n for n, m in model.named_modules()} if isinstance(model, nn.Module) else {}
+    pairs = targets(model)
     errors = {}
-    for module, name in targets(model):
+    for label, (module, name) in zip(layer_names(model, pairs), pairs):
         w = effective_weight(module, name)
         flat = w.reshape(w.shape[0], -1).cpu().numpy()
         group = np.repeat(np.arange(flat.shape[0]), flat.shape[1]) if per == "unit" else np.zeros(flat.size, int)
         q = _quantize_values(flat.ravel(), group, flat.shape[0], bits).reshape(w.shape)
         with torch.no_grad():
             getattr(module, name).copy_(torch.from_numpy(q))
-        errors[names.get(id(module), type(module).__name__)] = float(np.abs(q - w.cpu().numpy()).max())
+        errors[label] = float(np.abs(q - w.cpu().numpy()).max())
     return errors
 
 
@@ -195,9 +193,10 @@ def quantize_synapses(synapses: Synapses, bits: int, per: str = "layer") -> Syna
 
 
 def quantize_network(network: Network, bits: int, per: str = "layer") -> Network:
-    """A copy of ``network`` with every layer's synapses quantised (`quantize_synapses`)."""
-    return Network([Layer(quantize_synapses(lay.synapses, bits, per), lay.neuron,
-                          None if lay.recurrent is None else quantize_synapses(lay.recurrent, bits, per), lay.bias)
+    """A copy of ``network`` with every layer's synapses quantised (`quantize_synapses`); everything else
+    (neurons, bias, ``tail``) as it was."""
+    return Network([replace(lay, synapses=quantize_synapses(lay.synapses, bits, per),
+                            recurrent=None if lay.recurrent is None else quantize_synapses(lay.recurrent, bits, per))
                     for lay in network.layers])
 
 

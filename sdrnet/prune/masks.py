@@ -12,30 +12,33 @@ Masks compose like ``torch.nn.utils.prune``'s ``PruningContainer``: a new mask i
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "prunable_types", "targets", "get_mask", "set_mask", "is_pruned", "remove", "rezero",
+__all__ = ["PRUNABLE", "targets", "readout", "layer_names", "get_mask", "set_mask", "is_pruned", "remove", "rezero",
            "rezero_after_step",
            "effective_weight", "sparsity", "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict"]
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 Target = tuple[nn.Module, str]
+# by name, so that sdrnet.prune never imports snn (a DelayedLinear's weight is [out, in]; its delays are not pruned:
+# a pruned synapse's delay has no effect)
+_DELAYED_LINEAR = ("snn.delays", "DelayedLinear")
+_KINDS = ", ".join([t.__name__ for t in PRUNABLE] + ["snn.delays.DelayedLinear"])
 
 
-def prunable_types() -> tuple[type, ...]:
-    """`PRUNABLE`, plus ``snn.delays.DelayedLinear`` (its ``weight [out, in]``) once ``snn.delays`` is imported.
+def instance_of(obj, module: str, name: str) -> bool:
+    """Whether ``obj`` is an instance of the class ``name`` defined in ``module`` or one of its submodules,
+    judged by the names of its classes (``type(obj).__mro__``): nothing is imported, and the answer does
+    not depend on what ``sys.modules`` holds."""
+    return any(c.__qualname__ == name and (c.__module__ == module or c.__module__.startswith(module + "."))
+               for c in type(obj).__mro__)
 
-    Looked up lazily in ``sys.modules``: a ``DelayedLinear`` cannot exist before its module is imported,
-    so ``sdrnet.prune`` never imports ``snn`` itself. Its ``delay`` parameter is not pruned (a pruned
-    synapse's delay has no effect: its weight is zero).
-    """
-    delays = sys.modules.get("snn.delays")
-    extra = getattr(delays, "DelayedLinear", None)
-    return PRUNABLE if extra is None else (*PRUNABLE, extra)
+
+def _prunable(module) -> bool:
+    return isinstance(module, PRUNABLE) or instance_of(module, *_DELAYED_LINEAR)
 
 
 def targets(model, name: str = "weight") -> list[Target]:
@@ -45,12 +48,10 @@ def targets(model, name: str = "weight") -> list[Target]:
     inside it, in ``modules()`` order), or an
     iterable of such modules or of ``(module, name)`` pairs (as ``torch.nn.utils.prune.global_unstructured``).
     """
-    kinds = prunable_types()
     if isinstance(model, nn.Module):
-        found = [(m, name) for m in model.modules() if isinstance(m, kinds)]
+        found = [(m, name) for m in model.modules() if _prunable(m)]
         if not found:
-            raise TypeError(f"model ({type(model).__name__}) holds no prunable layer "
-                            f"({', '.join(t.__name__ for t in kinds)})")
+            raise TypeError(f"model ({type(model).__name__}) holds no prunable layer ({_KINDS})")
         return found
     if not isinstance(model, Iterable):
         raise TypeError(f"model must be an nn.Module or an iterable of modules / (module, name) pairs, "
@@ -58,15 +59,28 @@ def targets(model, name: str = "weight") -> list[Target]:
     out = []
     for i, item in enumerate(model):
         module, pname = item if isinstance(item, tuple) else (item, name)
-        if not isinstance(module, kinds):
-            raise TypeError(f"model[{i}] must be one of {', '.join(t.__name__ for t in kinds)}, "
-                            f"got {type(module).__name__}")
+        if not _prunable(module):
+            raise TypeError(f"model[{i}] must be one of {_KINDS}, got {type(module).__name__}")
         if not isinstance(getattr(module, pname, None), torch.Tensor):
             raise ValueError(f"model[{i}] ({type(module).__name__}) has no tensor named {pname!r}")
         out.append((module, pname))
     if not out:
         raise ValueError("model must name at least one layer to prune")
     return out
+
+
+def readout(model: nn.Module) -> nn.Module:
+    """The readout: the last prunable layer of ``model`` in ``modules()`` order (an ``nn.Sequential``'s last
+    Linear/Conv; a `DelaySNN`'s last ``DelayedLinear``)."""
+    return targets(model)[-1][0]
+
+
+def layer_names(model, pairs: list[Target]) -> list[str]:
+    """``"<qualified module name>.<parameter>"`` for each pair (``model[i] (Type).<parameter>`` when ``model``
+    is a list of layers rather than an ``nn.Module``), for messages and per-layer results."""
+    names = {id(m): n or type(m).__name__ for n, m in model.named_modules()} if isinstance(model, nn.Module) else {}
+    return [f"{names[id(m)]}.{p}" if id(m) in names else f"model[{i}] ({type(m).__name__}).{p}"
+            for i, (m, p) in enumerate(pairs)]
 
 
 def get_mask(module: nn.Module, name: str = "weight") -> torch.Tensor | None:
@@ -154,13 +168,13 @@ def rezero_after_step(optimizer: torch.optim.Optimizer, model: nn.Module):
 
 def sparsity(model) -> dict:
     """Fraction of zero weights: ``{"total": s, "layers": {qualified name: s}}`` over `targets(model)`."""
-    names = {id(m): n for n, m in model.named_modules()} if isinstance(model, nn.Module) else {}
+    pairs = targets(model)
     zeros = total = 0
     layers = {}
-    for module, pname in targets(model):
+    for label, (module, pname) in zip(layer_names(model, pairs), pairs):
         w = effective_weight(module, pname)
         z = int((w == 0).sum())
-        layers[f"{names.get(id(module), type(module).__name__)}.{pname}"] = z / w.numel()
+        layers[label] = z / w.numel()
         zeros, total = zeros + z, total + w.numel()
     return {"total": zeros / total, "layers": layers}
 

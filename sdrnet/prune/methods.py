@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .masks import Target, effective_weight, get_mask, rezero, set_mask, targets
+from .masks import Target, effective_weight, get_mask, layer_names, readout, rezero, set_mask, targets
 
 __all__ = ["check_sparsity", "magnitude_prune", "random_prune", "layer_densities", "nm_mask", "nm_prune",
            "cubic_sparsity", "GradualPruning", "LotteryTicket", "PruneRegrow", "SRSTE"]
@@ -41,6 +41,16 @@ def _topk_mask(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return mask.view(scores.shape)
 
 
+def check_finite(model, pairs: list[Target]) -> None:
+    """Refuse NaN/inf weights, naming the layer: a NaN is neither small nor large, so magnitude pruning
+    has no answer for it (``torch.topk`` would keep it as the largest)."""
+    for label, (module, name) in zip(layer_names(model, pairs), pairs):
+        bad = ~torch.isfinite(getattr(module, name).detach())
+        if bad.any():
+            raise ValueError(f"{label} holds {int(bad.sum())} NaN/inf weight(s) (the first at index "
+                             f"{tuple(int(i) for i in bad.nonzero()[0])}); magnitude pruning needs finite weights")
+
+
 def _scores(module: nn.Module, name: str) -> torch.Tensor:
     """|w|, with already-pruned weights below every kept one (so they are pruned first)."""
     score = effective_weight(module, name).abs().float()
@@ -48,18 +58,39 @@ def _scores(module: nn.Module, name: str) -> torch.Tensor:
     return score if mask is None else torch.where(mask != 0, score, torch.full_like(score, -1.0))
 
 
+def _global_pairs(model, scope: str, include_readout: bool) -> list[Target]:
+    """`targets(model)`, without the readout for ``scope="global"`` on an ``nn.Module`` unless ``include_readout``."""
+    if scope not in ("layer", "global"):
+        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+    if not isinstance(include_readout, bool):
+        raise TypeError(f"include_readout must be a bool, got {type(include_readout).__name__}")
+    pairs = targets(model)
+    if scope == "layer" or include_readout or not isinstance(model, nn.Module):
+        return pairs
+    if len(pairs) == 1:
+        raise ValueError("scope='global' leaves the readout out, and model's only prunable layer is its readout: "
+                         "pass include_readout=True (or scope='layer')")
+    out = readout(model)
+    return [(m, n) for m, n in pairs if m is not out]
+
+
 # ---------------------------------------------------------------------------------------------- one-shot
-def magnitude_prune(model, sparsity: float, scope: str = "layer") -> None:
+def magnitude_prune(model, sparsity: float, scope: str = "layer", include_readout: bool = False) -> None:
     """Zero the smallest-magnitude weights: ``mask = |w| >= threshold``.
 
     ``scope="layer"``: each layer keeps its ``n_l − round(s·n_l)`` largest |w| (``prune.l1_unstructured``);
-    ``scope="global"``: one threshold over all layers, ``N − round(s·N)`` kept in total
+    ``scope="global"``: one threshold over the layers, ``N − round(s·N)`` of their ``N`` weights kept
     (``prune.global_unstructured``; Han et al. 2015, "Learning both Weights and Connections").
+
+    With ``scope="global"`` on an ``nn.Module`` the readout (`masks.readout`: its last prunable layer) is
+    left dense and ``sparsity`` is that of the other layers, unless ``include_readout=True``: one
+    threshold over every layer can empty a readout whose weights are smaller than the hidden ones, and
+    then every output is its bias. A list of layers is pruned as given. Raises ValueError, naming the
+    layer, on NaN/inf weights (`check_finite`), before any mask changes.
     """
     sparsity = check_sparsity(sparsity)
-    if scope not in ("layer", "global"):
-        raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-    pairs = targets(model)
+    pairs = _global_pairs(model, scope, include_readout)
+    check_finite(model, pairs)
     if scope == "layer":
         for module, name in pairs:
             scores = _scores(module, name)
@@ -149,6 +180,7 @@ def nm_mask(weight: torch.Tensor, n: int, m: int) -> torch.Tensor:
 def nm_prune(model, n: int, m: int) -> None:
     """One-shot N:M magnitude pruning of every target layer (checked on all layers before any changes)."""
     pairs = targets(model)
+    check_finite(model, pairs)
     masks = [nm_mask(effective_weight(mod, name), n, m) for mod, name in pairs]
     for (module, name), mask in zip(pairs, masks):
         set_mask(module, name, mask)
@@ -223,19 +255,19 @@ class GradualPruning:
     """Gradual magnitude pruning on the cubic schedule of Zhu & Gupta (2017): call `step` after each
     ``optimizer.step()``; every ``frequency`` (Δt) steps from ``begin`` (t0) to ``end`` (t0 + nΔt) the
     smallest weights are masked to reach `cubic_sparsity` (tfmot ``PolynomialDecay(power=3)``).
+    ``scope``/``include_readout`` as in `magnitude_prune`.
     """
 
     def __init__(self, model, final_sparsity: float, *, end: int, begin: int = 0, frequency: int = 100,
-                 initial_sparsity: float = 0.0, scope: str = "layer"):
+                 initial_sparsity: float = 0.0, scope: str = "layer", include_readout: bool = False):
         self.final = check_sparsity(final_sparsity, "final_sparsity")
         self.initial = check_sparsity(initial_sparsity, "initial_sparsity")
         if not 0 <= begin < end or frequency < 1:
             raise ValueError(f"need 0 <= begin < end and frequency >= 1, got begin={begin}, end={end}, "
                              f"frequency={frequency}")
-        if scope not in ("layer", "global"):
-            raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
+        _global_pairs(model, scope, include_readout)
         self.model, self.begin, self.end, self.frequency, self.scope = model, begin, end, frequency, scope
-        targets(model)
+        self.include_readout = include_readout
         self.t = 0
 
     def sparsity_at(self, step: int) -> float:
@@ -247,7 +279,7 @@ class GradualPruning:
         self.t += 1
         if self.begin <= t <= self.end and ((t - self.begin) % self.frequency == 0 or t == self.end):
             s = self.sparsity_at(t)
-            magnitude_prune(self.model, s, self.scope)
+            magnitude_prune(self.model, s, self.scope, self.include_readout)
             return s
         return None
 
@@ -260,14 +292,15 @@ class LotteryTicket:
     Train to step ``k`` and call `save_rewind_point`; train to the end; then each `prune_round` masks
     ``rate`` (20 %) of the *remaining* weights by |w| (globally, as open_lth ``sparse_global``) and
     rewinds every parameter to its step-``k`` value; retrain from step ``k`` with a fresh optimizer.
-    Sparsity after L rounds is ``1 − (1 − rate)^L``.
+    Sparsity after L rounds is ``1 − (1 − rate)^L``, over the pruned layers: with ``scope="global"`` the
+    readout is left dense unless ``include_readout=True`` (as `magnitude_prune`).
     """
 
-    def __init__(self, model: nn.Module, rate: float = 0.2, scope: str = "global"):
+    def __init__(self, model: nn.Module, rate: float = 0.2, scope: str = "global", include_readout: bool = False):
         if not 0 < rate < 1:
             raise ValueError(f"rate must be in (0, 1), got {rate}")
-        self.pairs: list[Target] = targets(model)
-        self.model, self.rate, self.scope = model, float(rate), scope
+        self.pairs: list[Target] = _global_pairs(model, scope, include_readout)
+        self.model, self.rate, self.scope, self.include_readout = model, float(rate), scope, include_readout
         self.rounds = 0
         self._rewind: dict | None = None
 
@@ -289,7 +322,7 @@ class LotteryTicket:
         kept = sum(int((effective_weight(m, n) != 0).sum()) for m, n in self.pairs)
         total = sum(getattr(m, n).numel() for m, n in self.pairs)
         target = 1.0 - (kept - int(round(self.rate * kept))) / total
-        magnitude_prune(self.pairs, target, self.scope)
+        magnitude_prune(self.model, target, self.scope, self.include_readout)
         state = self.model.state_dict()
         with torch.no_grad():
             for key, value in self._rewind.items():

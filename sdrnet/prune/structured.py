@@ -15,7 +15,7 @@ import networkx as nx
 import torch
 from torch import fx, nn
 
-from .masks import get_mask, set_mask
+from .masks import get_mask, instance_of, set_mask
 from .methods import check_sparsity
 
 __all__ = ["module_graph", "unit_groups", "prune_neurons", "UNITWISE"]
@@ -24,13 +24,7 @@ UNITWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid
 
 
 def _is_unitwise(module: nn.Module) -> bool:
-    if isinstance(module, UNITWISE):
-        return True
-    try:
-        from spikingjelly.activation_based.neuron import BaseNode
-    except ImportError:  # pragma: no cover - spikingjelly is a dependency
-        return False
-    return isinstance(module, BaseNode)
+    return isinstance(module, UNITWISE) or instance_of(module, "spikingjelly.activation_based", "BaseNode")
 
 
 class _Tracer(fx.Tracer):

@@ -23,7 +23,7 @@ from .export import CoreMLP, _parse, check_bits, quantize, to_core, weight_bits
 from .masks import effective_weight, set_mask
 
 __all__ = ["TargetProfile", "Violation", "TargetError", "LOIHI", "XYLO", "SPINNAKER", "PROFILES", "check",
-           "report", "fit_to_target", "FitResult"]
+           "check_sizes", "report", "fit_to_target", "FitResult"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,11 @@ class TargetError(ValueError):
         self.profile, self.violations = profile, violations
         super().__init__(f"does not fit {profile.name}:\n" + "\n".join(f"  - {v}" for v in violations))
 
+    @property
+    def summary(self) -> str:
+        """The same in one line."""
+        return f"does not fit {self.profile.name}: " + "; ".join(map(str, self.violations))
+
 
 def _layers(network) -> list[tuple]:
     """``[(synapses, recurrent or None, n_neurons)]`` of a `Network` or a `CoreMLP`."""
@@ -93,38 +98,48 @@ def _layers(network) -> list[tuple]:
     raise TypeError(f"network must be an sdrnet.core.Network or a CoreMLP, got {type(network).__name__}")
 
 
+def _over(out: list, where: str, rule: str, limit, value, fixable: bool) -> None:
+    if limit is not None and value > limit:
+        out.append(Violation(where, rule, int(limit), int(value), fixable))
+
+
+def check_sizes(n_inputs: int, sizes, profile: TargetProfile) -> list[Violation]:
+    """The limits of ``profile`` that a network of ``n_inputs`` inputs and layers of ``sizes`` neurons (the
+    last one the output) breaks whatever its weights: pruning and quantising cannot fix these, so they can
+    be checked before any training."""
+    sizes = [int(n) for n in sizes]
+    if not sizes:
+        raise ValueError("sizes must hold the number of neurons of at least one layer")
+    out: list[Violation] = []
+    _over(out, "network", "input units", profile.max_inputs, n_inputs, False)
+    _over(out, "network", "output neurons", profile.max_outputs, sizes[-1], False)
+    _over(out, "network", "hidden neurons", profile.max_hidden, sum(sizes[:-1]), False)
+    _over(out, "network", "neurons", profile.max_neurons, sum(sizes), False)
+    return out
+
+
 def check(network, profile: TargetProfile) -> list[Violation]:
     """Every limit of ``profile`` that ``network`` breaks (an empty list: it fits)."""
     layers = _layers(network)
-    out = []
-
-    def over(where, rule, limit, value, fixable):
-        if limit is not None and value > limit:
-            out.append(Violation(where, rule, int(limit), int(value), fixable))
-
-    sizes = [n for _, _, n in layers]
-    over("network", "input units", profile.max_inputs, layers[0][0].n_pre, False)
-    over("network", "output neurons", profile.max_outputs, sizes[-1], False)
-    over("network", "hidden neurons", profile.max_hidden, sum(sizes[:-1]), False)
-    over("network", "neurons", profile.max_neurons, sum(sizes), False)
-    over("network", "synapses", profile.max_synapses, sum(s.nnz + (r.nnz if r is not None else 0)
-                                                          for s, r, _ in layers), True)
+    out = check_sizes(layers[0][0].n_pre, [n for _, _, n in layers], profile)
+    _over(out, "network", "synapses", profile.max_synapses,
+          sum(s.nnz + (r.nnz if r is not None else 0) for s, r, _ in layers), True)
     for i, (syn, rec, _) in enumerate(layers):
         for label, s in (("", syn), (" (recurrent)", rec)):
             if s is None:
                 continue
             where = f"layer {i}{label}"
-            over(where, "synaptic delay (steps)", profile.max_delay, s.max_delay, False)
-            over(where, "fan-in", profile.max_fan_in, s.fan_in().max(initial=0), True)
+            _over(out, where, "synaptic delay (steps)", profile.max_delay, s.max_delay, False)
+            _over(out, where, "fan-in", profile.max_fan_in, s.fan_in().max(initial=0), True)
             if profile.weight_bits is not None and not check_bits(s, profile.weight_bits, profile.weight_scale):
                 out.append(Violation(where, f"weight bits (per {profile.weight_scale})", profile.weight_bits,
                                      weight_bits(s, profile.weight_scale), True))
-    over("input units", "fan-out", profile.max_fan_out, layers[0][0].fan_out().max(initial=0), True)
+    _over(out, "input units", "fan-out", profile.max_fan_out, layers[0][0].fan_out().max(initial=0), True)
     for i, (_, rec, n) in enumerate(layers):  # a neuron's synapses into the next layer and back into its own
         fan = layers[i + 1][0].fan_out() if i + 1 < len(layers) else np.zeros(n, np.int64)
         if rec is not None:
             fan = fan + rec.fan_out()
-        over(f"layer {i}", "fan-out", profile.max_fan_out, fan.max(initial=0), True)
+        _over(out, f"layer {i}", "fan-out", profile.max_fan_out, fan.max(initial=0), True)
     return out
 
 

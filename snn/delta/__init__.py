@@ -7,11 +7,15 @@ Layers (`layers`): `DeltaActivation` (trainable quantiser, ``q = θ·round(x/θ)
 (`event_driven`). The moving-digits video task (`video`) and the experiment (`experiment`).
 """
 
-from .event_driven import EventDrivenNet, EventRun, conv2d_to_synapses, linear_to_synapses
-from .layers import (Accumulate, DeltaActivation, ThresholdDelta, TimeDistributed, delta_layers, delta_penalty,
-                     insert_delta, quantize, sigma_delta, temporal_delta)
-from .metrics import activation_sparsity, synaptic_operations, temporal_sparsity
-from .video import accuracy, clip_cnn, clip_logits, moving_digit_clips, train
+from sdrnet._optional import require
+
+require("torch", "snn.delta")
+
+from .event_driven import EventDrivenNet, EventRun, conv2d_to_synapses, linear_to_synapses  # noqa: E402
+from .layers import (Accumulate, DeltaActivation, ThresholdDelta, TimeDistributed, delta_layers,  # noqa: E402
+                     delta_penalty, insert_delta, quantize, sigma_delta, temporal_delta)
+from .metrics import activation_sparsity, synaptic_operations, temporal_sparsity  # noqa: E402
+from .video import accuracy, clip_cnn, clip_logits, moving_digit_clips, train  # noqa: E402
 
 __all__ = ["DeltaActivation", "ThresholdDelta", "TimeDistributed", "Accumulate", "quantize", "temporal_delta",
            "insert_delta", "sigma_delta", "delta_penalty", "delta_layers", "activation_sparsity",

@@ -149,13 +149,11 @@ def table_rows(results: dict) -> list[dict]:
 
 def plot(results: dict, path: Path) -> None:
     """Left: accuracy vs effective MACs per clip (one point per λ, the baseline as a star); right: sparsity vs λ."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     base, rows = results["rows"][0], results["rows"][1:]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    left, right = fig.subplots(1, 2)
     left.plot([r["effective_macs"] for r in rows], [r["accuracy"] for r in rows], "o-", label="CNN + delta layers")
     for r in rows:
         left.annotate(f"λ={r['penalty']:g}", (r["effective_macs"], r["accuracy"]), fontsize=7,

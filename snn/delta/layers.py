@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,6 +58,18 @@ def _check_output(output: str) -> str:
     return output
 
 
+def _check_fan_out(fan_out) -> int:
+    if isinstance(fan_out, bool) or not isinstance(fan_out, (int, np.integer)) or fan_out < 1:
+        raise ValueError(f"fan_out must be an int >= 1 (synapses each unit drives), got {fan_out!r}")
+    return int(fan_out)
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def _check_time_major(x: torch.Tensor, per: str, channels: int | None) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor [T, B, ...], got {type(x).__name__}"
@@ -70,9 +83,15 @@ def _check_time_major(x: torch.Tensor, per: str, channels: int | None) -> None:
 def _threshold_shape(threshold, per: str, channels: int | None) -> torch.Tensor:
     if per not in ("layer", "channel"):
         raise ValueError(f"per must be 'layer' or 'channel', got {per!r}")
-    if per == "channel" and (not isinstance(channels, int) or isinstance(channels, bool) or channels < 1):
+    if per == "channel" and (isinstance(channels, bool) or not isinstance(channels, (int, np.integer))
+                             or channels < 1):
         raise ValueError(f"channels must be a positive int when per='channel', got {channels!r}")
-    theta = torch.as_tensor(threshold, dtype=torch.float32).clone()
+    if per == "layer" and channels is not None:
+        raise ValueError(f"channels is only used with per='channel'; got channels={channels!r} with per='layer'")
+    values = threshold.detach().cpu().numpy() if isinstance(threshold, torch.Tensor) else np.asarray(threshold)
+    if values.dtype.kind not in "iuf":
+        raise TypeError(f"threshold must be a number or numbers (θ > 0), got {threshold!r}")
+    theta = torch.as_tensor(values, dtype=torch.float32).clone()
     if not torch.isfinite(theta).all() or (theta <= 0).any():
         raise ValueError(f"threshold must be finite and > 0, got {threshold}")
     size = 1 if per == "layer" else channels
@@ -103,8 +122,8 @@ class DeltaActivation(nn.Module):
         super().__init__()
         theta = _threshold_shape(threshold, per, channels)
         self.per, self.channels, self.output = per, channels, _check_output(output)
-        self.fan_out = int(fan_out)
-        self.threshold = nn.Parameter(theta, requires_grad=trainable)
+        self.fan_out = _check_fan_out(fan_out)
+        self.threshold = nn.Parameter(theta, requires_grad=_check_bool("trainable", trainable))
         self.penalty: torch.Tensor | None = None
 
     def theta(self, ndim: int) -> torch.Tensor:
@@ -142,9 +161,9 @@ class ThresholdDelta(nn.Module):
     def __init__(self, threshold=0.1, per: str = "layer", output: str = "values", channels: int | None = None,
                  fan_out: int = 1):
         super().__init__()
-        self.per, self.channels, self.output = per, channels, _check_output(output)
-        self.fan_out = int(fan_out)
         self.register_buffer("threshold", _threshold_shape(threshold, per, channels))
+        self.per, self.channels, self.output = per, channels, _check_output(output)
+        self.fan_out = _check_fan_out(fan_out)
         self.penalty: torch.Tensor | None = None
 
     def theta(self, ndim: int) -> torch.Tensor:
@@ -183,6 +202,8 @@ class TimeDistributed(nn.Module):
 
     def __init__(self, module: nn.Module):
         super().__init__()
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,6 +222,8 @@ class Accumulate(nn.Module):
 
     def __init__(self, layer: nn.Module):
         super().__init__()
+        if _connection(layer) is None:
+            raise TypeError(f"layer must be a Linear/Conv (or a TimeDistributed one), got {type(layer).__name__}")
         layer = copy.deepcopy(layer)
         inner = _connection(layer)
         self.bias = inner.bias
@@ -256,6 +279,7 @@ def insert_delta(model: nn.Sequential, threshold=0.1, *, after=(nn.ReLU,), on_in
     _check_sequential(model)
     if kind not in ("quantize", "threshold"):
         raise ValueError(f"kind must be 'quantize' or 'threshold', got {kind!r}")
+    on_input, trainable = _check_bool("on_input", on_input), _check_bool("trainable", trainable)
     if not (isinstance(after, type) or (isinstance(after, tuple) and all(isinstance(a, type) for a in after))):
         raise TypeError(f"after must be a module class or a tuple of classes, got {after!r}")
     leaves = [copy.deepcopy(m) for m in _flat(model)]
