@@ -89,26 +89,38 @@ def random_off_mask(rows: int, cols: int, sparsity: float) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- sparsity
 class _ZeroMask:
-    """Holds a persistent bool ``zero_mask`` buffer and re-zeroes ``_masked_weight()`` where it is True.
+    """Holds a persistent bool ``zero_mask`` buffer and sets ``_masked_weight()`` to zero where it is True.
 
-    Re-zeroing multiplies by a float copy of the kept entries (several times faster than
-    ``masked_fill_`` on CPU); the copy is not saved and is rebuilt after ``load_state_dict``.
+    Re-zeroing multiplies by a float copy of the kept entries (several times faster than ``masked_fill_``
+    on CPU), then fills the masked entries with ``masked_fill_`` when the weights hold a NaN or inf (which a
+    product with 0 keeps). The copy is not saved; it is rebuilt whenever ``zero_mask`` changes (edited in
+    place, assigned or loaded), and the forward pass re-zeroes first after such a change.
     """
 
     def _register_mask(self, mask: torch.Tensor) -> None:
         self.register_buffer("zero_mask", mask)
         self.register_buffer("_keep", None, persistent=False)
-        self.register_load_state_dict_post_hook(lambda module, _: module._refresh_keep())
-        self._refresh_keep()
+        self._keep_of = None  # the (storage, version) of zero_mask that _keep was built from
 
-    def _refresh_keep(self) -> None:
-        self._keep = (~self.zero_mask).to(self._masked_weight().dtype) if bool(self.zero_mask.any()) else None
+    def _mask_state(self) -> tuple[int, int]:
+        return self.zero_mask.data_ptr(), self.zero_mask._version
 
     @torch.no_grad()
     def rezero(self) -> None:
         """Set the masked weights back to zero (after every optimizer step)."""
-        if self._keep is not None:
-            self._masked_weight().mul_(self._keep)
+        if self._keep_of != self._mask_state():
+            self._keep = (~self.zero_mask).to(self._masked_weight().dtype) if bool(self.zero_mask.any()) else None
+            self._keep_of = self._mask_state()
+        if self._keep is None:
+            return
+        weight = self._masked_weight()
+        weight.mul_(self._keep)
+        if not bool(torch.isfinite(weight.sum())):
+            weight.masked_fill_(self.zero_mask, 0.0)
+
+    def _apply_mask_edits(self) -> None:
+        if self._keep_of != self._mask_state():
+            self.rezero()
 
 
 class SparseWeights(_ZeroMask, nn.Module):
@@ -138,6 +150,7 @@ class SparseWeights(_ZeroMask, nn.Module):
         return self.module.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._apply_mask_edits()
         return self.module(x)  # the weights are already zero where masked (rezero after every step)
 
     def _masked_weight(self) -> torch.Tensor:
@@ -212,7 +225,8 @@ class KWinners(nn.Module):
         if boost > 0:
             x = x * torch.exp((k / self.n - self.duty_cycle) * boost)
         if self.break_ties:
-            return torch.ones_like(x, dtype=torch.bool).scatter_(1, x.topk(k, dim=1).indices, False)
+            losers = torch.ones_like(x, dtype=torch.bool).scatter_(1, x.topk(k, dim=1).indices, False)
+            return losers | (x <= 0) if self.relu else losers
         threshold = x.topk(k, dim=1, sorted=False).values.amin(dim=1, keepdim=True)  # = kthvalue, faster
         if self.relu:
             threshold = threshold.clamp(min=0)
@@ -248,7 +262,10 @@ def group_contexts(context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | 
     Returns ``(contexts, inverse)`` with ``context == contexts[inverse]``; ``inverse`` is None when
     ``contexts`` already lines up with the batch (one row for every sample, the paper's training
     batches, or every row distinct). The one-row test costs a comparison; otherwise ``torch.unique``.
+    A context that needs a gradient is not grouped: each of its rows gets its own samples' gradient.
     """
+    if context.shape[0] > 1 and context.requires_grad and torch.is_grad_enabled():
+        return context, None
     if context.shape[0] == 1 or bool((context == context[:1]).all()):
         return context[:1], None
     contexts, inverse = torch.unique(context, dim=0, return_inverse=True)
@@ -290,6 +307,7 @@ class DendriteSegments(_ZeroMask, nn.Module):
         return self._activations(context)
 
     def _activations(self, context: torch.Tensor) -> torch.Tensor:
+        self._apply_mask_edits()
         flat = self.weights.view(self.num_units * self.num_segments, self.dim_context)
         return F.linear(context, flat).view(-1, self.num_units, self.num_segments)
 

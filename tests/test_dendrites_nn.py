@@ -210,6 +210,30 @@ def test_kwinners_numpy_reference_with_boosting(rng):
     np.testing.assert_array_equal(kw(torch.from_numpy(x)).numpy(), np.where(boosted >= threshold, x, 0))
 
 
+def kwta_nupic_ref(x, k, break_ties, relu):
+    """nupic.torch ``functional.kwinners`` without boosting: top-k (or the k-th value as threshold); relu
+    zeroes winners <= 0 (break_ties) or clamps the threshold at 0."""
+    if break_ties:
+        off = torch.ones_like(x, dtype=torch.bool).scatter_(1, x.topk(k, dim=1).indices, False)
+        off = off | (x <= 0) if relu else off
+    else:
+        threshold = x.kthvalue(x.shape[1] - k + 1, dim=1, keepdim=True).values
+        off = x < (threshold.clamp(min=0) if relu else threshold)
+    return x.masked_fill(off, 0)
+
+
+@pytest.mark.parametrize("break_ties", [True, False])
+@pytest.mark.parametrize("relu", [True, False])
+def test_kwinners_relu_and_ties_as_nupic(break_ties, relu):
+    x = torch.randn(20, 8, generator=torch.Generator().manual_seed(3)) - 0.8  # many rows with negative winners
+    x[0] = torch.tensor([-0.5, -0.1, -0.3, 0.2, -2.0, -1.0, -0.7, -0.9])
+    kw = KWinners(8, 0.25, boost_strength=0.0, break_ties=break_ties, relu=relu)
+    out = kw(x)
+    assert torch.equal(out, kwta_nupic_ref(x, 2, break_ties, relu))
+    if relu:
+        assert (out >= 0).all() and torch.equal(out[0], torch.tensor([0, 0, 0, 0.2, 0, 0, 0, 0]))
+
+
 # ---------------------------------------------------------------------------------------------- sparsity
 def test_sparse_weights_stay_sparse_after_optimizer_steps():
     torch.manual_seed(0)
@@ -255,6 +279,43 @@ def test_masks_survive_state_dict_deepcopy_and_strict_load():
         assert torch.equal(m.layers[0].linear.weight == 0, model.layers[0].linear.zero_mask)
         assert torch.equal(m.layers[1].segments.weights == 0, model.layers[1].segments.zero_mask)
     assert set(model.state_dict()) == set(other.state_dict()) and not any("_keep" in k for k in model.state_dict())
+
+
+@pytest.mark.parametrize("make", [lambda: SparseWeights(torch.nn.Linear(6, 4), 0.5),
+                                  lambda: DendriteSegments(4, 2, 6, sparsity=0.5)])
+def test_rezero_clears_nan_and_inf_and_follows_in_place_mask_edits(make):
+    torch.manual_seed(4)
+    m = make()
+    weight = m.weight if isinstance(m, SparseWeights) else m.weights
+    masked = m.zero_mask.nonzero()
+    with torch.no_grad():
+        weight[tuple(masked[0])] = float("nan")
+        weight[tuple(masked[1])] = float("inf")
+    m.rezero()
+    assert torch.isfinite(weight).all() and (weight[m.zero_mask] == 0).all()
+    first = (0,) * (m.zero_mask.dim() - 1)
+    m.zero_mask[first] = True  # in place: takes effect at the next forward
+    m(torch.randn(3, 6))
+    assert (weight[first] == 0).all()
+    m.zero_mask[first] = False  # unmasked in place: rezero no longer clears those weights
+    with torch.no_grad():
+        weight[first] = 1.0
+    m.rezero()
+    assert (weight[first] == 1.0).all() and (weight[m.zero_mask] == 0).all()
+
+
+def test_trainable_context_with_repeated_rows_gets_the_ungrouped_gradients():
+    torch.manual_seed(2)
+    model = DendriticMLP(6, (20,), 3, num_segments=3, dim_context=5, kw_percent_on=0.3).double()
+    x = torch.randn(8, 6, dtype=torch.float64)
+    table = torch.randn(3, 5, dtype=torch.float64)
+    for rows in (torch.tensor([0, 1, 0, 2, 1, 1, 0, 2]), torch.zeros(8, dtype=torch.long)):
+        context = table[rows].clone().requires_grad_(True)
+        reference = table[rows].clone().requires_grad_(True)
+        F.cross_entropy(model(x, context), torch.arange(8) % 3).backward()
+        F.cross_entropy(mlp_ref(model, x, reference), torch.arange(8) % 3).backward()  # einsum, every row
+        np.testing.assert_allclose(context.grad, reference.grad, rtol=1e-10, atol=1e-14)
+        assert (reference.grad.abs().sum(dim=1) > 0).all()
 
 
 # ---------------------------------------------------------------------------------------------- validation
