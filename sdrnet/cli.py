@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from . import __version__
+from ._optional import EXTRAS
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # (title, example script) for each capability, in tour order; later capabilities add theirs.
@@ -28,9 +29,6 @@ DEMO_PARTS = [
     ("delta activation layers: temporal sparsity on moving digits (Yousefzadeh & Sifalakis)", "delta_video.py"),
     ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
-# the extra of setup.cfg that installs each optional import
-EXTRAS = {"torch": "torch", "spikingjelly": "snn", "DCLS": "snn", "nir": "snn", "yaml": "snn", "brian2": "brian2",
-          "neurobench": "all"}
 # optional imports each command needs, and the extra that installs all of them
 NEEDS = {"demo": (("torch", "spikingjelly", "nir"), "snn"), "active-dendrites": (("torch",), "torch"),
          "delta": (("torch",), "torch"), "prune": (("torch", "spikingjelly", "nir"), "snn"),
