@@ -182,6 +182,116 @@ def test_synaptic_operations_counts_binary_inputs_as_accumulates():
     assert ops == {"Effective_MACs": 0.0, "Effective_ACs": (3 * 3 - 1) + 3, "Dense": 2 * 12}
 
 
+class TupleLeaky(nn.Module):
+    """snnTorch's output convention (``Leaky(output=True)`` returns ``(spk, mem)``) in a few lines."""
+
+    def __init__(self, beta=0.8):
+        super().__init__()
+        self.beta, self.mem = beta, None
+
+    def reset_mem(self):
+        self.mem = None
+
+    def forward(self, x):
+        self.mem = x if self.mem is None else self.beta * self.mem + x
+        spk = (self.mem > 1.0).float()
+        self.mem = self.mem - spk
+        return spk, self.mem
+
+
+class SteppedNet(nn.Module):
+    """Time-major ``[T, B, C]``: a Linear and a spiking (or recurrent) module stepped through time."""
+
+    def __init__(self, fc, cell, state=None):
+        super().__init__()
+        self.fc, self.cell, self.state = fc, cell, state
+
+    def forward(self, x):
+        if hasattr(self.cell, "reset_mem"):
+            self.cell.reset_mem()
+        state, out = self.state, []
+        for x_t in x:
+            y = self.cell(self.fc(x_t)) if state is None else self.cell(self.fc(x_t), state)
+            if isinstance(self.cell, nn.RNNCellBase):
+                state = y
+                y = y[0] if isinstance(y, tuple) else y
+            out.append(y[0] if isinstance(y, tuple) else y)
+        return torch.stack(out)
+
+
+def test_tuple_outputs_count_their_spikes():
+    torch.manual_seed(0)
+    net = SteppedNet(nn.Linear(6, 8), TupleLeaky())
+    x = torch.rand(5, 3, 6) * 3
+    with torch.no_grad():
+        spikes = net(x)
+    zeros = int((spikes == 0).sum())
+    assert 0 < zeros < spikes.numel()
+    assert activation_sparsity(net, x, (TupleLeaky,)) == pytest.approx(zeros / spikes.numel(), abs=1e-12)
+
+
+def test_snntorch_leaky_tuple_output_matches_neurobench():
+    snntorch = pytest.importorskip("snntorch")
+    torch.manual_seed(1)
+    net = SteppedNet(nn.Linear(6, 8), snntorch.Leaky(beta=0.8, init_hidden=True, output=True))
+    x = torch.rand(5, 4, 6) * 3
+    nb = neurobench_run(net, x, extra_activation=snntorch.SpikingNeuron)
+    assert activation_sparsity(net, x, (snntorch.SpikingNeuron,)) == pytest.approx(nb["ActivationSparsity"],
+                                                                                   abs=1e-12)
+    assert synaptic_operations(net, x) == pytest.approx(nb["SynapticOperations"], rel=1e-12)
+
+
+def test_conv_subclasses_count_as_neurobench_counts_them():
+    from spikingjelly.activation_based import layer
+
+    torch.manual_seed(2)
+    net = nn.Sequential(layer.Conv2d(1, 3, 3, padding=1, step_mode="m"), nn.ReLU(), nn.Flatten(2),
+                        layer.Linear(3 * 8 * 8, 5, step_mode="m"))
+    with torch.no_grad():
+        net[0].weight[0, 0, 1] = 0.0
+    x = clips(seed=7)
+    ours = synaptic_operations(net, x)
+    assert ours == pytest.approx(neurobench_run(net, x)["SynapticOperations"], rel=1e-12)
+    pairs = float(F.conv2d(torch.ones(1, 1, 8, 8), torch.ones(3, 1, 3, 3), padding=1).sum()) + 3 * 64 * 5
+    assert ours["Dense"] == 5 * pairs  # per clip: 5 frames
+
+
+@pytest.mark.parametrize("kind, bias", [(nn.RNNCell, True), (nn.RNNCell, False), (nn.LSTMCell, True),
+                                        (nn.LSTMCell, False), (nn.GRUCell, True)])
+def test_recurrent_cells_count_as_neurobench_counts_them(kind, bias):
+    torch.manual_seed(3)
+    cell = kind(8, 5, bias=bias)
+    with torch.no_grad():
+        cell.weight_ih[:, :2] = 0.0  # inputs 0-1 drive nothing
+        cell.weight_hh[:3] = 0.0
+    h0 = torch.zeros(4, 5)
+    net = SteppedNet(nn.Linear(6, 8), cell, (h0, h0.clone()) if kind is nn.LSTMCell else h0)
+    x = torch.relu(torch.randn(6, 4, 6))
+    ours = synaptic_operations(net, x)
+    assert ours == pytest.approx(neurobench_run(net, x)["SynapticOperations"], rel=1e-12)
+    assert ours["Effective_MACs"] > synaptic_operations(nn.Sequential(net.fc), x)["Effective_MACs"]
+
+
+def test_a_cell_without_state_counts_every_sample():
+    class EveryStepFresh(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.RNNCell(8, 5)
+
+        def forward(self, x):  # cell(x_t): PyTorch's zero state, no W_hh·h term
+            return torch.stack([self.cell(x_t) for x_t in x])
+
+    torch.manual_seed(4)
+    net = EveryStepFresh()
+    cell = net.cell
+    x = (torch.rand(3, 4, 8) < 0.4).float()
+    by_hand = sum(int(((x_t != 0).float() @ (cell.weight_ih != 0).float().T).sum()) for x_t in x)
+    assert synaptic_operations(net, x) == {"Effective_MACs": 0.0, "Effective_ACs": by_hand / 4,
+                                           "Dense": 3 * 4 * 8 * 5 / 4}
+    with pytest.raises(ValueError, match="LSTM layers"):
+        synaptic_operations(nn.Sequential(nn.LSTM(8, 5)), x)
+
+
 # ---------------------------------------------------------------------------------------------- event-driven
 def test_conv_lowered_to_synapses_equals_conv2d():
     torch.manual_seed(0)
