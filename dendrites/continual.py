@@ -287,12 +287,10 @@ def table_rows(results: dict) -> list[dict]:
 
 def plot(results: dict, path: Path) -> None:
     """Accuracy on all seen tasks vs number of tasks: mean ± std over seeds, the paper's points dashed."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     x = np.array(results["num_tasks"])
     for i, (name, res) in enumerate(results["models"].items()):
         mean, std = np.array(res["mean"]), np.array(res["std"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from sdrnet.report import format_table
+from sdrnet.report import format_table, save_figure
 
 from . import theory
 from .simulate import simulate_false_match, simulate_false_negative, simulate_union_false_match
@@ -188,12 +188,10 @@ XLABELS = {"effect_of_n": ("cell population size n", "false-match probability"),
 
 def _plot(name, panels, out: Path):
     """Theory as lines, simulation as points with ±1 standard error bars, one panel per setting."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    fig = Figure(figsize=(6 * len(panels), 4.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for i, (label, y) in enumerate(panel["curves"].items()):
             paper = "paper" in label  # drawn dashed in the colour of the curve before it
@@ -208,18 +206,14 @@ def _plot(name, panels, out: Path):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(f"Ahmad & Hawkins (2016): {name.replace('_', ' ')}")
-    fig.tight_layout()
-    fig.savefig(out / f"dendrites_{name}.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / f"dendrites_{name}.png")
 
 
 def _plot_threshold(res, out: Path):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     ax.plot(res.thetas, res.median, "o-", label="median")
     ax.fill_between(res.thetas, np.maximum(res.minimum, 1e-60), res.maximum, alpha=0.2, label="min–max")
     ax.axvline(8, color="k", ls=":", label="minimum observed NMDA threshold = 8")
@@ -227,6 +221,4 @@ def _plot_threshold(res, out: Path):
     ax.set(yscale="log", ylim=(1e-40, 1), xlabel="NMDA threshold θ", ylabel="false-positive rate",
            title="n = 1k–17k, sparsity 0.5–3 %, s = 20–50")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "dendrites_optimal_threshold.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "dendrites_optimal_threshold.png")

@@ -142,3 +142,37 @@ def test_union_figure_simulates_every_estimable_point(rng):
     assert per_curve["n=1000"] >= 4 and per_curve["n=2000"] >= 10 and per_curve["n=10000"] >= 1, per_curve
     assert all(abs(r["z"]) < 5 for r in rows)
     assert len(panels) == 2 and all(np.isfinite(r["stderr"]) and r["stderr"] > 0 for r in rows)
+
+
+def _plot_figures(out):
+    from types import SimpleNamespace
+
+    from dendrites import figures
+
+    x = np.arange(1, 4)
+    rows = [{"curve": "a", "x": 2, "simulated": 0.01, "stderr": 0.001}]
+    figures._plot("noise", [figures._panel("a panel", x, {"a": 10.0 ** -x, "a, paper": 10.0 ** -x}, rows)], out)
+    figures._plot_threshold(SimpleNamespace(thetas=x, median=10.0 ** -x, minimum=10.0 ** -(2 * x),
+                                            maximum=10.0 ** -(x / 2)), out)
+
+
+def _plot_continual(out):
+    from dendrites import continual
+
+    continual.plot({"num_tasks": [1, 2, 3], "seeds": [0], "dataset": "digits",
+                    "models": {"active dendrites": {"mean": [0.9, 0.8, 0.7], "std": [0.01, 0.02, 0.03]}}},
+                   out / "continual.png")
+
+
+@pytest.mark.parametrize("plot", [_plot_figures, _plot_continual])
+def test_plots_leave_the_callers_backend_alone(plot, tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        plot(tmp_path)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert all(p.stat().st_size > 5000 for p in tmp_path.glob("*.png")) and any(tmp_path.glob("*.png"))

@@ -466,3 +466,22 @@ def test_horizontal_input_memory_is_proportional_to_the_learned_synapses():
     neighbours = sum(len(f) for f in level.H.membership.T)  # (mac, neighbour mac) pairs
     content = level.U.nnz + level.H.nnz + neighbours * level.Q * level.K + level.n_cells
     assert peak < 40 * content, (peak, content)  # a dense cells × cells matrix alone is n_cells² bytes
+
+
+def test_plot_leaves_the_callers_backend_alone(tmp_path):
+    import matplotlib
+
+    from sdrnet.sparsey.experiments import plot
+
+    similarity = [{"input overlap": o, "code overlap (simulated)": o, "± s.e.": 0.01} for o in (0.0, 0.5, 1.0)]
+    capacity = [{"stored patterns M": M, "per-CM recall (closed form)": 1 / M, "saturation (default)": 0.1,
+                 **{f"{kind} recall, {label}": 0.5 for kind in ("per-CM", "pattern")
+                    for label in ("uniform codes", "default CSA")}} for M in (100, 200)]
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    try:
+        plot(similarity, capacity, tmp_path / "sparsey.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(before)
+    assert (tmp_path / "sparsey.png").stat().st_size > 10_000

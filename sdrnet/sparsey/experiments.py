@@ -172,12 +172,10 @@ def compare(X_train, y_train, X_test, y_test, *, levels, upsample: int, binary_t
 
 
 def plot(similarity_rows, capacity_rows, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     x = [r["input overlap"] for r in similarity_rows]
     left.errorbar(x, [r["code overlap (simulated)"] for r in similarity_rows],
                   yerr=[2 * r["± s.e."] for r in similarity_rows], fmt="o", label="simulated (±2 s.e.)")
