@@ -62,9 +62,9 @@ def test_pool_units_sums_groups(x, factor):
     for u in range(x.shape[2]):
         ref[:, :, u // factor] += x[:, :, u]
     np.testing.assert_allclose(p.to_dense(), ref, rtol=1e-6)
-    # pooled events are unique per (time, unit)
-    key = p._key()
-    assert np.unique(key).size == key.size
+    # pooled events are unique per (sample, time, unit)
+    key = np.stack([p.sample_ids(), p.time, p.unit])
+    assert np.unique(key, axis=1).shape[1] == key.shape[1]
 
 
 def test_from_spike_times_bins_and_counts():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+INT32_MAX = int(np.iinfo(np.int32).max)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def as_array(name: str, x, *, kind: str, ndim: int | None = None) -> np.ndarray:
     """Return ``x`` as a numpy array of the given kind ('i' integer, 'f' real, 'b' bool or number).
@@ -45,13 +48,43 @@ def check_range(name: str, arr: np.ndarray, low: int, high: int | None = None) -
         raise ValueError(f"{name} must be < {high}, got a maximum of {hi}")
 
 
-def check_int(name: str, value, low: int | None = None) -> int:
-    """Return ``value`` as a Python int, rejecting bools, floats and values below ``low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as a Python int, rejecting bools, floats and values outside ``[low, high]``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
     return int(value)
+
+
+def check_size32(name: str, value, low: int = 0) -> int:
+    """A size or count the kernels index with int32: an int in ``[low, 2**31 - 1]``."""
+    value = check_int(name, value, low)
+    if value > INT32_MAX:
+        raise ValueError(f"{name} must be <= {INT32_MAX} (the kernels index with int32), got {value}")
+    return value
+
+
+def as_float32(name: str, x: np.ndarray) -> np.ndarray:
+    """``x`` (finite reals) as float32, refusing values that overflow to inf or underflow from non-zero to 0."""
+    with np.errstate(over="ignore"):
+        out = x.astype(np.float32)
+    if x.dtype.kind != "f" or x.dtype.itemsize <= 4:  # integers, bools, float16/32 always fit
+        return out
+    bad = np.flatnonzero(np.isinf(out) | ((out == 0) & (x != 0)))
+    if bad.size:
+        i = bad[0]
+        what = "overflows float32 (|x| > 3.4e38)" if np.isinf(out[i]) else "underflows to 0 in float32 (|x| < 1.4e-45)"
+        raise ValueError(f"{name}[{i}] = {float(x[i]):g} {what}")
+    return out
+
+
+def frozen(x: np.ndarray, dtype) -> np.ndarray:
+    """An immutable copy of ``x`` as ``dtype``: backed by ``bytes``, so not even ``setflags(write=True)``
+    can make it writeable, and what a kernel reads stays what the constructor validated."""
+    return np.frombuffer(np.ascontiguousarray(x, dtype).tobytes(), dtype)
 
 
 def check_rng(rng) -> np.random.Generator:

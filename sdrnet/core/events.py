@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 
-from ._checks import as_array, check_int, check_range
+from ._checks import INT32_MAX, as_array, as_float32, check_int, check_range, check_size32, frozen
 
 __all__ = ["Events"]
 
@@ -38,14 +39,17 @@ class Events:
     Attributes
     ----------
     time, unit : int32 [E];  value : float32 [E];  sample_ptr : int64 [B + 1]
+        Immutable: the arrays are read-only and the attributes cannot be reassigned, so what
+        the kernels read is what the constructor validated. ``n_steps`` and ``n_units`` are at
+        most ``2**31 - 1`` (times and units are int32); values must be representable in float32.
     """
 
-    __slots__ = ("time", "unit", "value", "sample_ptr", "n_steps", "n_units", "dt")
+    __slots__ = ("_time", "_unit", "_value", "_sample_ptr", "_n_steps", "_n_units", "_dt")
 
     def __init__(self, time, unit, value=None, sample_ptr=None, *, n_steps: int, n_units: int,
                  dt: float | None = None):
-        n_steps = check_int("n_steps", n_steps, 0)
-        n_units = check_int("n_units", n_units, 1)
+        n_steps = check_size32("n_steps", n_steps)
+        n_units = check_size32("n_units", n_units, 1)
         time = as_array("time", time, kind="i", ndim=1)
         unit = as_array("unit", unit, kind="i", ndim=1)
         n = time.shape[0]
@@ -53,26 +57,38 @@ class Events:
             raise ValueError(f"unit must have the same length as time ({n}), got {unit.shape[0]}")
         if value is None:
             value = np.ones(n, np.float32)
-        value = as_array("value", value, kind="f", ndim=1)
+        value = as_float32("value", as_array("value", value, kind="f", ndim=1))
         if value.shape[0] != n:
             raise ValueError(f"value must have the same length as time ({n}), got {value.shape[0]}")
         if sample_ptr is None:
             sample_ptr = np.array([0, n], np.int64)
-        sample_ptr = as_array("sample_ptr", sample_ptr, kind="i", ndim=1).astype(np.int64)
+        sample_ptr = as_array("sample_ptr", sample_ptr, kind="i", ndim=1)
         if sample_ptr.shape[0] < 1 or sample_ptr[0] != 0 or sample_ptr[-1] != n:
             raise ValueError(f"sample_ptr must start at 0 and end at the number of events ({n}), got {sample_ptr}")
-        if np.any(np.diff(sample_ptr) < 0):
+        if np.any(sample_ptr[1:] < sample_ptr[:-1]):
             raise ValueError("sample_ptr must be non-decreasing")
         check_range("time", time, 0, n_steps)
         check_range("unit", unit, 0, n_units)
-        if dt is not None and not (np.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be a positive number of seconds, got {dt}")
-        self.time = time.astype(np.int32)
-        self.unit = unit.astype(np.int32)
-        self.value = value.astype(np.float32)
-        self.sample_ptr = sample_ptr
-        self.n_steps, self.n_units, self.dt = n_steps, n_units, dt
-        self._sort()
+        sample_ptr = sample_ptr.astype(np.int64)  # in [0, n] now, so the cast is exact
+        order = _sort_order(sample_ptr, time, unit, n_units)
+        if order is not None:
+            time, unit, value = time[order], unit[order], value[order]
+        self._time, self._unit, self._value = frozen(time, np.int32), frozen(unit, np.int32), frozen(value, np.float32)
+        self._sample_ptr = frozen(sample_ptr, np.int64)
+        self._n_steps, self._n_units, self._dt = n_steps, n_units, _check_dt(dt, allow_none=True)
+
+    def __reduce__(self):
+        """Pickle through the constructor, so an unpickled `Events` is validated and immutable too."""
+        return (partial(Events, n_steps=self._n_steps, n_units=self._n_units, dt=self._dt),
+                (self._time, self._unit, self._value, self._sample_ptr))
+
+    time = property(lambda self: self._time, doc="Time step of each event, int32 [E] (read-only).")
+    unit = property(lambda self: self._unit, doc="Unit of each event, int32 [E] (read-only).")
+    value = property(lambda self: self._value, doc="Value of each event, float32 [E] (read-only).")
+    sample_ptr = property(lambda self: self._sample_ptr, doc="Sample boundaries, int64 [B + 1] (read-only).")
+    n_steps = property(lambda self: self._n_steps, doc="Size of the time grid.")
+    n_units = property(lambda self: self._n_units, doc="Size of the unit population.")
+    dt = property(lambda self: self._dt, doc="Duration of one step in seconds, or None.")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -98,8 +114,7 @@ class Events:
         count. ``n_steps`` defaults to the last occupied step + 1 over the batch; a
         spike at or after ``n_steps * dt`` raises instead of being dropped.
         """
-        if not (np.isfinite(dt) and dt > 0):
-            raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+        dt = _check_dt(dt)
         single = _is_one_sample(times)
         times_list = [times] if single else list(times)
         units_list = [units] if single else list(units)
@@ -114,7 +129,7 @@ class Events:
                 raise ValueError(f"times[{i}] and units[{i}] must have the same length, got {t.shape} and {u.shape}")
             if t.size and t.min() < 0:
                 raise ValueError(f"times[{i}] must be non-negative seconds, got a minimum of {t.min()}")
-            steps.append(np.floor(t / dt).astype(np.int64))
+            steps.append(_steps(f"times[{i}]", t, dt))
             unit_arrays.append(u)
         last = max((int(s.max()) for s in steps if s.size), default=-1)
         if n_steps is None:
@@ -196,8 +211,8 @@ class Events:
         """Merge repeated ``(time, unit)`` events of a sample into one, summing their values."""
         if self.n_events == 0:
             return self
-        key = self._key()
-        first = np.concatenate([[True], key[1:] != key[:-1]])
+        sid, key = self.sample_ids(), self._key()
+        first = np.concatenate([[True], (key[1:] != key[:-1]) | (sid[1:] != sid[:-1])])
         if first.all():
             return self
         starts = np.flatnonzero(first)
@@ -221,16 +236,40 @@ class Events:
 
     # ------------------------------------------------------------------ internals
     def _key(self) -> np.ndarray:
-        return (self.sample_ids() * self.n_steps + self.time) * np.int64(self.n_units) + self.unit
+        """``time * n_units + unit``: orders the events within a sample (< 2**62, no overflow)."""
+        return self.time.astype(np.int64) * self.n_units + self.unit
 
-    def _sort(self) -> None:
-        if self.n_events < 2:
-            return
-        key = self._key()
-        if np.all(key[1:] >= key[:-1]):
-            return
-        order = np.argsort(key, kind="stable")
-        self.time, self.unit, self.value = self.time[order], self.unit[order], self.value[order]
+
+def _sort_order(sample_ptr, time, unit, n_units) -> np.ndarray | None:
+    """The permutation that sorts events by (sample, time, unit), or None if they already are."""
+    if time.shape[0] < 2:
+        return None
+    sid = np.repeat(np.arange(sample_ptr.shape[0] - 1), np.diff(sample_ptr))
+    key = time.astype(np.int64) * n_units + unit.astype(np.int64)
+    if np.all((key[1:] >= key[:-1]) | (sid[1:] != sid[:-1])):
+        return None
+    return np.lexsort((key, sid))
+
+
+def _check_dt(dt, allow_none: bool = False):
+    if dt is None and allow_none:
+        return None
+    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise TypeError(f"dt must be a positive number of seconds, got {type(dt).__name__}: {dt!r}")
+    if not (np.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+    return float(dt)
+
+
+def _steps(name: str, t: np.ndarray, dt: float) -> np.ndarray:
+    """``floor(t / dt)`` as int64, refusing steps beyond the int32 time grid instead of wrapping."""
+    with np.errstate(over="ignore"):
+        steps = np.floor(t / dt)
+    if steps.size and steps.max() >= INT32_MAX:
+        i = int(np.argmax(steps))
+        raise ValueError(f"{name} has a spike at {t[i]:g} s (position {i}), in step {steps[i]:.0f} with dt={dt:g}: "
+                         f"an Events grid holds at most {INT32_MAX} steps (int32 times); use a larger dt")
+    return steps.astype(np.int64)
 
 
 def _is_one_sample(x) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
-from ._checks import as_array, check_int, check_range, check_rng
+from ._checks import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
 
 __all__ = ["Synapses"]
 
@@ -35,30 +36,49 @@ class Synapses:
     ----------
     indptr : int64 [n_pre + 1];  post : int32 [nnz];  weight : float32 [nnz];
     delay : uint8 or uint16 [nnz], or None
+        Immutable: the arrays are read-only and the attributes cannot be reassigned, so what
+        the kernels read is what the constructor validated. ``n_pre`` and ``n_post`` are at most
+        ``2**31 - 1`` (units are int32); weights must be representable in float32.
     """
 
-    __slots__ = ("indptr", "post", "weight", "delay", "n_pre", "n_post")
+    __slots__ = ("_indptr", "_post", "_weight", "_delay", "_n_post")
 
     def __init__(self, indptr, post, weight=None, delay=None, *, n_post: int):
-        n_post = check_int("n_post", n_post, 1)
-        indptr = as_array("indptr", indptr, kind="i", ndim=1).astype(np.int64)
+        n_post = check_size32("n_post", n_post, 1)
+        indptr = as_array("indptr", indptr, kind="i", ndim=1)
         post = as_array("post", post, kind="i", ndim=1)
         nnz = post.shape[0]
-        if indptr.shape[0] < 2 or indptr[0] != 0 or indptr[-1] != nnz or np.any(np.diff(indptr) < 0):
+        if indptr.shape[0] < 2 or indptr[0] != 0 or indptr[-1] != nnz or np.any(indptr[1:] < indptr[:-1]):
             raise ValueError(f"indptr must be non-decreasing from 0 to len(post)={nnz} with at least 2 entries")
+        check_size32("n_pre (len(indptr) - 1)", indptr.shape[0] - 1, 1)
         check_range("post", post, 0, n_post)
         weight = np.ones(nnz, np.float32) if weight is None else as_array("weight", weight, kind="f", ndim=1)
         if weight.shape[0] != nnz:
             raise ValueError(f"weight must have length nnz={nnz}, got {weight.shape[0]}")
-        self.indptr, self.post, self.weight = indptr, post.astype(np.int32), weight.astype(np.float32)
-        self.delay = None if delay is None else _delay_array(delay, nnz)
-        self.n_pre, self.n_post = indptr.shape[0] - 1, n_post
+        self._indptr, self._post = frozen(indptr, np.int64), frozen(post, np.int32)
+        self._weight = frozen(as_float32("weight", weight), np.float32)
+        self._delay = None if delay is None else _delay_array(delay, nnz)
+        self._n_post = n_post
+
+    def __reduce__(self):
+        """Pickle through the constructor, so unpickled `Synapses` are validated and immutable too."""
+        return partial(Synapses, n_post=self._n_post), (self._indptr, self._post, self._weight, self._delay)
+
+    indptr = property(lambda self: self._indptr, doc="Row boundaries, int64 [n_pre + 1] (read-only).")
+    post = property(lambda self: self._post, doc="Postsynaptic unit of each synapse, int32 [nnz] (read-only).")
+    weight = property(lambda self: self._weight, doc="Weight of each synapse, float32 [nnz] (read-only).")
+    delay = property(lambda self: self._delay, doc="Delay in steps, uint8/uint16 [nnz] or None (read-only).")
+    n_post = property(lambda self: self._n_post, doc="Number of postsynaptic units.")
+
+    @property
+    def n_pre(self) -> int:
+        return self._indptr.shape[0] - 1
 
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_edges(cls, pre, post, weight=None, delay=None, *, n_pre: int, n_post: int) -> Synapses:
         """Synapses from an edge list: ``pre[k] -> post[k]`` with ``weight[k]`` and ``delay[k]``."""
-        n_pre = check_int("n_pre", n_pre, 1)
+        n_pre, n_post = check_size32("n_pre", n_pre, 1), check_size32("n_post", n_post, 1)
         pre = as_array("pre", pre, kind="i", ndim=1)
         post = as_array("post", post, kind="i", ndim=1)
         if pre.shape != post.shape:
@@ -323,4 +343,4 @@ def _delay_array(delay, nnz: int) -> np.ndarray:
     if delay.shape[0] != nnz:
         raise ValueError(f"delay must have length nnz={nnz}, got {delay.shape[0]}")
     check_range("delay", delay, 0, _MAX_DELAY + 1)
-    return delay.astype(np.uint8 if delay.size == 0 or delay.max() <= np.iinfo(np.uint8).max else np.uint16)
+    return frozen(delay, np.uint8 if delay.size == 0 or delay.max() <= np.iinfo(np.uint8).max else np.uint16)

@@ -1,0 +1,143 @@
+"""The core refuses what it cannot hold exactly and cannot be corrupted after construction (issue 18)."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from reference import propagate_ref
+from sdrnet.core import Events, Synapses, overlap, propagate
+
+INT32_MAX = 2**31 - 1
+
+
+# ---------------------------------------------------------------------------- nothing wraps into int32
+@pytest.mark.parametrize("call, match", [
+    (lambda: Events.from_spike_times([3.0], [0], dt=1e-9, n_units=1), r"step 3000000000 .*use a larger dt"),
+    (lambda: Events.from_spike_times([1e300], [0], dt=1e-300, n_units=1), r"step inf"),
+    (lambda: Events([2**32 + 5], [0], n_steps=2**33, n_units=1), r"n_steps must be <= 2147483647"),
+    (lambda: Events([0], [2**31], n_steps=1, n_units=2**31 + 1), r"n_units must be <= 2147483647"),
+    (lambda: Events([0], [2**31], n_steps=1, n_units=3), r"unit must be < 3"),
+    (lambda: Events(np.array([2**63 + 1], np.uint64), [0], n_steps=5, n_units=1), r"time must be < 5"),
+    (lambda: Events([0], [0], None, np.array([0, 2**64 - 1], np.uint64), n_steps=1, n_units=1), "sample_ptr"),
+    (lambda: Synapses([0, 1], [2**32 + 3], n_post=2**32 + 4), r"n_post must be <= 2147483647"),
+    (lambda: Synapses([0, 1], [2**32 + 3], n_post=4), r"post must be < 4"),
+    (lambda: Synapses(np.array([0, 2**64 - 1], np.uint64), [0], n_post=1), "indptr must be non-decreasing"),
+    (lambda: Synapses.from_edges([0], [0], n_pre=2**31, n_post=1), r"n_pre must be <= 2147483647"),
+    (lambda: Synapses.from_edges([0], [0], n_pre=1, n_post=2**31), r"n_post must be <= 2147483647"),
+], ids=[f"case{i}" for i in range(12)])
+def test_sizes_beyond_int32_are_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_largest_int32_sizes_are_kept_exactly():
+    ev = Events([INT32_MAX - 1], [INT32_MAX - 1], n_steps=INT32_MAX, n_units=INT32_MAX)
+    assert ev.time.tolist() == [INT32_MAX - 1] and ev.unit.tolist() == [INT32_MAX - 1]
+    # the within-sample order key time * n_units + unit stays exact at the largest sizes
+    big = Events([INT32_MAX - 1, 0, INT32_MAX - 1], [0, INT32_MAX - 1, INT32_MAX - 2], None, [0, 3],
+                 n_steps=INT32_MAX, n_units=INT32_MAX)
+    assert big.time.tolist() == [0, INT32_MAX - 1, INT32_MAX - 1]
+    assert big.unit.tolist() == [INT32_MAX - 1, 0, INT32_MAX - 2]
+    # the same (time, unit) in two samples is two events, one per sample
+    two = Events([5, 5], [7, 7], None, [0, 1, 2], n_steps=INT32_MAX, n_units=INT32_MAX).coalesce()
+    assert two.n_events == 2 and two.events_per_sample().tolist() == [1, 1]
+    s = Synapses([0, 1], [INT32_MAX - 1], n_post=INT32_MAX)
+    assert s.post.tolist() == [INT32_MAX - 1]
+
+
+# ---------------------------------------------------------------------------- immutable after construction
+def _small():
+    syn = Synapses.from_dense([[0.5, 0.0], [0.0, 2.0]], delay=[[1, 0], [0, 3]])
+    ev = Events.from_dense(np.array([[[1.0, 0.0]], [[0.0, 1.0]]], np.float32))
+    return ev, syn
+
+
+@pytest.mark.parametrize("name", ["time", "unit", "value", "sample_ptr"])
+def test_events_arrays_are_read_only(name):
+    ev, _ = _small()
+    arr = getattr(ev, name)
+    with pytest.raises(ValueError, match="read-only"):
+        arr[0] = 10**7
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        arr.setflags(write=True)
+    with pytest.raises(AttributeError):
+        setattr(ev, name, np.zeros_like(arr))
+
+
+@pytest.mark.parametrize("name", ["indptr", "post", "weight", "delay"])
+def test_synapses_arrays_are_read_only(name):
+    _, syn = _small()
+    arr = getattr(syn, name)
+    with pytest.raises(ValueError, match="read-only"):
+        arr[0] = 10**7
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        arr.setflags(write=True)
+    with pytest.raises(AttributeError):
+        setattr(syn, name, np.zeros_like(arr))
+    with pytest.raises(AttributeError):
+        syn.n_post = 10**7
+
+
+def test_constructors_copy_their_inputs():
+    time, unit = np.array([0, 1]), np.array([1, 0])
+    ev = Events(time, unit, n_steps=2, n_units=2)
+    post = np.array([0, 1])
+    syn = Synapses([0, 1, 2], post, n_post=2)
+    time[0], unit[0], post[0] = 10**7, 10**7, 10**7  # the caller's arrays stay the caller's
+    assert ev.time.tolist() == [0, 1] and ev.unit.tolist() == [1, 0] and syn.post.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("clone", [lambda x: pickle.loads(pickle.dumps(x)), copy.deepcopy, copy.copy])
+def test_pickled_and_copied_objects_stay_immutable(clone):
+    ev, syn = _small()
+    ev2, syn2 = clone(ev), clone(syn)
+    for a, b in [(ev.time, ev2.time), (ev.value, ev2.value), (syn.post, syn2.post), (syn.delay, syn2.delay)]:
+        np.testing.assert_array_equal(a, b)
+        assert not b.flags.writeable
+    assert (ev2.n_steps, ev2.n_units, ev2.dt, syn2.n_post) == (ev.n_steps, ev.n_units, ev.dt, syn.n_post)
+    np.testing.assert_array_equal(propagate(ev2, syn2), propagate(ev, syn))
+
+
+class _ForgedEvents(Events):
+    """Events whose unit array lies about its range (a stand-in that bypasses the constructor)."""
+
+    __slots__ = ()
+    unit = property(lambda self: np.array([0, 10**7], np.int32))
+
+
+class _ForgedSynapses(Synapses):
+    __slots__ = ()
+    post = property(lambda self: np.zeros(1, np.int32))  # shorter than weight
+
+
+def test_kernel_entries_check_bounds():
+    ev, syn = _small()
+    with pytest.raises(ValueError, match="events.unit must be < 2"):
+        propagate(_ForgedEvents(ev.time, ev.unit, ev.value, ev.sample_ptr, n_steps=2, n_units=2), syn)
+    forged = _ForgedSynapses(syn.indptr, syn.post, syn.weight, syn.delay, n_post=2)
+    with pytest.raises(ValueError, match="inconsistent CSR arrays"):
+        propagate(ev, forged)
+    with pytest.raises(ValueError, match="inconsistent CSR arrays"):
+        overlap([np.array([0])], forged)
+    np.testing.assert_array_equal(propagate(ev, syn), propagate_ref(ev.to_dense(), syn, 2 + syn.max_delay))
+
+
+# ---------------------------------------------------------------------------- float32 values
+@pytest.mark.parametrize("bad, what", [(1e39, "overflows float32"), (-1e39, "overflows float32"),
+                                       (1e-50, "underflows to 0 in float32")], ids=["big", "-big", "tiny"])
+def test_values_that_float32_cannot_hold_are_refused(bad, what):
+    with pytest.raises(ValueError, match=rf"value\[1\] = .* {what}"):
+        Events([0, 1], [0, 0], [1.0, bad], n_steps=2, n_units=1)
+    with pytest.raises(ValueError, match=rf"weight\[1\] = .* {what}"):
+        Synapses([0, 2], [0, 1], [1.0, bad], n_post=2)
+    with pytest.raises(ValueError, match=what):
+        Synapses.from_dense([[1.0, bad]])
+
+
+def test_float32_extremes_that_fit_are_kept():
+    tiny, big = float(np.finfo(np.float32).smallest_subnormal), float(np.finfo(np.float32).max)
+    ev = Events([0, 0], [0, 1], [tiny, -big], n_steps=1, n_units=2)
+    assert ev.value.tolist() == [np.float32(tiny), np.float32(-big)]
+    assert Synapses([0, 1], [0], [0.0], n_post=1).weight.tolist() == [0.0]  # an explicit zero stays
