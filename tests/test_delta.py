@@ -327,6 +327,7 @@ def test_event_driven_output_equals_dense_and_ops_are_nonzero_deltas_times_fan_o
     result = EventDrivenNet(net, (1, 8, 8)).run(x)
     with torch.no_grad():
         np.testing.assert_array_equal(result.output, net(x).numpy())
+    assert result.exact
     # independent count: non-zero Δ entering each connection layer × that unit's fan-out
     inputs = []
     hooks = [m.register_forward_pre_hook(lambda mod, inp: inputs.append((mod, inp[0])))
@@ -355,6 +356,54 @@ def test_event_driven_matches_dense_with_trained_like_weights_and_residual_delta
         dense = net(x).numpy()
     np.testing.assert_allclose(result.output, dense, atol=1e-4)
     np.testing.assert_array_equal(result.output.mean(0).argmax(1), dense.mean(0).argmax(1))
+    assert not result.exact  # thresholded deltas are not on a grid
+
+
+def boundary_net(k, scale, theta, bias=0.0):
+    """4 → 3 → 1 with weights ``k·scale`` (integers ``k``); on integer inputs (input θ = 1) a hidden pre-activation
+    is ``S·scale`` for an integer ``S``, so with ``scale = θ/2`` it sits exactly on a boundary ``(j + ½)θ``
+    whenever ``S`` is odd."""
+    hidden, out = nn.Linear(4, 3), nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        hidden.weight.copy_(k * scale)
+        hidden.bias.fill_(bias)
+        out.weight.fill_(1.0)
+    return nn.Sequential(DeltaActivation(1.0, trainable=False), hidden, nn.ReLU(),
+                         DeltaActivation(theta, trainable=False), out).eval()
+
+
+def test_event_driven_equals_dense_bit_for_bit_exactly_when_every_sum_is_exact():
+    g = torch.Generator().manual_seed(0)
+    k = torch.randint(1, 10, (3, 4), generator=g).float()
+    x = torch.randint(0, 10, (6, 8, 4), generator=g).float()  # integers: the input quantiser keeps them
+    odd = (x @ k.T) % 2 == 1  # exact integers: these pre-activations sit on a quantisation boundary
+    assert 0.3 < float(odd.float().mean()) < 0.7
+    # the same boundaries in binary (scale 1/8, θ = 1/4: every sum exact) and in decimal (1/10, θ = 1/5)
+    exact = EventDrivenNet(boundary_net(k, 1 / 8, 0.25), (4,)).run(x)
+    with torch.no_grad():
+        np.testing.assert_array_equal(exact.output, boundary_net(k, 1 / 8, 0.25)(x).numpy())
+    assert exact.exact
+    decimal = boundary_net(k, 1 / 10, 0.2)
+    inexact = EventDrivenNet(decimal, (4,)).run(x)
+    with torch.no_grad():
+        diff = (inexact.output - decimal(x).numpy()).ravel()
+    assert not inexact.exact and np.count_nonzero(diff) > 0  # rounding picks a side of the boundary, differently
+    steps = diff / 0.2
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-4)  # each difference is whole quantisation steps
+
+
+def test_exact_needs_power_of_two_steps_and_sums_within_float32():
+    g = torch.Generator().manual_seed(1)
+    k = torch.randint(1, 10, (3, 4), generator=g).float()
+    x = torch.randint(0, 10, (4, 2, 4), generator=g).float()
+    assert EventDrivenNet(boundary_net(k, 1 / 8, 0.25, bias=1 / 16), (4,)).run(x).exact
+    assert not EventDrivenNet(boundary_net(k, 1 / 8, 0.3), (4,)).run(x).exact  # θ not a power of two
+    assert not EventDrivenNet(boundary_net(k, 1 / 8, 0.25, bias=0.1), (4,)).run(x).exact  # bias off the grid
+    fine = boundary_net(k, 1 / 8, 0.25)
+    with torch.no_grad():
+        fine[1].weight[0, 0] = 2.0 ** -30  # sums of ~100 on a 2^-30 grid need more than 24 bits
+    assert not EventDrivenNet(fine, (4,)).run(x).exact
+    assert EventDrivenNet(boundary_net(k, 1 / 8, 0.25), (4,)).run(x * 2 ** 20).exact is False  # |q| too large
 
 
 # ---------------------------------------------------------------------------------------------- data

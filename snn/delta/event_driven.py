@@ -7,6 +7,19 @@ equals ``W·q_t + b`` — the dense network's pre-activation — so the output i
 (Yousefzadeh & Sifalakis, Sec. 3: temporal sparsity becomes skipped multiply-accumulates). The
 elementwise parts between (ReLU, quantiser) run on the dense state. Work done = number of
 non-zero Δ × fan-out, per layer.
+
+When the two agree exactly. Both compute the same pre-activation ``z = W·q + b`` but add it up in
+different orders (the dense forward per frame, the core as a running sum of ``W·Δ``), so in float32
+they differ by rounding. A quantiser ``θ·round(z/θ)`` turns that into a whole step θ wherever ``z``
+lies within rounding of a boundary ``(k + ½)θ``, and the output then moves by ``θ·|w|`` downstream
+(``benchmarks/bench_delta.py`` at 2 px/frame: 0.18). The outputs are bit-identical — boundaries
+included — when every sum is exact in float32 whatever its order (`EventRun.exact`): each Linear/Conv
+is fed by a `DeltaActivation` whose θ are powers of two (``2^e`` at the least), its weights are
+multiples of ``2^g`` and its biases of ``2^h``, and for this input ``2·Σ_i |w_ji|·max|q| + |b_j| ≤
+2^24 · 2^min(e+g, h)`` (float32's 24-bit significand) — as for fixed-point weights with a power-of-two
+scale. This assumes the dense model runs in float32 on the CPU with a direct convolution (not
+Winograd/FFT or TF32).
+Otherwise they agree up to float rounding except at quantisations that straddle a boundary.
 """
 
 from __future__ import annotations
@@ -20,7 +33,7 @@ from torch import nn
 
 from sdrnet.core import Events, Synapses, propagate
 
-from .layers import _LINEAR_PASS, DELTAS, _check_sequential, _connection, _flat
+from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _connection, _flat
 
 __all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "EventRun"]
 
@@ -72,13 +85,16 @@ class EventRun(NamedTuple):
     output : float32 ``[T, B, ...]``, the network output at every step;
     synops : operations done per connection layer (non-zero Δ × fan-out), int64 ``[L]``;
     dense_synops : what the dense forward multiplies per layer, int64 ``[L]``;
-    events : Δ events sent into each connection layer, int64 ``[L]``.
+    events : Δ events sent into each connection layer, int64 ``[L]``;
+    exact : every sum of this run was exact in float32, so ``output`` is bit for bit the dense
+        ``model(x)`` (the condition in the module docstring).
     """
 
     output: np.ndarray
     synops: np.ndarray
     dense_synops: np.ndarray
     events: np.ndarray
+    exact: bool
 
 
 class _Stage(NamedTuple):
@@ -87,6 +103,9 @@ class _Stage(NamedTuple):
     out_shape: tuple
     pairs: int
     neuron: nn.Sequential  # elementwise modules after the connection, ending with a delta layer (or not, last)
+    row_l1: np.ndarray  # Σ_i |w_ji| per unit j
+    q_grid: float | None  # log2 θ of the delta layer feeding the stage, if every θ is a power of two
+    grid: float | None  # log2 of the grid that every product w·q and bias lies on (None: no such grid)
 
 
 class EventDrivenNet:
@@ -113,7 +132,7 @@ class EventDrivenNet:
 
     def _lower(self, leaves) -> list[_Stage]:
         shapes = _trace_shapes(nn.Sequential(self.input_delta, *leaves), self.input_shape)
-        stages, fed = [], True
+        stages, fed, feeder = [], True, self.input_delta
         i = 0
         while i < len(leaves):
             m = leaves[i]
@@ -140,7 +159,11 @@ class EventDrivenNet:
                 j += 1
             neuron = nn.Sequential(*leaves[i + 1:j])
             fed = j > i + 1 and isinstance(leaves[j - 1], DELTAS)
-            stages.append(_Stage(syn, bias, out_shape, pairs, neuron))
+            q_grid, g_w, g_b = _theta_exponent(feeder), _grid_exponent(syn.weight), _grid_exponent(bias)
+            grid = None if q_grid is None or np.isnan(g_w) or np.isnan(g_b) else min(q_grid + g_w, g_b)
+            row_l1 = np.bincount(syn.post, np.abs(syn.weight.astype(np.float64)), minlength=syn.n_post)
+            stages.append(_Stage(syn, bias, out_shape, pairs, neuron, row_l1, q_grid, grid))
+            feeder = leaves[j - 1]
             i = j
         if not stages:
             raise ValueError("model holds no Linear/Conv2d to run")
@@ -156,9 +179,10 @@ class EventDrivenNet:
                              f"got {tuple(x.shape)}")
         n_steps, n_samples = x.shape[:2]
         q = self.input_delta(x.float())
-        synops, dense, events = [], [], []
+        synops, dense, events, exact = [], [], [], True
         for stage in self.stages:
             flat = q.reshape(n_steps, n_samples, -1).double().numpy()
+            exact = exact and _exact_sums(stage, float(np.abs(flat).max(initial=0.0)))
             delta = np.diff(flat, axis=0, prepend=0.0).astype(np.float32)
             ev = Events.from_dense(delta)
             current = propagate(ev, stage.synapses, n_steps=n_steps)
@@ -167,7 +191,46 @@ class EventDrivenNet:
             synops.append(int(stage.synapses.fan_out()[ev.unit].sum()))
             dense.append(stage.pairs * n_steps * n_samples)
             events.append(ev.n_events)
-        return EventRun(q.numpy(), np.array(synops, np.int64), np.array(dense, np.int64), np.array(events, np.int64))
+        return EventRun(q.numpy(), np.array(synops, np.int64), np.array(dense, np.int64), np.array(events, np.int64),
+                        exact)
+
+
+_FLOAT32_BITS = 24  # significand bits: integers up to 2^24 are exact in float32
+
+
+def _grid_exponent(values) -> float:
+    """The largest ``g`` with every value an integer multiple of ``2^g`` (``inf`` if all are 0, ``nan`` if any
+    is not finite)."""
+    v = np.abs(np.asarray(values, np.float64).ravel())
+    if not np.isfinite(v).all():
+        return np.nan
+    v = v[v != 0]
+    if not v.size:
+        return np.inf
+    mantissa, exponent = np.frexp(v)
+    significand = (mantissa * 2.0 ** 53).astype(np.int64)  # exact: a float64 holds 53 bits
+    lowest_bit = np.frexp((significand & -significand).astype(np.float64))[1] - 1
+    return float(np.min(exponent - 53 + lowest_bit))
+
+
+def _theta_exponent(layer) -> float | None:
+    """``log2 θ`` (the smallest, per channel) of a `DeltaActivation` whose every θ is a power of two, else None:
+    its outputs ``θ·k`` then lie on the grid ``2^e``."""
+    if not isinstance(layer, DeltaActivation):
+        return None
+    theta = layer.theta(3).detach().double().numpy().ravel()
+    mantissa, exponent = np.frexp(theta)
+    return float(exponent.min() - 1) if np.all(mantissa == 0.5) else None
+
+
+def _exact_sums(stage: _Stage, q_max: float) -> bool:
+    """Whether every partial sum of ``W·q + b`` and of ``Σ_t W·Δ_t + b`` is exact in float32 for inputs
+    ``|q| ≤ q_max`` on the stage's grid (``|Δ| ≤ 2·q_max``), in any order."""
+    if stage.grid is None:
+        return False
+    bound = 2.0 * stage.row_l1 * q_max + np.abs(stage.bias)
+    return bool(2.0 * q_max <= 2.0 ** (_FLOAT32_BITS + stage.q_grid)
+                and bound.max(initial=0.0) <= 2.0 ** (_FLOAT32_BITS + stage.grid))
 
 
 def _trace_shapes(model: nn.Sequential, input_shape) -> dict[int, tuple]:
