@@ -39,6 +39,16 @@ def overlap_ref(active: list[np.ndarray], syn) -> np.ndarray:
     return x @ counts
 
 
+def sparse_matmul_ref(x: np.ndarray, syn) -> np.ndarray:
+    """out[b, j] = sum of w_k * x[b, pre_k] over synapses k -> j, added in float32 one synapse at a time in CSR
+    order (ascending pre, then storage order), each product rounded before its sum: the core's order, exactly."""
+    x = np.asarray(x, np.float32)
+    out = np.zeros((x.shape[0], syn.n_post), np.float32)
+    for i, j, w in zip(syn.pre(), syn.post, syn.weight):
+        out[:, j] = out[:, j] + np.float32(w) * x[:, i]
+    return out
+
+
 def kwta_ref(x: np.ndarray, k: int) -> np.ndarray:
     order = np.argsort(-np.atleast_2d(x), axis=1, kind="stable")[:, :k]
     return np.sort(order, axis=1)

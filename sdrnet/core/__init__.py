@@ -13,7 +13,8 @@ conversions that need them. Kernels compile on first call and are cached on disk
 
 from .events import Events
 from .network import Layer, LIFParams, Network, RunResult
-from .ops import kwta, overlap, propagate
+from .ops import MatmulResult, kwta, overlap, propagate, sparse_matmul
 from .synapses import Synapses
 
-__all__ = ["Events", "Synapses", "propagate", "overlap", "kwta", "Network", "Layer", "LIFParams", "RunResult"]
+__all__ = ["Events", "Synapses", "propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "Network", "Layer",
+           "LIFParams", "RunResult"]

@@ -184,3 +184,147 @@ def _grow(a, cap):
     out = np.empty(cap, a.dtype)
     out[:a.shape[0]] = a
     return out
+
+
+# ---------------------------------------------------------------------------------------------- sparse × dense
+# Dense activations ``x [B, n_pre]`` through the synapses' weights: ``out[b, j] = Σ_{k: i→j} w_k · x[b, i]``.
+# Both kernels add ``w_k · x[b, i]`` into ``out[b, j]`` over ascending ``k`` (the CSR order, so ascending
+# presynaptic unit), as a float32 multiply then an add (never fused), exactly as `propagate_kernel` does: they
+# agree bit for bit with it and with each other. Every output element is written by one thread, so the thread
+# count changes nothing either. Block ``blk`` of ``n_blocks`` holds posts ``[blk·n_post // n_blocks, ...)``.
+
+from llvmlite import ir  # noqa: E402
+from numba import prange, types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+
+_I64 = ir.IntType(64)
+
+
+@intrinsic
+def _axpy_rows(typingctx, lanes, tile, tile_off, xbuf, x_off, post, weight, k0, k1):
+    """``tile[tile_off + post[k]·L : +L] += weight[k] · xbuf[x_off : x_off + L]`` for ``k`` in ``[k0, k1)`` in
+    order, the ``L = lanes`` inputs held in SIMD registers; nothing is done when they are all zero (adding
+    ``w · 0`` to a sum that started at +0 changes nothing). Written in LLVM IR because numba's vectoriser
+    leaves this loop scalar: it must assume that ``tile`` and ``xbuf`` overlap, and SLP vectorisation is off."""
+    if not isinstance(lanes, types.IntegerLiteral):
+        return None
+    n = lanes.literal_value
+    vec = ir.VectorType(ir.FloatType(), n)
+    sig = types.void(lanes, tile, tile_off, xbuf, x_off, post, weight, k0, k1)
+
+    def codegen(context, builder, signature, args):
+        _, tile_v, tile_off_v, xbuf_v, x_off_v, post_v, weight_v, k0_v, k1_v = args
+        tile_d, xbuf_d, post_d, weight_d = (context.make_array(signature.args[i])(context, builder, v).data
+                                            for i, v in ((1, tile_v), (3, xbuf_v), (5, post_v), (6, weight_v)))
+        x = builder.load(builder.bitcast(builder.gep(xbuf_d, [x_off_v]), vec.as_pointer()), align=4)
+        nonzero = builder.bitcast(builder.fcmp_unordered("!=", x, ir.Constant(vec, [0.0] * n)), ir.IntType(n))
+        with builder.if_then(builder.icmp_unsigned("!=", nonzero, ir.Constant(ir.IntType(n), 0))):
+            with cgutils.for_range_slice(builder, k0_v, k1_v, ir.Constant(_I64, 1)) as (k, _):
+                j = builder.sext(builder.load(builder.gep(post_d, [k])), _I64)
+                w = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(weight_d, [k])),
+                                           ir.Constant(ir.IntType(32), 0))
+                w = builder.shuffle_vector(w, ir.Constant(vec, ir.Undefined),
+                                           ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+                at = builder.gep(tile_d, [builder.add(tile_off_v, builder.mul(j, ir.Constant(_I64, n)))])
+                ptr = builder.bitcast(at, vec.as_pointer())
+                builder.store(builder.fadd(builder.load(ptr, align=4), builder.fmul(w, x)), ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_post_at_least(post, lo, hi, j):
+    """First ``k`` in ``[lo, hi)`` with ``post[k] >= j`` (``post`` is sorted within a row), else ``hi``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if post[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def event_matmul_kernel(x, indptr, post, weight, n_blocks, out):
+    """Event-driven: every non-zero ``x[b, i]`` is scattered through row ``i``, one synapse at a time. Work
+    items are (sample, block of posts). ``out`` starts at zero."""
+    n_b, n_pre = x.shape
+    n_post = out.shape[1]
+    for item in prange(n_b * n_blocks):
+        b, blk = item // n_blocks, item % n_blocks
+        j0, j1 = blk * n_post // n_blocks, (blk + 1) * n_post // n_blocks
+        x_b, out_b = x[b], out[b]
+        for i in range(n_pre):
+            xi = x_b[i]
+            if xi != 0:
+                k0, k1 = indptr[i], indptr[i + 1]
+                if n_blocks > 1:
+                    k0 = _first_post_at_least(post, k0, k1, j0)
+                    k1 = _first_post_at_least(post, k0, k1, j1)
+                for k in range(k0, k1):
+                    out_b[np.uint32(post[k])] += weight[k] * xi  # unsigned: no negative-index wraparound
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def batched_matmul_kernel(x, indptr, post, weight, lanes, n_blocks, out):
+    """Batched (Elsen et al. 2020, "Fast Sparse ConvNets"): ``lanes`` (8, 16 or 32) samples at a time, every
+    weight read once and applied to all of them. Work items are (tile of ``lanes`` samples, block of posts):
+    an item copies its tile to ``[n_pre, lanes]`` (zero-padded), accumulates ``[posts, lanes]`` and writes it
+    back. ``out`` starts at zero."""
+    n_b, n_pre = x.shape
+    n_post = out.shape[1]
+    n_tiles = (n_b + lanes - 1) // lanes
+    for item in prange(n_tiles * n_blocks):
+        t, blk = item // n_blocks, item % n_blocks
+        b0 = t * lanes
+        nb = min(lanes, n_b - b0)
+        j0, j1 = blk * n_post // n_blocks, (blk + 1) * n_post // n_blocks
+        xbuf = np.zeros(n_pre * lanes, np.float32)
+        for lane in range(nb):
+            for i in range(n_pre):
+                xbuf[i * lanes + lane] = x[b0 + lane, i]
+        tile = np.zeros((j1 - j0) * lanes, np.float32)
+        off = -j0 * lanes
+        for i in range(n_pre):
+            k0, k1 = indptr[i], indptr[i + 1]
+            if n_blocks > 1:
+                k0 = _first_post_at_least(post, k0, k1, j0)
+                k1 = _first_post_at_least(post, k0, k1, j1)
+            if k0 == k1:
+                continue
+            if lanes == 32:
+                _axpy_rows(32, tile, off, xbuf, i * 32, post, weight, k0, k1)
+            elif lanes == 16:
+                _axpy_rows(16, tile, off, xbuf, i * 16, post, weight, k0, k1)
+            else:
+                _axpy_rows(8, tile, off, xbuf, i * 8, post, weight, k0, k1)
+        for lane in range(nb):
+            for j in range(j0, j1):
+                out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def matmul_activity_kernel(x, n_blocks, counts):
+    """Per input unit ``i``: ``counts[0, i]`` = non-zero ``x[:, i]``; ``counts[r, i]`` (r = 1, 2, 3) = tiles of
+    8, 16, 32 samples holding a non-zero ``x[:, i]`` (tile ``t`` of width L: samples ``[t·L, t·L + L)``).
+    Work items are blocks of units. ``counts`` starts at zero."""
+    n_b, n_pre = x.shape
+    for blk in prange(n_blocks):
+        u0, u1 = blk * n_pre // n_blocks, (blk + 1) * n_pre // n_blocks
+        hit = np.zeros((3, u1 - u0), np.int64)  # non-zeros so far in the current 8-, 16- and 32-tile
+        for b in range(n_b):
+            row, h8 = x[b, u0:u1], hit[0]
+            for i in range(u1 - u0):
+                h8[i] += row[i] != 0
+            for r in range(3):
+                if b % (8 << r) == (8 << r) - 1 or b == n_b - 1:  # a tile of width 8·2^r ends at b
+                    h, c = hit[r], counts[1 + r, u0:u1]
+                    for i in range(u1 - u0):
+                        c[i] += h[i] > 0
+                        if r == 0:
+                            counts[0, u0 + i] += h[i]
+                        if r < 2:
+                            hit[r + 1, i] += h[i]
+                        h[i] = 0
