@@ -62,8 +62,7 @@ def overlap(active, synapses: Synapses) -> np.ndarray:
     -------
     counts : int32 ``[n_post]`` for one SDR, else ``[B, n_post]``
     """
-    if not isinstance(synapses, Synapses):
-        raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
+    _check_synapses(synapses)
     single = isinstance(active, np.ndarray) and active.ndim == 1 or (
         not isinstance(active, np.ndarray) and len(active) > 0 and np.isscalar(active[0]))
     indices, ptr = _active_lists([active] if single else active)
@@ -105,10 +104,37 @@ def kwta(x, k: int) -> np.ndarray:
 def _check_pair(events: Events, synapses: Synapses) -> None:
     if not isinstance(events, Events):
         raise TypeError(f"events must be Events, got {type(events).__name__}")
-    if not isinstance(synapses, Synapses):
-        raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
+    _check_synapses(synapses)
     if events.n_units != synapses.n_pre:
         raise ValueError(f"events.n_units ({events.n_units}) must equal synapses.n_pre ({synapses.n_pre})")
+    _check_events_in_bounds(events)
+
+
+def _check_synapses(synapses: Synapses) -> None:
+    """Type and O(1) CSR shape check at a kernel entry.
+
+    `Synapses` are immutable after their validated construction (read-only arrays, no setters), so
+    ``post`` and ``indptr`` stay in range without an O(nnz) scan per call; this catches a subclass
+    or a stand-in whose arrays disagree in length.
+    """
+    if not isinstance(synapses, Synapses):
+        raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
+    nnz = synapses.post.shape[0]
+    lengths = [synapses.weight.shape[0]] + ([] if synapses.delay is None else [synapses.delay.shape[0]])
+    if (synapses.indptr.shape[0] != synapses.n_pre + 1 or synapses.indptr[0] != 0 or synapses.indptr[-1] != nnz
+            or any(n != nnz for n in lengths)):
+        raise ValueError("synapses has inconsistent CSR arrays (indptr, post, weight, delay)")
+
+
+def _check_events_in_bounds(events: Events) -> None:
+    """O(E) bounds check of what the kernel indexes with: as cheap as the kernel's own pass over the events."""
+    n = events.time.shape[0]
+    ptr = events.sample_ptr
+    if events.unit.shape[0] != n or events.value.shape[0] != n or ptr[0] != 0 or ptr[-1] != n or np.any(
+            ptr[1:] < ptr[:-1]):
+        raise ValueError("events has inconsistent arrays (time, unit, value, sample_ptr)")
+    check_range("events.time", events.time, 0, events.n_steps)
+    check_range("events.unit", events.unit, 0, events.n_units)
 
 
 def _active_lists(active: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
