@@ -19,12 +19,17 @@ exactly in the frequency domain, as matrix products only: a real DFT of the inpu
 (precomputed cosine/sine matrices), a complex product per frequency written as three real batched
 matrix products (Gauss's trick), and the inverse DFT. With N ≈ T + D points that costs about
 1.5·(T + D) multiply-adds per (batch, input, output) triple instead of T·(D + 1): ~8× fewer for SHD's
-T ≈ 100, D = 24; `benchmarks/bench_snn.py` measures the end-to-end gain.
+T ≈ 100, D = 24; `benchmarks/bench_snn.py` measures the end-to-end gain. The DFT matrices grow as T²,
+so inputs longer than `MAX_DFT_STEPS` are cut into chunks of `CHUNK_STEPS` steps, each convolved the
+same way and overlap-added: memory O(T · channels) at any length, the same outputs and gradients.
+
+The reference's ``max_delay`` is its kernel size D + 1 (25 for SHD); ours is the largest delay D (24).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -32,6 +37,8 @@ from torch import nn
 __all__ = ["DelayedLinear", "delay_taps", "delayed_linear", "sigma_at"]
 
 SIGMA_OFFSET = 0.27  # the reference's Gaussian width is |σ| + 0.27
+MAX_DFT_STEPS = 1024  # longer inputs are convolved in chunks of CHUNK_STEPS steps (memory O(T), not O(T²))
+CHUNK_STEPS = 512
 _DFT_CACHE: dict = {}
 
 
@@ -55,13 +62,21 @@ def delayed_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor, s
     if max_delay == 0:
         y = x @ weight.t()
         return torch.nn.functional.pad(y, (0, 0, 0, 0, 0, tail))
-    n_steps, batch, n_in = x.shape
-    n_out = weight.shape[0]
     kernel = delay_taps(delay, sigma, max_delay) * weight.t()  # [D + 1, in, out]
+    if x.shape[0] <= MAX_DFT_STEPS:
+        return _dft_convolve(x, kernel, tail)
+    return _chunked_convolve(x, kernel, tail, max(CHUNK_STEPS, max_delay))
+
+
+def _dft_convolve(x: torch.Tensor, kernel: torch.Tensor, tail: int) -> torch.Tensor:
+    """``y[t] = Σ_k x[t − k] @ kernel[k]`` for ``t < T + tail``, by real-DFT matrix products (module docstring)."""
+    n_steps, batch, n_in = x.shape
+    n_taps, _, n_out = kernel.shape
+    max_delay = n_taps - 1
     cx, sx, ck, sk, ci, si = _dft_matrices(n_steps, max_delay, tail, x.device, x.dtype)
     xf = x.reshape(n_steps, batch * n_in)
     x_re, x_im = (cx @ xf).view(-1, batch, n_in), (sx @ xf).view(-1, batch, n_in)
-    kf = kernel.reshape(max_delay + 1, n_in * n_out)
+    kf = kernel.reshape(n_taps, n_in * n_out)
     k_re, k_im = (ck @ kf).view(-1, n_in, n_out), (sk @ kf).view(-1, n_in, n_out)
     # (x_re + i x_im)(k_re + i k_im) with three real products (Gauss)
     p1 = torch.matmul(x_re + x_im, k_re)
@@ -70,6 +85,27 @@ def delayed_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor, s
     n_freq = p1.shape[0]
     y = ci @ (p1 - p3).view(n_freq, -1) + si @ (p1 + p2).view(n_freq, -1)
     return y.view(n_steps + tail, batch, n_out)
+
+
+def _chunked_convolve(x: torch.Tensor, kernel: torch.Tensor, tail: int, chunk: int) -> torch.Tensor:
+    """`_dft_convolve` by overlap-add over chunks of ``chunk >= D`` steps: the DFT matrices stay
+    O(chunk²) and the rest O(T · channels), whatever T (one long input would need O(T²) matrices).
+
+    Chunk c holds steps [cL, cL + L) and is convolved in full (L + D outputs); its first L outputs land
+    at cL.., the D after them overlap the next chunk's first D outputs and are added there.
+    """
+    n_steps, batch, n_in = x.shape
+    n_taps, _, n_out = kernel.shape
+    max_delay = n_taps - 1
+    n_chunks = -(-n_steps // chunk)
+    pad = torch.nn.functional.pad
+    xc = pad(x, (0, 0, 0, 0, 0, n_chunks * chunk - n_steps)).view(n_chunks, chunk, batch, n_in)
+    yc = _dft_convolve(xc.transpose(0, 1).reshape(chunk, n_chunks * batch, n_in), kernel, max_delay)
+    yc = yc.view(chunk + max_delay, n_chunks, batch, n_out).transpose(0, 1)  # [C, L + D, B, out]
+    head = yc[:, :chunk].reshape(n_chunks * chunk, batch, n_out)
+    over = pad(yc[:, chunk:], (0, 0, 0, 0, 0, chunk - max_delay)).reshape(n_chunks * chunk, batch, n_out)
+    y = pad(head, (0, 0, 0, 0, 0, chunk)) + pad(over, (0, 0, 0, 0, chunk, 0))
+    return y[:n_steps + tail]
 
 
 def _dft_matrices(n_steps: int, max_delay: int, tail: int, device, dtype):
@@ -112,9 +148,19 @@ def _fast_length(n: int) -> int:
         n += 1
 
 
+def _check_sigma(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0 (the Gaussian width is sigma + 0.27 steps) "
+                         f"or None (one-hot taps), got {value!r}")
+    return float(value)
+
+
 def sigma_at(epoch: int, sigma_init: float, sigma_final: float = 0.23, final_epoch: int = 1) -> float:
     """The reference's width schedule: σ ← σ·(σ_final/σ_init)^(1/final_epoch) after each of the first
-    ``final_epoch`` epochs, so ``σ(e) = σ_init · (σ_final/σ_init)^(min(e, final_epoch)/final_epoch)``."""
+    ``final_epoch`` epochs, so ``σ(e) = σ_init · (σ_final/σ_init)^(min(e, final_epoch)/final_epoch)``.
+    The reference shrinks σ only while it exceeds σ_final: ``σ_init <= σ_final`` (max_delay 1, say) stays."""
+    if sigma_init <= sigma_final:
+        return sigma_init
     if final_epoch <= 0:
         return sigma_final
     return sigma_init * (sigma_final / sigma_init) ** (min(epoch, final_epoch) / final_epoch)
@@ -135,18 +181,25 @@ class DelayedLinear(nn.Module):
     tail : int, optional
         Steps appended to the output; default ``max_delay // 2`` (the reference's right padding).
     sigma : float, optional
-        Initial Gaussian σ (the width is |σ| + 0.27); default ``max_delay // 2`` as the reference.
+        Initial Gaussian σ >= 0 (the width is σ + 0.27); default ``max_delay // 2`` as the reference.
         Not learned; set it each epoch with `sigma_at` (the trainer does).
     learn_delays : bool
-        False freezes the (random) initial delays: the reference's fixed-random-delay ablation.
+        False freezes the initial delays (`snn.models.DelaySNN` with ``delays='random'`` also rounds them:
+        the reference's fixed-random-delay ablation).
     bias : bool
         The reference uses none (BatchNorm follows).
 
     Attributes
     ----------
     weight : Parameter ``[out, in]``, kaiming-uniform (ReLU gain) as the reference
-    delay : Parameter ``[out, in]`` in steps, uniform on [0, max_delay] at init, clamped there by `clamp`
+    delay : Parameter ``[out, in]`` in steps, clamped to [0, max_delay] by `clamp`. Initialised as the
+        reference's positions, U[−⌈D/2⌉, ⌊D/2⌋] clamped to ±⌊D/2⌋ for D = max_delay + 1 taps: uniform on
+        [0, max_delay + 1) and clamped to max_delay, so 1/(max_delay + 1) of them (4 % for SHD) start at
+        the largest delay.
     sigma : float or None (None after `discretize`)
+
+    A state dict loads only into a layer of the same ``max_delay`` and ``tail``, with every delay finite
+    and in [0, max_delay] (ValueError otherwise).
     """
 
     def __init__(self, in_features: int, out_features: int, max_delay: int = 24, tail: int | None = None,
@@ -163,10 +216,18 @@ class DelayedLinear(nn.Module):
         self.in_features, self.out_features, self.max_delay, self.tail = in_features, out_features, max_delay, tail
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         nn.init.kaiming_uniform_(self.weight, nonlinearity="relu", generator=generator)
-        delay = torch.rand(out_features, in_features, generator=generator) * max_delay
+        delay = (torch.rand(out_features, in_features, generator=generator) * (max_delay + 1)).clamp_(max=max_delay)
         self.delay = nn.Parameter(delay, requires_grad=learn_delays and max_delay > 0)
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
-        self.sigma = float(max_delay // 2 if sigma is None else sigma)
+        self.sigma = max_delay // 2 if sigma is None else sigma
+
+    @property
+    def sigma(self) -> float | None:
+        return self._sigma
+
+    @sigma.setter
+    def sigma(self, value) -> None:
+        self._sigma = None if value is None else _check_sigma("sigma", value)
 
     @property
     def discrete(self) -> bool:
@@ -196,10 +257,29 @@ class DelayedLinear(nn.Module):
         return torch.round(self.delay.detach().clamp(0, self.max_delay)).long()
 
     def get_extra_state(self) -> dict:
-        return {"sigma": self.sigma}
+        return {"sigma": self.sigma, "max_delay": self.max_delay, "tail": self.tail}
 
     def set_extra_state(self, state: dict) -> None:
         self.sigma = state["sigma"]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Refuse, before anything is copied, a state from a layer of another size or with delays out of range."""
+        extra = state_dict.get(prefix + "_extra_state")
+        if isinstance(extra, dict):
+            for key in ("max_delay", "tail"):
+                if key in extra and extra[key] != getattr(self, key):
+                    raise ValueError(f"{prefix}_extra_state: the state comes from a layer with {key}={extra[key]}, "
+                                     f"this layer has {key}={getattr(self, key)}; build it with {key}={extra[key]}")
+            if extra.get("sigma") is not None:
+                _check_sigma(f"{prefix}_extra_state['sigma']", extra["sigma"])
+        delay = state_dict.get(prefix + "delay")
+        if isinstance(delay, torch.Tensor) and delay.numel():
+            bad = ~torch.isfinite(delay) | (delay < 0) | (delay > self.max_delay)
+            if bad.any():
+                raise ValueError(f"{prefix}delay: {int(bad.sum())} of {delay.numel()} delays are not in "
+                                 f"[0, max_delay={self.max_delay}] (range {float(delay.min()):g} to "
+                                 f"{float(delay.max()):g}); a layer never holds such delays")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         s = "discrete" if self.discrete else f"sigma={self.sigma:.3g}"

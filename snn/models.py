@@ -6,9 +6,10 @@ whose membrane potential v_out[t] is the logits. Loss (the reference's ``loss='s
     m = Σ_t softmax(v_out[t]),   loss = CrossEntropy(m, y),   prediction = argmax m
 
 Each layer lengthens the sequence by its ``tail`` (``max_delay // 2``), as the reference's padding does.
-Variants (``delays=``): ``'learned'`` (the paper), ``'random'`` (random delays frozen at init, the paper's
-fixed-random-delay ablation, the reference's ``snn_delays_lr0``), ``'none'`` (plain linear synapses,
-the reference's ``snn``).
+Variants (``delays=``): ``'learned'`` (the paper), ``'random'`` (the paper's fixed-random-delay ablation,
+the reference's ``snn_delays_lr0``: the initial delays rounded to integer steps before training — its
+``main.py`` calls ``round_pos()`` — and never trained, with exact one-hot taps: its ``Dcls1d`` version
+``'max'`` at σ = 0, no Gaussian), ``'none'`` (plain linear synapses, the reference's ``snn``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ OUTPUT_THRESHOLD = 1e9  # the reference's readout never spikes
 
 @dataclass(frozen=True)
 class SNNConfig:
-    """Architecture of a `DelaySNN` (the SHD recipe by default: 140 → 2×256 → 20, delays 0–24 steps)."""
+    """Architecture of a `DelaySNN` (the SHD recipe by default: 140 → 2×256 → 20, delays 0–24 steps).
+
+    ``max_delay`` is the largest delay in steps; the reference's ``max_delay`` is the kernel size,
+    one more (25 for SHD).
+    """
 
     n_inputs: int = 140
     n_hidden: int = 256
@@ -82,6 +87,9 @@ class DelaySNN(nn.Module):
         self.synapses = nn.ModuleList(
             DelayedLinear(a, b, max_delay=cfg.layer_delay, learn_delays=cfg.delays == "learned", generator=generator)
             for a, b in zip(sizes, sizes[1:] + [cfg.n_outputs]))
+        if cfg.delays == "random":
+            for syn in self.synapses:
+                syn.discretize()
         self.norms = nn.ModuleList(nn.BatchNorm1d(cfg.n_hidden) if cfg.batchnorm else nn.Identity()
                                    for _ in range(cfg.n_layers))
         self.neurons = nn.ModuleList(_lif(cfg) for _ in range(cfg.n_layers))
@@ -115,11 +123,12 @@ class DelaySNN(nn.Module):
         return {"weights": weights, "norm": norm, "delays": delays}
 
     def set_sigma(self, epoch: int, final_epoch: int, sigma_final: float = 0.23) -> float:
-        """Gaussian width for the given number of completed epochs (`sigma_at`); returns σ."""
-        sigma = sigma_at(epoch, self.config.max_delay // 2, sigma_final, final_epoch) if self.config.max_delay else 0.0
-        for syn in self.synapses:
-            if not syn.discrete:
-                syn.sigma = sigma
+        """Gaussian width for the given number of completed epochs (`sigma_at`); returns σ (0 when no layer
+        has Gaussian taps: fixed integer delays or none)."""
+        live = [syn for syn in self.synapses if not syn.discrete and syn.max_delay]
+        sigma = sigma_at(epoch, self.config.max_delay // 2, sigma_final, final_epoch) if live else 0.0
+        for syn in live:
+            syn.sigma = sigma
         return sigma
 
     def clamp(self) -> None:

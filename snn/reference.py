@@ -1,7 +1,8 @@
 """The reference implementation of the delay SNN, built as Thvnvtos/SNN-delays builds it, for comparisons.
 
 Every layer: permute ``[T, B, C] → [B, C, T]``, zero-pad ``(max_delay, max_delay // 2)`` steps, the
-`dcls` package's ``Dcls1d(kernel_count=1, dilated_kernel_size=max_delay + 1, version='gauss')`` (a dense
+`dcls` package's ``Dcls1d(kernel_count=1, dilated_kernel_size=max_delay + 1, version='gauss')`` (``'max'``
+at σ = 0 for integer delays, as the reference's fixed-random-delay model; a dense
 per-synapse kernel and a dense convolution), permute back, BatchNorm, SpikingJelly LIF, Dropout. Its
 position parameter P relates to our delay by ``delay = max_delay // 2 − P``. Used by the tests (equal
 outputs) and by ``benchmarks/bench_snn.py`` (speed); needs ``pip install dcls``.
@@ -30,12 +31,13 @@ class DclsSNN(nn.Module):
             raise ValueError("the reference needs delays and an even max_delay (an odd Dcls1d kernel)")
         self.convs = nn.ModuleList()
         for syn in model.synapses:
+            # integer delays: the reference's snn_delays_lr0, version 'max' at σ = 0 (one-hot taps)
             conv = Dcls1d(syn.in_features, syn.out_features, kernel_count=1, dilated_kernel_size=cfg.max_delay + 1,
-                          bias=False, version="gauss")
+                          bias=False, version="max" if syn.discrete else "gauss")
             with torch.no_grad():
                 conv.weight.copy_(syn.weight.unsqueeze(-1))
                 conv.P.copy_((cfg.max_delay // 2 - syn.delay).view_as(conv.P))
-                conv.SIG.fill_(syn.sigma)
+                conv.SIG.fill_(0.0 if syn.discrete else syn.sigma)
             conv.P.requires_grad_(syn.delay.requires_grad)
             conv.SIG.requires_grad_(False)
             self.convs.append(conv)

@@ -17,3 +17,18 @@ def trained_like_delay_snn(seed=0, **kw):
         for syn in model.synapses:
             syn.weight.mul_(3)
     return model, x
+
+
+def interrupt_at_epoch(monkeypatch, epoch=None):
+    """Make `snn.train` raise KeyboardInterrupt as epoch ``epoch`` (0-based; None: any) starts; returns the undo."""
+    import snn.train as trainer
+
+    real = trainer._train_epoch
+
+    def run(*args):  # (net, model, opts, shard, cfg, device, epoch, rank)
+        if epoch is None or args[-2] == epoch:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(trainer, "_train_epoch", run)
+    return lambda: monkeypatch.setattr(trainer, "_train_epoch", real)

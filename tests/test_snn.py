@@ -1,6 +1,7 @@
 """Delay SNN: `DelayedLinear` against the `dcls` package and plain numpy, the model against the reference
 built on `Dcls1d`, the width schedule, export to the core and Brian2, training, checkpoints and DDP."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ from snn.delays import DelayedLinear, sigma_at  # noqa: E402
 from snn.export import export, predict_core, run_brian2  # noqa: E402
 from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax  # noqa: E402
 from snn.train import TrainConfig, load_model, recipe, train  # noqa: E402
-from snn_fixtures import trained_like_delay_snn  # noqa: E402
+from snn_fixtures import interrupt_at_epoch, trained_like_delay_snn  # noqa: E402
 
 
 def _dcls_like(layer: DelayedLinear):
@@ -216,17 +217,10 @@ def test_training_writes_checkpoints_metrics_and_resumes_exactly(tmp_path, monke
     hist = json.loads((tmp_path / "full" / "metrics.json").read_text())
     assert [h["epoch"] for h in hist] == [0, 1, 2] and hist[1]["sigma"] < hist[0]["sigma"]
     assert 0.0 <= full["test_accuracy"] <= 1.0
-    epoch_fn = trainer._train_epoch
-
-    def interrupted(*args):
-        if args[-2] == 2:
-            raise KeyboardInterrupt
-        return epoch_fn(*args)
-
-    monkeypatch.setattr(trainer, "_train_epoch", interrupted)
+    undo = interrupt_at_epoch(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut")
-    monkeypatch.setattr(trainer, "_train_epoch", epoch_fn)
+    undo()
     assert len(json.loads((tmp_path / "cut" / "metrics.json").read_text())) == 2
     resumed = train(cfg, tmp_path / "cut", resume=True)
     assert [h["epoch"] for h in json.loads((tmp_path / "cut" / "metrics.json").read_text())] == [0, 1, 2]
@@ -308,3 +302,123 @@ def test_learned_delays_beat_no_delays_on_the_timing_task(tmp_path):
         cfg = _tiny(delays=delays, epochs=12, n_hidden=64, max_delay=24, batch_size=64, dropout=0.1)
         acc[delays] = train(cfg, tmp_path / delays, datasets=sets)["test_accuracy"]
     assert acc["learned"] > acc["none"] + 0.5, acc
+
+
+def test_random_delays_are_the_references_fixed_random_ablation():
+    """delays='random' = the reference's snn_delays_lr0: positions rounded before training (its main.py),
+    one-hot taps (Dcls1d 'max' at σ = 0), never trained."""
+    pytest.importorskip("DCLS")
+    from DCLS.construct.modules import Dcls1d
+
+    from snn.reference import DclsSNN
+    from snn.train import _optimizers
+
+    torch.manual_seed(1)
+    model = DelaySNN(SNNConfig(n_inputs=20, n_hidden=16, n_layers=2, n_outputs=5, max_delay=10, delays="random",
+                               dropout=0.0))
+    syn = model.synapses[0]
+    assert all(s.discrete and torch.equal(s.delay, s.delay.round()) for s in model.synapses)
+    conv = Dcls1d(20, 16, kernel_count=1, dilated_kernel_size=11, bias=False, version="max")
+    with torch.no_grad():
+        conv.weight.copy_(syn.weight.unsqueeze(-1))
+        conv.P.copy_((5 - syn.delay).view_as(conv.P))
+        conv.SIG.zero_()
+    x = (torch.rand(30, 4, 20) < 0.3).float()
+    torch.testing.assert_close(syn(x), conv(torch.nn.functional.pad(x.permute(1, 2, 0), (10, 5))).permute(2, 0, 1),
+                               rtol=1e-5, atol=1e-5)
+    ref = DclsSNN(model)
+    torch.testing.assert_close(model(x), ref(x), rtol=1e-4, atol=1e-5)
+    before = [s.delay.clone() for s in model.synapses]
+    opts, _ = _optimizers(model, TrainConfig(delays="random"))
+    for _ in range(2):
+        for o in opts:
+            o.zero_grad()
+        snn_loss(model.train()(x), torch.arange(4) % 5).backward()
+        for o in opts:
+            o.step()
+        model.clamp()
+    assert all(torch.equal(a, s.delay) for a, s in zip(before, model.synapses))
+    assert model.set_sigma(0, 3) == 0.0 and all(s.discrete for s in model.synapses)
+
+
+def test_initial_delays_follow_the_references_position_init():
+    """The reference: P ~ U[−13, 12] (Python's −25//2), clamped to ±12, delay = 12 − P: 1/25 of the delays at 24;
+    'random' also rounds them."""
+    g = torch.Generator().manual_seed(0)
+    n_out, n_in = 256, 140
+    learned = DelayedLinear(n_in, n_out, max_delay=24, generator=g).delay.detach()
+    assert float((learned == 24).float().mean()) == pytest.approx(1 / 25, abs=0.004)
+    assert learned.min() >= 0 and learned.max() <= 24
+    p = torch.empty(n_out, n_in).uniform_(-25 // 2, 25 // 2, generator=g).clamp(-12, 12).round()
+    want = np.bincount((12 - p).long().flatten().numpy(), minlength=25) / p.numel()
+    torch.manual_seed(0)
+    fixed = DelaySNN(SNNConfig(delays="random")).synapses[1].delay.detach()  # 256 × 256
+    got = np.bincount(fixed.long().flatten().numpy(), minlength=25) / fixed.numel()
+    np.testing.assert_allclose(got, want, atol=0.006)
+    assert got[24] == pytest.approx(1.5 / 25, abs=0.004)
+
+
+def test_delayed_linear_refuses_bad_sigma_and_foreign_or_out_of_range_states():
+    for bad in (float("nan"), float("inf"), -1.0, "3"):
+        with pytest.raises(ValueError, match="sigma"):
+            DelayedLinear(3, 2, max_delay=8, sigma=bad)
+    layer = DelayedLinear(3, 2, max_delay=8)
+    with pytest.raises(ValueError, match="sigma"):
+        layer.sigma = float("nan")
+    sd = {k: v.clone() if torch.is_tensor(v) else v for k, v in layer.state_dict().items()}
+    sd["delay"][0, 0] = 30.0
+    target = DelayedLinear(3, 2, max_delay=8)
+    kept = target.delay.detach().clone()
+    with pytest.raises(ValueError, match=r"delay: 1 of 6 delays are not in \[0, max_delay=8\]"):
+        target.load_state_dict(sd)
+    assert torch.equal(target.delay, kept)  # nothing copied
+    sd["delay"][0, 0] = float("nan")
+    with pytest.raises(ValueError, match="delay"):
+        target.load_state_dict(sd)
+    wide = DelayedLinear(3, 2, max_delay=24, tail=4)
+    with torch.no_grad():
+        wide.delay.clamp_(0, 8)  # in range for the small layer too: only the sizes differ
+    with pytest.raises(ValueError, match="max_delay=24, this layer has max_delay=8"):
+        DelayedLinear(3, 2, max_delay=8, tail=4).load_state_dict(wide.state_dict())
+    with pytest.raises(ValueError, match=r"synapses\.0\._extra_state.*max_delay=24.*max_delay=8"):
+        DelaySNN(SNNConfig(n_inputs=6, n_hidden=4, n_outputs=3, max_delay=8)).load_state_dict(
+            DelaySNN(SNNConfig(n_inputs=6, n_hidden=4, n_outputs=3, max_delay=24)).state_dict())
+    sd = layer.state_dict()
+    back = DelayedLinear(3, 2, max_delay=8)
+    back.load_state_dict(sd)
+    assert torch.equal(back.delay, layer.delay) and back.sigma == layer.sigma
+
+
+@pytest.mark.parametrize("max_delay, tail", [(6, 3), (24, 24)])
+def test_long_inputs_are_convolved_in_chunks_with_the_same_outputs_and_gradients(monkeypatch, max_delay, tail):
+    """Just above the switch to chunks: DFT matrices no longer grow with T, and outputs/gradients equal the
+    single-DFT path (float64) and the dcls reference (float32)."""
+    import snn.delays as delays
+
+    n_steps = delays.MAX_DFT_STEPS + 37
+    g = torch.Generator().manual_seed(max_delay)
+    layer = DelayedLinear(3, 2, max_delay=max_delay, tail=tail, sigma=1.5, generator=g).double()
+    x = torch.rand(n_steps, 2, 3, generator=g, dtype=torch.float64)
+    w = torch.rand(n_steps + tail, 2, 2, generator=g, dtype=torch.float64)
+
+    def run(layer, x):
+        x = x.clone().requires_grad_()
+        layer.zero_grad()
+        y = layer(x)
+        (y * w.to(y.dtype)).sum().backward()
+        return y.detach(), x.grad, layer.weight.grad.clone(), layer.delay.grad.clone()
+
+    shapes, dft = [], delays._dft_matrices
+    monkeypatch.setattr(delays, "_dft_matrices", lambda *a: shapes.append([m.shape for m in dft(*a)]) or dft(*a))
+    chunked = run(layer, x)
+    assert shapes and max(max(s) for mats in shapes for s in mats) <= delays.CHUNK_STEPS + 2 * max_delay + 8
+    if importlib.util.find_spec("DCLS"):
+        ref = _dcls_like(layer.float())
+        x32 = x.float()
+        y_ref = ref(torch.nn.functional.pad(x32.permute(1, 2, 0), (max_delay, tail))).permute(2, 0, 1)
+        torch.testing.assert_close(layer(x32), y_ref, rtol=1e-5, atol=2e-5)
+        layer.double()
+    monkeypatch.setattr(delays, "MAX_DFT_STEPS", 10 ** 9)
+    whole = run(layer, x)
+    for a, b in zip(chunked, whole):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
