@@ -176,6 +176,22 @@ def test_demo_parts_leave_the_callers_backend_alone(tmp_path):
     assert proc.stdout.splitlines()[-1] == "svg"
 
 
+def _calls_matplotlib_use(path: Path) -> list[int]:
+    import ast
+
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute) and node.func.attr == "use"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "matplotlib"]
+
+
+def test_library_code_never_selects_a_matplotlib_backend(tmp_path):
+    (tmp_path / "switches.py").write_text("import matplotlib\n\ndef plot():\n    matplotlib.use('Agg')\n")
+    assert _calls_matplotlib_use(tmp_path / "switches.py") == [4]  # the check sees a call inside a function
+    calls = [f"{p.relative_to(ROOT)}:{line}" for d in ("sdrnet", "snn", "dendrites")
+             for p in sorted((ROOT / d).rglob("*.py")) for line in _calls_matplotlib_use(p)]
+    assert not calls
+
+
 def test_demo_passes_its_seed_to_every_part(tmp_path, capsys, monkeypatch):
     parts = tmp_path / "examples"
     parts.mkdir()
