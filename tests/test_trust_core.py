@@ -141,3 +141,81 @@ def test_float32_extremes_that_fit_are_kept():
     ev = Events([0, 0], [0, 1], [tiny, -big], n_steps=1, n_units=2)
     assert ev.value.tolist() == [np.float32(tiny), np.float32(-big)]
     assert Synapses([0, 1], [0], [0.0], n_post=1).weight.tolist() == [0.0]  # an explicit zero stays
+
+
+# ---------------------------------------------------------------------------- exact kwta, one validation
+@pytest.mark.parametrize("x", [
+    np.array([2**53 + 1, 2**53, 2**53 + 2, 5, 2**53 + 1], np.int64),  # float64 sees 2**53 + 1 == 2**53
+    np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, np.iinfo(np.int64).max - 1], np.int64),
+    np.array([2**64 - 1, 2**63, 3, 2**64 - 2], np.uint64),
+    np.array([[-(2**60) - 1, -(2**60), 7], [2**62 + 3, 2**62 + 2, 2**62 + 3]], np.int64),
+])
+def test_kwta_is_exact_on_wide_integers(x):
+    from sdrnet.core import kwta
+
+    rows = np.atleast_2d(x)
+    for k in range(1, rows.shape[1] + 1):
+        # reference on Python ints: largest first, ties to the lower index
+        want = [sorted(sorted(range(len(r)), key=lambda j: (-int(r[j]), j))[:k]) for r in rows]
+        got = kwta(x, k)
+        assert np.atleast_2d(got).tolist() == want
+
+
+def test_from_networkx_validates_delays_like_the_constructor():
+    import networkx as nx
+
+    for bad, err in [(2.9, TypeError), (2.0, TypeError), (True, TypeError), (-1, ValueError), (70000, ValueError)]:
+        g = nx.DiGraph()
+        g.add_edge("a", "b", delay=bad)
+        g.add_edge("b", "a", delay=1)
+        with pytest.raises(err, match=r"delay of edge 'a' -> 'b' must"):
+            Synapses.from_networkx(g)
+        with pytest.raises(err, match="delay must"):  # the constructor refuses the same value
+            Synapses.from_dense([[1.0]], np.array([[bad]]))
+    g = nx.DiGraph()
+    g.add_edge(("pre", 0), ("post", 1.5))
+    g.add_edge(("pre", 1), ("post", 3))
+    with pytest.raises(TypeError, match=r"index of node \('post', 1.5\)"):
+        Synapses.from_networkx(g)
+    g = nx.DiGraph()
+    g.add_edge("a", "b", delay=np.int64(7))
+    assert Synapses.from_networkx(g).delay_matrix()[0, 1] == 7
+
+
+@pytest.mark.parametrize("kwargs, err, match", [
+    (dict(decay_input="False"), TypeError, "decay_input must be a bool"),
+    (dict(decay_input=0), TypeError, "decay_input must be a bool"),
+    (dict(tau="2"), TypeError, "tau must be a real number"),
+    (dict(tau=True), TypeError, "tau must be a real number"),
+    (dict(v_threshold=None), TypeError, "v_threshold must be a real number"),
+    (dict(v_threshold="1"), TypeError, "v_threshold must be a real number"),
+    (dict(v_reset="0"), TypeError, "v_reset must be a real number"),
+    (dict(v_reset=1e39), ValueError, "v_reset = 1e.39 cannot be held in float32"),
+    (dict(v_threshold=-1e39), ValueError, "v_threshold = -1e.39 cannot be held in float32"),
+    (dict(tau=10**400), ValueError, "tau = 1000.* cannot be held in float32"),
+])
+def test_lif_params_require_real_types(kwargs, err, match):
+    from sdrnet.core import LIFParams
+
+    with pytest.raises(err, match=match):
+        LIFParams(**kwargs)
+
+
+def test_lif_params_accept_numpy_scalars_and_inf():
+    from sdrnet.core import LIFParams
+
+    p = LIFParams(tau=np.float32(3.0), v_threshold=np.inf, v_reset=None, decay_input=np.bool_(False))
+    assert p.tau == 3.0 and p.v_threshold == np.inf and not p.decay_input
+
+
+def test_scipy_delay_matrix_holds_one_delay_per_pair():
+    agree = Synapses.from_edges([0, 0, 1], [1, 1, 0], [0.5, 0.25, 1.0], [2, 2, 3], n_pre=2, n_post=2)
+    d = agree.to_scipy("delay")
+    assert d.toarray().tolist() == [[0, 2], [3, 0]] == agree.delay_matrix().tolist()
+    assert d.nnz == 2  # one stored entry per pair: scipy would add duplicates up (2 + 2 -> 4)
+    back = Synapses.from_scipy(agree.to_scipy(), d)
+    np.testing.assert_array_equal(back.to_dense(), agree.to_dense())
+    assert back.delay.tolist() == agree.delay.tolist() == [2, 2, 3]
+    differ = Synapses.from_edges([0, 0], [1, 1], [1.0, 1.0], [1, 2], n_pre=1, n_post=2)
+    with pytest.raises(ValueError, match=r"multapses with different delays \(0 -> 1: 1 and 2\)"):
+        differ.to_scipy("delay")

@@ -81,6 +81,19 @@ def as_float32(name: str, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_float32(name: str, x) -> np.float32:
+    """A real scalar (not a bool, str or None) as float32, refusing a finite value float32 cannot hold."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}: {x!r}")
+    given_inf = isinstance(x, (float, np.floating)) and np.isinf(x)
+    big_int = isinstance(x, (int, np.integer)) and abs(int(x)) > FLOAT32_MAX
+    with np.errstate(over="ignore"):
+        out = np.float32(np.inf if big_int else x)
+    if (np.isinf(out) and not given_inf) or (out == 0 and x != 0):
+        raise ValueError(f"{name} = {x!s:.24} cannot be held in float32 (|x| must lie within 1.4e-45 .. 3.4e38)")
+    return out
+
+
 def frozen(x: np.ndarray, dtype) -> np.ndarray:
     """An immutable copy of ``x`` as ``dtype``: backed by ``bytes``, so not even ``setflags(write=True)``
     can make it writeable, and what a kernel reads stays what the constructor validated."""

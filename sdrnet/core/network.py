@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from ._checks import as_array, check_int
+from ._checks import as_array, check_float32, check_int
 from .events import Events
 from .synapses import Synapses
 
@@ -36,12 +36,14 @@ class LIFParams:
     decay_input: bool = True
 
     def __post_init__(self):
-        if not (np.isfinite(self.tau) and self.tau >= 1.0):
+        if not (np.isfinite(check_float32("tau", self.tau)) and self.tau >= 1.0):
             raise ValueError(f"tau must be a finite number >= 1 (time steps), got {self.tau}")
-        if np.isnan(self.v_threshold):
+        if np.isnan(check_float32("v_threshold", self.v_threshold)):
             raise ValueError("v_threshold must not be NaN")
-        if self.v_reset is not None and not np.isfinite(self.v_reset):
+        if self.v_reset is not None and not np.isfinite(check_float32("v_reset", self.v_reset)):
             raise ValueError(f"v_reset must be finite or None (soft reset), got {self.v_reset}")
+        if not isinstance(self.decay_input, (bool, np.bool_)):
+            raise TypeError(f"decay_input must be a bool, got {type(self.decay_input).__name__}: {self.decay_input!r}")
 
 
 @dataclass

@@ -81,7 +81,7 @@ def kwta(x, k: int) -> np.ndarray:
 
     Parameters
     ----------
-    x : real array ``[n]`` or ``[B, n]``, no NaN
+    x : real array ``[n]`` or ``[B, n]``, finite; integers of any width compare exactly
     k : int, ``1 <= k <= n``
 
     Returns
@@ -95,10 +95,19 @@ def kwta(x, k: int) -> np.ndarray:
     k = check_int("k", k, 1)
     if k > n:
         raise ValueError(f"k must be <= the row length {n}, got {k}")
-    rows = np.ascontiguousarray(np.atleast_2d(x), dtype=np.float64)
+    rows = np.ascontiguousarray(np.atleast_2d(_exact_float64(x)))
     out = np.empty((rows.shape[0], k), np.int64)
     kernels.kwta_kernel(rows, k, out)
     return out[0] if x.ndim == 1 else out
+
+
+def _exact_float64(x: np.ndarray) -> np.ndarray:
+    """``x`` as float64 where that is exact; else (int64 beyond 2**53, longdouble) its dense ranks,
+    which keep the order and the ties, so the k largest are the same entries."""
+    wide = x.dtype.itemsize > 8 or x.dtype.kind in "iu" and x.dtype.itemsize == 8
+    if wide and x.size and not (-2**53 <= x.min() and x.max() <= 2**53):
+        return np.unique(x.ravel(), return_inverse=True)[1].reshape(x.shape).astype(np.float64)
+    return x.astype(np.float64)
 
 
 def _check_pair(events: Events, synapses: Synapses) -> None:

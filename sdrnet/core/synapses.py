@@ -166,6 +166,8 @@ class Synapses:
             raise TypeError("graph must be directed (networkx.DiGraph or MultiDiGraph)")
         nodes = list(graph.nodes)
         if nodes and all(isinstance(n, tuple) and len(n) == 2 and n[0] in ("pre", "post") for n in nodes):
+            for n in nodes:
+                check_int(f"the index of node {n!r}", n[1], 0)
             n_pre = 1 + max((n[1] for n in nodes if n[0] == "pre"), default=-1)
             n_post = 1 + max((n[1] for n in nodes if n[0] == "post"), default=-1)
             pre_of, post_of = (lambda n: n[1]), (lambda n: n[1])
@@ -178,7 +180,10 @@ class Synapses:
         pre = np.array([pre_of(u) for u, _, _ in edges], np.int64)
         post = np.array([post_of(v) for _, v, _ in edges], np.int64)
         w = np.array([attrs.get(weight, 1.0) for _, _, attrs in edges], np.float64)
-        d = np.array([attrs.get(delay, 0) for _, _, attrs in edges], np.int64) if has_delay else None
+        d = None
+        if has_delay:  # the constructor's rule, per edge: an int in [0, 65535], not a float or a bool
+            d = np.array([check_int(f"delay of edge {u!r} -> {v!r}", attrs.get(delay, 0), 0, _MAX_DELAY)
+                          for u, v, attrs in edges], np.int64)
         return cls.from_edges(pre, post, w, d, n_pre=max(n_pre, 1), n_post=max(n_post, 1))
 
     @classmethod
@@ -238,20 +243,25 @@ class Synapses:
         out = np.zeros((self.n_pre, self.n_post), np.int64)
         if self.delay is None:
             return out
-        pre = self.pre()
-        out[pre, self.post] = self.delay
-        if np.any(out[pre, self.post] != self.delay):
-            raise ValueError("multapses with different delays cannot be written as one delay matrix")
+        first = self._one_delay_per_pair()
+        out[self.pre()[first], self.post[first]] = self.delay[first]
         return out
 
     def to_scipy(self, values: str = "weight"):
-        """scipy CSR matrix ``[n_pre, n_post]`` of the weights (or ``values='delay'``: the delays)."""
+        """scipy CSR matrix ``[n_pre, n_post]`` of the weights (or ``values='delay'``: the delays).
+
+        Multapses add up in the weight matrix, as their effects do. A delay is not additive: the
+        delay matrix holds one entry per connected pair, and multapses must agree on it.
+        """
         import scipy.sparse as sp
 
         if values not in ("weight", "delay"):
             raise ValueError(f"values must be 'weight' or 'delay', got {values!r}")
-        data = self.weight if values == "weight" else self._delays()
-        return sp.csr_matrix((data, self.post, self.indptr), shape=(self.n_pre, self.n_post))
+        if values == "weight":
+            return sp.csr_matrix((self.weight, self.post, self.indptr), shape=(self.n_pre, self.n_post))
+        first = self._one_delay_per_pair()
+        indptr = np.concatenate([[0], np.cumsum(first)])[self.indptr]
+        return sp.csr_matrix((self._delays()[first], self.post[first], indptr), shape=(self.n_pre, self.n_post))
 
     def to_networkx(self, bipartite: bool | None = None):
         """Directed networkx graph with ``weight`` (and ``delay``) edge attributes.
@@ -316,6 +326,20 @@ class Synapses:
 
     def _delays(self) -> np.ndarray:
         return np.zeros(self.nnz, np.uint8) if self.delay is None else self.delay
+
+    def _one_delay_per_pair(self) -> np.ndarray:
+        """Mask of the first synapse of each connected pair; raises if multapses of a pair differ in delay.
+
+        Rows are sorted by ``post``, so the synapses of a pair are adjacent.
+        """
+        pre, d = self.pre(), self._delays()
+        same = (pre[1:] == pre[:-1]) & (self.post[1:] == self.post[:-1])
+        bad = np.flatnonzero(same & (d[1:] != d[:-1]))
+        if bad.size:
+            k = bad[0]
+            raise ValueError(f"multapses with different delays ({pre[k]} -> {self.post[k]}: {d[k]} and {d[k + 1]}) "
+                             "cannot be written as one delay matrix; to_networkx keeps each synapse")
+        return np.concatenate([[True], ~same]) if self.nnz else np.zeros(0, bool)
 
     def __repr__(self) -> str:
         return (f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
