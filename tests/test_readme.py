@@ -1,5 +1,7 @@
 """The README's Python example runs as written."""
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -59,6 +61,23 @@ def test_readme_delta_example_runs():
     assert ns["run"].synops.sum() < ns["run"].dense_synops.sum()
 
 
+def _printed_and_claimed(word: str) -> tuple[dict, list[str], list[str]]:
+    """Run the block holding ``word``; return its namespace, the lines it printed, and the lines the README
+    says it prints (the ``# ...`` comment right under each ``print(...)``)."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if word in b)
+    lines = block.splitlines()
+    claimed = [nxt[2:] for line, nxt in zip(lines, lines[1:]) if line.startswith("print(") and nxt.startswith("# ")]
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), namespace)
+    return namespace, out.getvalue().splitlines(), claimed
+
+
 def test_readme_prune_example_runs():
-    ns = _block("magnitude_prune")
-    assert ns["result"].synops.sum() > 0
+    ns, printed, claimed = _printed_and_claimed("magnitude_prune")
+    assert printed == claimed and len(claimed) == 2  # the README shows what the code prints
+    nnz = [layer.synapses.nnz for layer in ns["fit"].network.layers]
+    assert nnz[0] == 8192 - round(0.9 * 8192) and 1270 < nnz[1] <= 1280  # the readout is not pruned
+    assert all(ns["result"].synops > 0)  # no layer is empty or silent
