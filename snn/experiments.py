@@ -72,7 +72,7 @@ def run(out: Path, budget: Budget = QUICK, seed: int = 0, progress: bool = True)
             cfg = TrainConfig(dataset="synthetic", n_hidden=budget.n_hidden, epochs=budget.epochs,
                               batch_size=budget.batch_size, dropout=0.1, delays=variant, seed=seed + s,
                               progress=progress)
-            res = train(cfg, out / "snn_runs" / f"{variant}_seed{seed + s}", datasets=sets)
+            res = train(cfg, out / "snn_runs" / f"{variant}_seed{seed + s}", datasets=sets, force=True)
             acc[variant].append(res["test_accuracy"])
             models.setdefault(variant, res["model"])
     chance = 1 / sets["test"].n_classes
