@@ -186,6 +186,15 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                 mnist_files(args.mnist, split)
         except (OSError, ValueError) as err:
             parser.error(f"--mnist: {err}")
+    if getattr(args, "target", None) is not None:
+        from .prune.experiment import check_deploy
+        from .prune.targets import PROFILES, TargetError
+
+        try:
+            check_deploy(PROFILES[args.target])
+        except TargetError as err:
+            parser.error(f"--target {args.target}: the command's spiking MLP (64 inputs, 128 hidden, 10 outputs) "
+                         f"{err.summary}")
     _check_out(parser, args.out)
 
 

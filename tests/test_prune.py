@@ -745,3 +745,20 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
         assert matplotlib.get_backend() == "svg" and (tmp_path / "f.png").stat().st_size > 1000
     finally:
         matplotlib.use(before)
+
+
+def test_cli_refuses_a_target_that_cannot_fit_before_any_training(tmp_path, capsys, monkeypatch):
+    from sdrnet import cli
+    from sdrnet.prune import experiment
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the target")
+
+    monkeypatch.setattr(experiment, "run", no_training)
+    monkeypatch.setattr(experiment, "spiking_digits", no_training)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["prune", "--target", "xylo", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("sdrnet prune: error: --target xylo: ") and "input units is 64, the target allows 16" in err
+    assert not (tmp_path / "out").exists()
