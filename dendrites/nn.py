@@ -25,7 +25,7 @@ with the event-driven kernels.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -454,11 +454,13 @@ def _init_feedforward(sparse: SparseWeights, input_density: float) -> None:
 # ---------------------------------------------------------------------------------------------- core export
 @dataclass
 class CoreDendriticMLP:
-    """A trained `DendriticMLP` on the event-driven core: feed-forward sums by `sdrnet.core.propagate`.
+    """A trained `DendriticMLP` on the event-driven core: feed-forward sums by `sdrnet.core.sparse_matmul`.
 
     ``synapses[i]`` holds layer ``i``'s non-zero feed-forward weights (pre = input unit, post = output
     unit); only non-zero inputs are events, so after a 5 % k-WTA layer the next sum touches 5 % of
-    the rows. Dendritic modulation (numpy) and k-WTA (`sdrnet.core.kwta`) are applied on top.
+    the rows (the dense input layer may run batched instead: the same sums). Dendritic modulation
+    (numpy) and k-WTA (`sdrnet.core.kwta`) are applied on top. ``kernels`` after `forward`: the kernel
+    each feed-forward sum ran.
     """
 
     synapses: list
@@ -467,22 +469,26 @@ class CoreDendriticMLP:
     k: list[int | None]
     boost: list[np.ndarray | None]
     mode: str
+    kernels: list[str] = field(default=None, repr=False)
 
-    def forward(self, x: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        """Logits ``[B, output_size]`` (eval mode) for inputs ``[B, input_size]`` and contexts ``[B, dim_context]``."""
+    def forward(self, x: np.ndarray, context: np.ndarray | None = None, kernel: str = "auto") -> np.ndarray:
+        """Logits ``[B, output_size]`` (eval mode) for inputs ``[B, input_size]`` and contexts ``[B, dim_context]``;
+        ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to `sdrnet.core.sparse_matmul`: the same logits."""
         x = np.asarray(x, np.float32)
+        self.kernels = []
         for i, segments in enumerate(self.segments):
-            y = self._feedforward(x, i)
+            y = self._feedforward(x, i, kernel)
             if segments is not None:
                 y = self._modulate(y, np.asarray(context, np.float32), segments)
             x = self._activate(y, self.k[i], self.boost[i])
-        return self._feedforward(x, len(self.segments))
+        return self._feedforward(x, len(self.segments), kernel)
 
-    def _feedforward(self, x: np.ndarray, i: int) -> np.ndarray:
-        from sdrnet.core import Events, propagate
+    def _feedforward(self, x: np.ndarray, i: int, kernel: str) -> np.ndarray:
+        from sdrnet.core import sparse_matmul
 
-        events = Events.from_dense(x[None])  # one time step; each non-zero input is one event
-        return propagate(events, self.synapses[i], n_steps=1)[0] + self.biases[i]
+        result = sparse_matmul(x, self.synapses[i], kernel)
+        self.kernels.append(result.kernel)
+        return result.out + self.biases[i]
 
     def _modulate(self, y: np.ndarray, context: np.ndarray, segments: np.ndarray) -> np.ndarray:
         d = np.einsum("usk,bk->bus", segments, context)

@@ -137,3 +137,76 @@ def test_input_checks_name_the_argument():
         sparse_matmul(x, Synapses.from_dense(np.eye(3), delay=2 * np.eye(3, dtype=int)))
     np.testing.assert_array_equal(sparse_matmul(np.eye(3, dtype=bool), syn).out, np.eye(3))
     assert sparse_matmul(np.zeros((0, 3)), syn).out.shape == (0, 3)
+
+
+# ---------------------------------------------------------------------------------------------- users of it
+def one_step(x, syn):
+    """The event-driven sum these paths used before `sparse_matmul`: one step of `propagate`."""
+    return propagate(Events.from_dense(np.asarray(x, np.float32)[None]), syn, n_steps=1)[0]
+
+
+def assert_same_for_every_kernel(run):
+    """``run(kernel) -> (output, kernels used)``: forced event and batched give the bits of "auto"."""
+    outs = {}
+    for kernel in ("auto", "event", "batched"):
+        outs[kernel], used = run(kernel)
+        assert set(used) <= {"event", "batched"} and (kernel == "auto" or set(used) == {kernel})
+    np.testing.assert_array_equal(outs["event"], outs["auto"])
+    np.testing.assert_array_equal(outs["batched"], outs["auto"])
+    return outs["auto"]
+
+
+def test_pruned_mlp_gives_the_propagate_result_with_either_kernel():
+    torch = pytest.importorskip("torch")
+    from sdrnet import prune
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(40, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                                torch.nn.Linear(64, 5)).eval()
+    prune.magnitude_prune(model, 0.8, scope="global")
+    core = prune.to_core(model)
+    x = torch.relu(torch.randn(48, 40)).numpy()
+    out = assert_same_for_every_kernel(lambda kernel: (core.forward(x, kernel=kernel), core.kernels))
+    assert len(core.kernels) == 3
+    h = x
+    for i, (syn, bias, relu) in enumerate(zip(core.synapses, core.biases, core.relu)):
+        assert core.synops[i] == syn.fan_out()[np.nonzero(h)[1]].sum()
+        h = one_step(h, syn) + bias
+        h = np.maximum(h, 0) if relu else h
+    np.testing.assert_array_equal(out, h)
+
+
+def test_delta_network_gives_the_propagate_result_with_either_kernel():
+    torch = pytest.importorskip("torch")
+    from snn.delta import EventDrivenNet, insert_delta
+    from snn.delta.video import clip_cnn
+
+    model = insert_delta(clip_cnn(size=8, channels=(3, 4), hidden=6, n_classes=5, seed=1), 0.1, trainable=False)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(1, 6, 1, 8, 8, generator=g) + 0.3 * torch.randn(5, 6, 1, 8, 8, generator=g).cumsum(0)
+    net = EventDrivenNet(model, (1, 8, 8))
+    out = assert_same_for_every_kernel(lambda kernel: (lambda r: (r.output, r.kernels))(net.run(x, kernel=kernel)))
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(x).numpy(), atol=1e-4)
+    stage = net.stages[0]  # the first connection, against one propagate pass over the input's changes
+    q = net.input_delta(x.float()).reshape(5, 6, -1).double().numpy()
+    delta = np.diff(q, axis=0, prepend=0.0).astype(np.float32)
+    current = propagate(Events.from_dense(delta), stage.synapses, n_steps=5)
+    result = sparse_matmul(delta.reshape(30, -1), stage.synapses)
+    np.testing.assert_array_equal(result.out.reshape(current.shape), current)
+    assert net.run(x).events[0] == np.count_nonzero(delta)
+
+
+def test_active_dendrites_give_the_propagate_result_with_either_kernel():
+    torch = pytest.importorskip("torch")
+    from dendrites.nn import DendriticMLP, to_core
+
+    torch.manual_seed(0)
+    model = DendriticMLP(20, (64, 48), 6, 3, 20, kw=True, kw_percent_on=0.1, weight_sparsity=0.5).eval()
+    core = to_core(model)
+    x, context = np.random.default_rng(0).normal(0, 1, (2, 40, 20)).astype(np.float32)
+    out = assert_same_for_every_kernel(lambda kernel: (core.forward(x, context, kernel=kernel), core.kernels))
+    assert len(core.kernels) == 3
+    np.testing.assert_array_equal(core._feedforward(x, 0, "event"), one_step(x, core.synapses[0]) + core.biases[0])
+    with torch.no_grad():
+        np.testing.assert_allclose(out, model(torch.from_numpy(x), torch.from_numpy(context)).numpy(), atol=1e-4)

@@ -2,8 +2,9 @@
 
 `to_core` reads an ``nn.Sequential`` of ``nn.Linear`` layers followed by either SpikingJelly
 ``LIFNode``s (multi-step, time-major ``[T, B, C]``) — giving a `sdrnet.core.Network` — or ``nn.ReLU``
-— giving a `CoreMLP` that runs each layer as one time step of `sdrnet.core.propagate`, where only
-the non-zero inputs (events) do work. ``nn.Dropout``/``nn.Identity`` are skipped (eval mode).
+— giving a `CoreMLP` that runs each layer by `sdrnet.core.sparse_matmul`: event-driven (only the
+non-zero inputs do work) or batched over samples, whichever its cost model predicts faster, with the
+same result. ``nn.Dropout``/``nn.Identity`` are skipped (eval mode).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sdrnet.core import Events, Layer, LIFParams, Network, RunResult, Synapses, propagate
+from sdrnet.core import Events, Layer, LIFParams, Network, RunResult, Synapses, sparse_matmul
 
 from .masks import effective_weight, layer_names, targets
 
@@ -28,30 +29,37 @@ READOUT = LIFParams(tau=1.0, v_threshold=float("inf"), v_reset=0.0, decay_input=
 
 @dataclass
 class CoreMLP:
-    """A ReLU MLP on core `Synapses`: ``h ← relu(propagate(events(h), W) + b)`` per layer, one time step each.
+    """A ReLU MLP on core `Synapses`: ``h ← relu(W·h + b)`` per layer by `sdrnet.core.sparse_matmul`, whose
+    event kernel is one time step of `propagate` (only non-zero inputs do work) and whose batched kernel
+    reads each weight once for a tile of samples; both give the same bits.
 
-    ``synops`` after `forward`: synaptic operations per layer (non-zero inputs × their fan-out).
+    After `forward`: ``synops``, synaptic operations per layer (non-zero inputs × their fan-out), and
+    ``kernels``, the kernel each layer ran.
     """
 
     synapses: list[Synapses]
     biases: list[np.ndarray]
     relu: list[bool]
     synops: np.ndarray = field(default=None, repr=False)
+    kernels: list[str] = field(default=None, repr=False)
 
     @property
     def n_inputs(self) -> int:
         return self.synapses[0].n_pre
 
-    def forward(self, x) -> np.ndarray:
-        """``x``: float ``[B, n_inputs]`` (numpy or torch) -> float32 ``[B, n_outputs]``."""
+    def forward(self, x, kernel: str = "auto") -> np.ndarray:
+        """``x``: float ``[B, n_inputs]`` (numpy or torch) -> float32 ``[B, n_outputs]``; ``kernel``:
+        ``"auto"`` (the cost model of `sparse_matmul` per layer), ``"event"`` or ``"batched"``."""
         h = _numpy(x)
         if h.ndim != 2 or h.shape[1] != self.n_inputs:
             raise ValueError(f"x must have shape [B, {self.n_inputs}], got {h.shape}")
         self.synops = np.zeros(len(self.synapses), np.int64)
+        self.kernels = []
         for i, (syn, bias, relu) in enumerate(zip(self.synapses, self.biases, self.relu)):
-            events = Events.from_dense(h[None])
-            self.synops[i] = int(syn.fan_out()[events.unit].sum())
-            h = propagate(events, syn, n_steps=1)[0] + bias
+            result = sparse_matmul(h, syn, kernel)
+            self.synops[i] = result.synops
+            self.kernels.append(result.kernel)
+            h = result.out + bias
             if relu:
                 np.maximum(h, 0, out=h)
         return h

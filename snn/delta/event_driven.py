@@ -1,12 +1,13 @@
 """Event-driven inference of a trained delta network on the sparse core (`sdrnet.core`).
 
-Each delta layer sends its non-zero changes ``Δ_t`` as `sdrnet.core.Events`; the next Linear/Conv,
+Each delta layer sends its changes ``Δ_t``, of which only the non-zero ones do work; the next Linear/Conv,
 lowered to `sdrnet.core.Synapses` (a conv by im2col-style connectivity), delivers them with
-`sdrnet.core.propagate` and each unit integrates ``z_t = z_{t−1} + W·Δ_t`` (``z_{−1} = b``), which
-equals ``W·q_t + b`` — the dense network's pre-activation — so the output is the dense output
-(Yousefzadeh & Sifalakis, Sec. 3: temporal sparsity becomes skipped multiply-accumulates). The
-elementwise parts between (ReLU, quantiser) run on the dense state. Work done = number of
-non-zero Δ × fan-out, per layer.
+`sdrnet.core.sparse_matmul` (event-driven, or batched over (step, clip) rows where Δ is dense enough; the
+same sums either way, as one step of `sdrnet.core.propagate`) and each unit integrates
+``z_t = z_{t−1} + W·Δ_t`` (``z_{−1} = b``), which equals ``W·q_t + b`` — the dense network's
+pre-activation — so the output is the dense output (Yousefzadeh & Sifalakis, Sec. 3: temporal sparsity
+becomes skipped multiply-accumulates). The elementwise parts between (ReLU, quantiser) run on the dense
+state. Work done = number of non-zero Δ × fan-out, per layer.
 
 When the two agree exactly. Both compute the same pre-activation ``z = W·q + b`` but add it up in
 different orders (the dense forward per frame, the core as a running sum of ``W·Δ``), so in float32
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sdrnet.core import Events, Synapses, propagate
+from sdrnet.core import Synapses, sparse_matmul
 
 from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _connection, _flat
 
@@ -87,7 +88,8 @@ class EventRun(NamedTuple):
     dense_synops : what the dense forward multiplies per layer, int64 ``[L]``;
     events : Δ events sent into each connection layer, int64 ``[L]``;
     exact : every sum of this run was exact in float32, so ``output`` is bit for bit the dense
-        ``model(x)`` (the condition in the module docstring).
+        ``model(x)`` (the condition in the module docstring);
+    kernels : the `sdrnet.core.sparse_matmul` kernel each connection layer ran (``"event"``/``"batched"``).
     """
 
     output: np.ndarray
@@ -95,6 +97,7 @@ class EventRun(NamedTuple):
     dense_synops: np.ndarray
     events: np.ndarray
     exact: bool
+    kernels: tuple[str, ...] = ()
 
 
 class _Stage(NamedTuple):
@@ -170,8 +173,11 @@ class EventDrivenNet:
         return stages
 
     @torch.no_grad()
-    def run(self, x: torch.Tensor) -> EventRun:
-        """Run clips ``x [T, B, *input_shape]``; the output equals ``model(x)`` up to float rounding."""
+    def run(self, x: torch.Tensor, kernel: str = "auto") -> EventRun:
+        """Run clips ``x [T, B, *input_shape]``; the output equals ``model(x)`` up to float rounding.
+
+        Each connection takes every (step, clip) ``Δ`` as one row of `sdrnet.core.sparse_matmul`; ``kernel``
+        (``"auto"``, ``"event"``, ``"batched"``) is passed to it and does not change the output."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
         if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
@@ -179,20 +185,21 @@ class EventDrivenNet:
                              f"got {tuple(x.shape)}")
         n_steps, n_samples = x.shape[:2]
         q = self.input_delta(x.float())
-        synops, dense, events, exact = [], [], [], True
+        synops, dense, events, exact, kernels = [], [], [], True, []
         for stage in self.stages:
             flat = q.reshape(n_steps, n_samples, -1).double().numpy()
             exact = exact and _exact_sums(stage, float(np.abs(flat).max(initial=0.0)))
             delta = np.diff(flat, axis=0, prepend=0.0).astype(np.float32)
-            ev = Events.from_dense(delta)
-            current = propagate(ev, stage.synapses, n_steps=n_steps)
+            result = sparse_matmul(delta.reshape(n_steps * n_samples, -1), stage.synapses, kernel)
+            current = result.out.reshape(n_steps, n_samples, -1)
             z = np.cumsum(current, axis=0, dtype=np.float64) + stage.bias
             q = stage.neuron(torch.from_numpy(z.astype(np.float32)).reshape(n_steps, n_samples, *stage.out_shape))
-            synops.append(int(stage.synapses.fan_out()[ev.unit].sum()))
+            synops.append(result.synops)
             dense.append(stage.pairs * n_steps * n_samples)
-            events.append(ev.n_events)
+            events.append(result.events)
+            kernels.append(result.kernel)
         return EventRun(q.numpy(), np.array(synops, np.int64), np.array(dense, np.int64), np.array(events, np.int64),
-                        exact)
+                        exact, tuple(kernels))
 
 
 _FLOAT32_BITS = 24  # significand bits: integers up to 2^24 are exact in float32
