@@ -219,3 +219,29 @@ def test_scipy_delay_matrix_holds_one_delay_per_pair():
     differ = Synapses.from_edges([0, 0], [1, 1], [1.0, 1.0], [1, 2], n_pre=1, n_post=2)
     with pytest.raises(ValueError, match=r"multapses with different delays \(0 -> 1: 1 and 2\)"):
         differ.to_scipy("delay")
+
+
+# ---------------------------------------------------------------------------- layers cannot drift from a Network
+def test_layers_are_immutable_so_a_network_never_runs_stale_parameters():
+    from dataclasses import FrozenInstanceError, replace
+
+    from sdrnet.core import Layer, LIFParams, Network
+
+    syn = Synapses.from_dense(np.eye(3, dtype=np.float32))
+    bias = np.zeros(3)
+    layer = Layer(syn, LIFParams(tau=2.0, v_threshold=1.0), bias=bias)
+    net = Network([layer])
+    silent = Events([], [], None, None, n_steps=6, n_units=3)
+    assert net.run(silent).spikes.n_events == 0
+    for name, value in [("bias", 2.0), ("tail", 1), ("neuron", LIFParams()), ("synapses", syn), ("recurrent", None)]:
+        with pytest.raises(FrozenInstanceError):
+            setattr(layer, name, value)
+    with pytest.raises(ValueError, match="read-only"):
+        layer.bias[0] = 2.0
+    bias[:] = 2.0  # the caller's array is not the layer's
+    assert layer.bias.tolist() == [0.0, 0.0, 0.0] and net.run(silent).spikes.n_events == 0
+    # a changed layer is a new layer, and a new network runs it: with bias 2, H = 1 >= 1 every step
+    louder = Network([replace(layer, bias=2.0)])
+    assert louder.run(silent).spikes.n_events == 6 * 3
+    assert net.run(silent).spikes.n_events == 0
+    assert isinstance(net.layers, tuple)

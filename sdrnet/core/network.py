@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from ._checks import as_array, check_float32, check_int
+from ._checks import as_array, check_float32, check_int, frozen
 from .events import Events
 from .synapses import Synapses
 
@@ -46,9 +46,9 @@ class LIFParams:
             raise TypeError(f"decay_input must be a bool, got {type(self.decay_input).__name__}: {self.decay_input!r}")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Layer:
-    """A population of LIF neurons and the synapses that feed it.
+    """A population of LIF neurons and the synapses that feed it (immutable, like its parts).
 
     ``synapses`` come from the previous layer (or the network input) with their delays;
     ``recurrent`` (optional, ``n x n``) come from this layer itself and arrive one step later
@@ -60,6 +60,10 @@ class Layer:
     runs ``tail`` steps past the end of its input (the previous layer's last step, or the input
     events' ``n_steps`` for the first layer) and is silent afterwards. ``None`` (default): the
     layer runs for every simulated step.
+
+    A `Network` compiles its layers once, so a layer cannot change afterwards: fields cannot be
+    reassigned and an array ``bias`` is kept as a read-only copy. Build a changed layer with
+    ``dataclasses.replace(layer, bias=...)`` and a new `Network` from it.
     """
 
     synapses: Synapses
@@ -67,6 +71,11 @@ class Layer:
     recurrent: Synapses | None = None
     bias: float | np.ndarray = 0.0
     tail: int | None = None
+
+    def __post_init__(self):
+        if not np.isscalar(self.bias):
+            bias = as_array("bias", self.bias, kind="f")
+            object.__setattr__(self, "bias", frozen(bias, bias.dtype).reshape(bias.shape))
 
     @property
     def n(self) -> int:
@@ -118,7 +127,7 @@ class Network:
             bias = as_array(f"layers[{i}].bias", layer.bias, kind="f")
             if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] != layer.n):
                 raise ValueError(f"layers[{i}].bias must be a scalar or have shape ({layer.n},), got {bias.shape}")
-        self.layers = layers
+        self.layers = tuple(layers)  # a list could shrink under the compiled arrays the kernel indexes
         self._compiled = _flatten(layers)
 
     @property
