@@ -148,7 +148,8 @@ class TrainConfig:
 
 
 def _checked_field(field: dataclasses.Field, value):
-    """``value`` if it has the field's annotated type (an int is taken for a float), else TypeError."""
+    """``value`` if it has the field's annotated type (an int is taken for a float, a path for a str), else
+    TypeError."""
     kinds = [k.strip() for k in str(field.type).split("|")]
     if value is None and "None" in kinds:
         return None
@@ -161,8 +162,8 @@ def _checked_field(field: dataclasses.Field, value):
         if not math.isfinite(value):
             raise ValueError(f"{field.name} must be finite, got {value!r}")
         return value
-    elif isinstance(value, str) and "str" in kinds:
-        return value
+    elif isinstance(value, (str, os.PathLike)) and "str" in kinds:
+        return os.fspath(value)
     raise TypeError(f"{field.name} must be {' or '.join(kinds)}, got {value!r} ({type(value).__name__})")
 
 
@@ -212,7 +213,7 @@ def _check_datasets(datasets: dict, cfg: TrainConfig, world: int, built: bool) -
             hint = "every split needs samples"
             if built and cfg.dataset == "synthetic":
                 hint = (f"synthetic_samples={cfg.synthetic_samples} is too few (test takes 25 %, validation "
-                        f"{cfg.holdout:.0%} of the rest, stratified over the classes)")
+                        f"{cfg.holdout * 100:g} % of the rest, stratified over the classes)")
             raise ValueError(f"the {name} split is empty (sizes {sizes}): {hint}")
         lengths = ds.lengths
         worst = int(np.argmax(lengths))
