@@ -80,8 +80,8 @@ class TrainConfig:
 
     ``max_delay`` is the largest delay in steps (the reference's kernel size minus one). ``lr_weights``
     sets the one-cycle peak ``max_lr_weights`` (default 5 × lr_weights, as the reference). ``max_steps``
-    bounds the time steps of any sample (a batch is a dense ``[T, B, C]`` tensor; SHD's and SSC's
-    samples are at most about 1 s, 100 steps). ``threads``: torch CPU threads during training (None: leave
+    bounds the time steps of any sample (a batch is a dense ``[T, B, C]`` tensor; the default, 10 s at
+    10 ms, is far above the length of SHD's spoken digits and SSC's commands). ``threads``: torch CPU threads during training (None: leave
     torch's setting; results then depend on the thread count).
     """
 
