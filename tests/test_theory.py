@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -167,3 +168,59 @@ def test_threshold_analysis_reproduces_the_nmda_argument():
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def _exact_false_match(n, a, s, theta):
+    num = sum(math.comb(s, b) * math.comb(n - s, a - b) for b in range(theta, min(s, a) + 1))
+    return Fraction(num, math.comb(n, a))
+
+
+def _exact_log(p: Fraction) -> float:
+    """log of a positive Fraction far below the float range: scale it to about 2**60 with integers first."""
+    shift = p.denominator.bit_length() - p.numerator.bit_length() + 60
+    return math.log((p.numerator << shift) // p.denominator) - shift * math.log(2)
+
+
+@pytest.mark.parametrize("n, a, s, theta", [
+    (10**12, 200, 30, 2), (10**12, 2000, 40, 3), (10**12, 40, 40, 1),
+    (10**18, 100, 50, 1), (10**18, 1000, 30, 2), (2**62 + 12345, 300, 20, 1),
+])
+def test_false_match_is_accurate_for_huge_n(n, a, s, theta):
+    # log-gamma sums lose n log n * 2**-53: a relative error of 2.7e-3 at 1e12, 1e12 at 1e18
+    exact = _exact_false_match(n, a, s, theta)
+    assert theory.false_match(n, a, s, theta) == pytest.approx(float(exact), rel=1e-11)
+    assert theory.log_false_match(n, a, s, theta) == pytest.approx(_exact_log(exact), rel=1e-12)
+    assert theory.false_match(n, a, s, theta, exact=True) == float(exact)
+
+
+def test_log_false_match_far_below_float64_at_huge_n():
+    n, a, s, theta = 10**18, 100, 50, 40
+    exact = _exact_false_match(n, a, s, theta)  # about 1e-570
+    assert float(exact) == 0.0
+    assert theory.log_false_match(n, a, s, theta) == pytest.approx(_exact_log(exact), rel=1e-12)
+    grid = theory.log_false_match(np.array([10**12, 10**18]), a, s, theta)
+    assert grid[1] == pytest.approx(_exact_log(exact), rel=1e-12)
+    assert grid[0] == pytest.approx(_exact_log(_exact_false_match(10**12, a, s, theta)), rel=1e-12)
+
+
+def test_false_negative_is_accurate_for_huge_a():
+    a, s, theta, v = 10**18, 30, 28, 1000
+    num = sum(math.comb(s, b) * math.comb(a - s, v - b) for b in range(s - theta + 1, s + 1))
+    exact = Fraction(num, math.comb(a, v))
+    assert theory.false_negative(a, s, theta, v) == pytest.approx(float(exact), rel=1e-11)
+
+
+def test_counts_beyond_int64_are_refused_or_exact():
+    with pytest.raises(ValueError, match=r"n must be < 2\*\*63"):
+        theory.false_match(np.uint64(2**63 + 5), 3, 3, 1)  # would wrap negative as int64
+    with pytest.raises(ValueError, match=r"n must be < 2\*\*63 \(use exact=True"):
+        theory.false_match(2**70, 3, 3, 1)
+    assert theory.false_match(2**70, 3, 3, 1, exact=True) == float(_exact_false_match(2**70, 3, 3, 1))
+
+
+def test_union_of_nothing_is_empty():
+    # n = 0 forces s = 0: the union of M empty sets is empty, not 0 * (1 - (1 - 0/0)^M) = NaN
+    for M in (0, 1, 5):
+        assert theory.union_synapses(0, 0, M) == 0.0 and theory.union_active(0, 0, M) == 0.0
+    np.testing.assert_array_equal(theory.union_synapses(np.array([0, 10]), 0, 3), [0.0, 0.0])
+    assert theory.union_synapses(np.array([0, 100]), np.array([0, 10]), 2)[1] == pytest.approx(100 * (1 - 0.9**2))
