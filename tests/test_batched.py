@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference import sparse_matmul_ref
 
-from sdrnet.core import Events, Synapses, kernels, propagate, sparse_matmul
+from sdrnet.core import Events, Synapses, kernels, ops, propagate, sparse_matmul
 
 
 @st.composite
@@ -53,11 +53,16 @@ def test_kernels_equal_the_reference_for_every_tile_width_and_block_split(proble
     syn, x = problem
     ref = sparse_matmul_ref(x, syn)
     n_blocks = min(n_blocks, syn.n_post)
+    csr = syn.indptr, syn.post, syn.weight
+    for run in (kernels.batched_matmul_kernel, kernels.batched_matmul_serial):
+        out = np.zeros_like(ref)
+        run(x, *csr, lanes, n_blocks, out)
+        np.testing.assert_array_equal(out, ref)
     out = np.zeros_like(ref)
-    kernels.batched_matmul_kernel(x, syn.indptr, syn.post, syn.weight, lanes, n_blocks, out)
+    kernels.event_matmul_kernel(x, *csr, n_blocks, out)
     np.testing.assert_array_equal(out, ref)
     out = np.zeros_like(ref)
-    kernels.event_matmul_kernel(x, syn.indptr, syn.post, syn.weight, n_blocks, out)
+    kernels.event_matmul_serial(x, *csr, out)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -78,22 +83,38 @@ def test_thread_count_changes_nothing(threads, n_b, n_post):
     rng = np.random.default_rng(n_b)
     syn = Synapses.random_erdos_renyi(200, n_post, 0.1, rng, weight=lambda r, n: r.normal(0, 1, n))
     x = (rng.normal(0, 1, (n_b, 200)) * (rng.random((n_b, 200)) < 0.3)).astype(np.float32)
-    outs = {}
+    ref, csr = sparse_matmul_ref(x, syn), (syn.indptr, syn.post, syn.weight)
     for n_threads in (1, 2):
         threads(n_threads)
-        outs[n_threads] = {kernel: sparse_matmul(x, syn, kernel).out for kernel in ("event", "batched")}
-    ref = sparse_matmul_ref(x, syn)
-    for by_kernel in outs.values():
-        for out in by_kernel.values():
+        for lanes in (8, 32):  # the blocks sparse_matmul would split posts into for this thread count
+            n_blocks = ops._blocks(n_post, n_threads, -(-n_b // lanes))
+            out = np.zeros_like(ref)
+            kernels.batched_matmul_kernel(x, *csr, lanes, n_blocks, out)
             np.testing.assert_array_equal(out, ref)
+        out = np.zeros_like(ref)
+        kernels.event_matmul_kernel(x, *csr, ops._blocks(n_post, n_threads, n_b), out)
+        np.testing.assert_array_equal(out, ref)
 
 
-@given(st.integers(0, 100), st.integers(1, 30), st.floats(0, 1), st.integers(1, 4), st.integers(0, 2**32 - 1))
-def test_activity_counts_events_and_active_tiles(n_b, n_pre, density, n_blocks, seed):
+def test_a_product_large_enough_for_threads_gives_the_one_thread_bits(threads):
+    rng = np.random.default_rng(7)
+    syn = Synapses.random_erdos_renyi(1500, 1500, 0.1, rng, weight=lambda r, n: r.normal(0, 1, n))
+    x = (rng.normal(0, 1, (2, 1500)) * (rng.random((2, 1500)) < 0.5)).astype(np.float32)
+    outs = []
+    for n_threads in (1, numba.config.NUMBA_NUM_THREADS):
+        threads(n_threads)
+        outs += [sparse_matmul(x, syn, kernel).out for kernel in ("event", "batched")]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+    np.testing.assert_allclose(outs[0], x.astype(np.float64) @ syn.to_dense(), rtol=1e-4, atol=1e-3)
+
+
+@given(st.integers(0, 100), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_activity_counts_events_and_active_tiles(n_b, n_pre, density, seed):
     rng = np.random.default_rng(seed)
     x = (rng.random((n_b, n_pre)) < density).astype(np.float32) * rng.normal(0, 1, (n_b, n_pre)).astype(np.float32)
     counts = np.zeros((4, n_pre), np.int64)
-    kernels.matmul_activity_kernel(x, min(n_blocks, n_pre), counts)
+    kernels.matmul_activity_kernel(x, counts)
     nonzero = x != 0
     np.testing.assert_array_equal(counts[0], nonzero.sum(0))
     for row, lanes in enumerate((8, 16, 32), start=1):

@@ -191,7 +191,7 @@ def _grow(a, cap):
 # Both kernels add ``w_k · x[b, i]`` into ``out[b, j]`` over ascending ``k`` (the CSR order, so ascending
 # presynaptic unit), as a float32 multiply then an add (never fused), exactly as `propagate_kernel` does: they
 # agree bit for bit with it and with each other. Every output element is written by one thread, so the thread
-# count changes nothing either. Block ``blk`` of ``n_blocks`` holds posts ``[blk·n_post // n_blocks, ...)``.
+# count changes nothing either.
 
 from llvmlite import ir  # noqa: E402
 from numba import prange, types  # noqa: E402
@@ -246,85 +246,116 @@ def _first_post_at_least(post, lo, hi, j):
     return lo
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _block(n, n_blocks, blk):
+    """Units ``[j0, j1)`` of block ``blk`` of ``n_blocks`` over ``n``."""
+    return blk * n // n_blocks, (blk + 1) * n // n_blocks
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_part(indptr, post, i, n_blocks, j0, j1):
+    """Synapses ``[k0, k1)`` of row ``i`` whose targets lie in ``[j0, j1)``."""
+    k0, k1 = indptr[i], indptr[i + 1]
+    if n_blocks > 1:
+        k0 = _first_post_at_least(post, k0, k1, j0)
+        k1 = _first_post_at_least(post, k0, k1, j1)
+    return k0, k1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _event_item(x, indptr, post, weight, n_blocks, out, item):
+    """Event-driven, work item (sample, block of posts): every non-zero ``x[b, i]`` is scattered through the
+    block's part of row ``i``, one synapse at a time."""
+    b, blk = item // n_blocks, item % n_blocks
+    j0, j1 = _block(out.shape[1], n_blocks, blk)
+    x_b, out_b = x[b], out[b]
+    for i in range(x.shape[1]):
+        xi = x_b[i]
+        if xi != 0:
+            k0, k1 = _row_part(indptr, post, i, n_blocks, j0, j1)
+            for k in range(k0, k1):
+                out_b[np.uint32(post[k])] += weight[k] * xi  # unsigned: no negative-index wraparound
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item):
+    """Batched (Elsen et al. 2020, "Fast Sparse ConvNets"), work item (tile of ``lanes`` = 8, 16 or 32 samples,
+    block of posts): the tile is copied to ``[n_pre, lanes]`` (zero-padded), every synapse of the block is
+    read once and applied to all its samples, ``[posts, lanes]`` accumulates and is written back."""
+    n_b, n_pre = x.shape
+    t, blk = item // n_blocks, item % n_blocks
+    b0 = t * lanes
+    nb = min(lanes, n_b - b0)
+    j0, j1 = _block(out.shape[1], n_blocks, blk)
+    xbuf = np.zeros(n_pre * lanes, np.float32)
+    for lane in range(nb):
+        for i in range(n_pre):
+            xbuf[i * lanes + lane] = x[b0 + lane, i]
+    tile = np.zeros((j1 - j0) * lanes, np.float32)
+    off = -j0 * lanes
+    for i in range(n_pre):
+        k0, k1 = _row_part(indptr, post, i, n_blocks, j0, j1)
+        if k0 == k1:
+            continue
+        if lanes == 32:
+            _axpy_rows(32, tile, off, xbuf, i * 32, post, weight, k0, k1)
+        elif lanes == 16:
+            _axpy_rows(16, tile, off, xbuf, i * 16, post, weight, k0, k1)
+        else:
+            _axpy_rows(8, tile, off, xbuf, i * 8, post, weight, k0, k1)
+    for lane in range(nb):
+        for j in range(j0, j1):
+            out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
+
+
+# Each kernel has a parallel driver (``prange`` over its work items, numba's threads) and a serial one: a
+# parallel region waits for every thread, which costs more than a small product gains. ``out`` starts at zero.
 @njit(cache=True, nogil=True, parallel=True)
 def event_matmul_kernel(x, indptr, post, weight, n_blocks, out):
-    """Event-driven: every non-zero ``x[b, i]`` is scattered through row ``i``, one synapse at a time. Work
-    items are (sample, block of posts). ``out`` starts at zero."""
-    n_b, n_pre = x.shape
-    n_post = out.shape[1]
-    for item in prange(n_b * n_blocks):
-        b, blk = item // n_blocks, item % n_blocks
-        j0, j1 = blk * n_post // n_blocks, (blk + 1) * n_post // n_blocks
-        x_b, out_b = x[b], out[b]
-        for i in range(n_pre):
-            xi = x_b[i]
-            if xi != 0:
-                k0, k1 = indptr[i], indptr[i + 1]
-                if n_blocks > 1:
-                    k0 = _first_post_at_least(post, k0, k1, j0)
-                    k1 = _first_post_at_least(post, k0, k1, j1)
-                for k in range(k0, k1):
-                    out_b[np.uint32(post[k])] += weight[k] * xi  # unsigned: no negative-index wraparound
+    """`_event_item` for every (sample, block), on all threads."""
+    for item in prange(x.shape[0] * n_blocks):
+        _event_item(x, indptr, post, weight, n_blocks, out, item)
+
+
+@njit(cache=True, nogil=True)
+def event_matmul_serial(x, indptr, post, weight, out):
+    """`_event_item` for every sample, on the calling thread."""
+    for item in range(x.shape[0]):
+        _event_item(x, indptr, post, weight, 1, out, item)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def batched_matmul_kernel(x, indptr, post, weight, lanes, n_blocks, out):
-    """Batched (Elsen et al. 2020, "Fast Sparse ConvNets"): ``lanes`` (8, 16 or 32) samples at a time, every
-    weight read once and applied to all of them. Work items are (tile of ``lanes`` samples, block of posts):
-    an item copies its tile to ``[n_pre, lanes]`` (zero-padded), accumulates ``[posts, lanes]`` and writes it
-    back. ``out`` starts at zero."""
-    n_b, n_pre = x.shape
-    n_post = out.shape[1]
-    n_tiles = (n_b + lanes - 1) // lanes
-    for item in prange(n_tiles * n_blocks):
-        t, blk = item // n_blocks, item % n_blocks
-        b0 = t * lanes
-        nb = min(lanes, n_b - b0)
-        j0, j1 = blk * n_post // n_blocks, (blk + 1) * n_post // n_blocks
-        xbuf = np.zeros(n_pre * lanes, np.float32)
-        for lane in range(nb):
-            for i in range(n_pre):
-                xbuf[i * lanes + lane] = x[b0 + lane, i]
-        tile = np.zeros((j1 - j0) * lanes, np.float32)
-        off = -j0 * lanes
-        for i in range(n_pre):
-            k0, k1 = indptr[i], indptr[i + 1]
-            if n_blocks > 1:
-                k0 = _first_post_at_least(post, k0, k1, j0)
-                k1 = _first_post_at_least(post, k0, k1, j1)
-            if k0 == k1:
-                continue
-            if lanes == 32:
-                _axpy_rows(32, tile, off, xbuf, i * 32, post, weight, k0, k1)
-            elif lanes == 16:
-                _axpy_rows(16, tile, off, xbuf, i * 16, post, weight, k0, k1)
-            else:
-                _axpy_rows(8, tile, off, xbuf, i * 8, post, weight, k0, k1)
-        for lane in range(nb):
-            for j in range(j0, j1):
-                out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
+    """`_batched_item` for every (tile, block), on all threads."""
+    for item in prange((x.shape[0] + lanes - 1) // lanes * n_blocks):
+        _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def matmul_activity_kernel(x, n_blocks, counts):
+@njit(cache=True, nogil=True)
+def batched_matmul_serial(x, indptr, post, weight, lanes, n_blocks, out):
+    """`_batched_item` for every (tile, block), on the calling thread."""
+    for item in range((x.shape[0] + lanes - 1) // lanes * n_blocks):
+        _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item)
+
+
+@njit(cache=True, nogil=True)
+def matmul_activity_kernel(x, counts):
     """Per input unit ``i``: ``counts[0, i]`` = non-zero ``x[:, i]``; ``counts[r, i]`` (r = 1, 2, 3) = tiles of
     8, 16, 32 samples holding a non-zero ``x[:, i]`` (tile ``t`` of width L: samples ``[t·L, t·L + L)``).
-    Work items are blocks of units. ``counts`` starts at zero."""
+    ``counts`` starts at zero."""
     n_b, n_pre = x.shape
-    for blk in prange(n_blocks):
-        u0, u1 = blk * n_pre // n_blocks, (blk + 1) * n_pre // n_blocks
-        hit = np.zeros((3, u1 - u0), np.int64)  # non-zeros so far in the current 8-, 16- and 32-tile
-        for b in range(n_b):
-            row, h8 = x[b, u0:u1], hit[0]
-            for i in range(u1 - u0):
-                h8[i] += row[i] != 0
-            for r in range(3):
-                if b % (8 << r) == (8 << r) - 1 or b == n_b - 1:  # a tile of width 8·2^r ends at b
-                    h, c = hit[r], counts[1 + r, u0:u1]
-                    for i in range(u1 - u0):
-                        c[i] += h[i] > 0
-                        if r == 0:
-                            counts[0, u0 + i] += h[i]
-                        if r < 2:
-                            hit[r + 1, i] += h[i]
-                        h[i] = 0
+    hit = np.zeros((3, n_pre), np.int64)  # non-zeros so far in the current 8-, 16- and 32-tile
+    for b in range(n_b):
+        row, h8 = x[b], hit[0]
+        for i in range(n_pre):
+            h8[i] += row[i] != 0
+        for r in range(3):
+            if b % (8 << r) == (8 << r) - 1 or b == n_b - 1:  # a tile of width 8·2^r ends at b
+                h, c = hit[r], counts[1 + r]
+                for i in range(n_pre):
+                    c[i] += h[i] > 0
+                    if r == 0:
+                        counts[0, i] += h[i]
+                    if r < 2:
+                        hit[r + 1, i] += h[i]
+                    h[i] = 0

@@ -167,6 +167,8 @@ _ROW_NS, _LANE_NS = 0.42, 0.0475  # one synapse applied to a tile of L samples: 
 _COPY_NS = 0.5  # one input or output element copied into or out of a tile
 _TILE_BYTES = 256 * 1024  # a batched accumulator tile [posts, L] stays within this (in L2)
 _MIN_BLOCK = 64  # fewest posts per block when posts are split between threads
+_PARALLEL_NS = 100_000  # products predicted faster than this run on one thread: a parallel region waits
+# for all threads, ~10 µs on idle cores and a scheduler time slice on busy ones
 
 
 class MatmulResult(NamedTuple):
@@ -220,19 +222,22 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
         raise ValueError(f"synapses have delays (up to {synapses.max_delay} steps), which a matrix product "
                          "cannot apply; use propagate")
     x = _matmul_input(x, synapses.n_pre)
-    threads = numba.get_num_threads()
     counts = np.zeros((1 + len(_LANES), synapses.n_pre), np.int64)
-    kernels.matmul_activity_kernel(x, _blocks(synapses.n_pre, threads, 1), counts)
+    kernels.matmul_activity_kernel(x, counts)
     work = counts @ synapses.fan_out()
-    kernel, lanes = _choose_kernel(kernel, work, x.shape[0], synapses)
+    (kernel, lanes), cost_ns = _choose_kernel(kernel, work, x.shape[0], synapses)
+    threads = numba.get_num_threads() if cost_ns >= _PARALLEL_NS else 1
     out = np.zeros((x.shape[0], synapses.n_post), np.float32)
-    if kernel == "event":
-        n_blocks = _blocks(synapses.n_post, threads, x.shape[0])
-        kernels.event_matmul_kernel(x, synapses.indptr, synapses.post, synapses.weight, n_blocks, out)
+    csr = synapses.indptr, synapses.post, synapses.weight
+    if kernel == "event" and threads == 1:
+        kernels.event_matmul_serial(x, *csr, out)
+    elif kernel == "event":
+        kernels.event_matmul_kernel(x, *csr, _blocks(synapses.n_post, threads, x.shape[0]), out)
     else:
         n_blocks = max(_blocks(synapses.n_post, threads, -(-x.shape[0] // lanes)),
                        min(-(-synapses.n_post * lanes * 4 // _TILE_BYTES), synapses.n_post))
-        kernels.batched_matmul_kernel(x, synapses.indptr, synapses.post, synapses.weight, lanes, n_blocks, out)
+        run = kernels.batched_matmul_serial if threads == 1 else kernels.batched_matmul_kernel
+        run(x, *csr, lanes, n_blocks, out)
     return MatmulResult(out, kernel, lanes, int(counts[0].sum()), int(work[0]))
 
 
@@ -248,13 +253,13 @@ def _matmul_input(x, n_pre: int) -> np.ndarray:
 
 
 def _blocks(n: int, threads: int, items: int) -> int:
-    """Blocks of ``n`` units so that ``items`` × blocks keeps every thread busy, at least _MIN_BLOCK units each."""
+    """Blocks of ``n`` units so that ``items`` × blocks keeps ``threads`` busy, at least _MIN_BLOCK units each."""
     return max(1, min(-(-threads // max(items, 1)), n // _MIN_BLOCK))
 
 
-def _choose_kernel(kernel: str, work: np.ndarray, n_b: int, synapses: Synapses) -> tuple[str, int]:
-    """(kernel, lanes) of least predicted cost; ``work[0]`` = events × fan-out, ``work[r]`` = active
-    (tile of ``_LANES[r - 1]`` samples, row) pairs × fan-out. A forced ``kernel`` only picks its lanes."""
+def _choose_kernel(kernel: str, work: np.ndarray, n_b: int, synapses: Synapses) -> tuple[tuple[str, int], float]:
+    """((kernel, lanes), predicted ns) of least predicted cost; ``work[0]`` = events × fan-out, ``work[r]`` =
+    active (tile of ``_LANES[r - 1]`` samples, row) pairs × fan-out. A forced ``kernel`` only picks its lanes."""
     costs = {("event", 0): _EVENT_NS * work[0] + _COPY_NS * n_b * synapses.n_pre}
     for r, lanes in enumerate(_LANES, start=1):
         padded = -(-n_b // lanes) * lanes
@@ -264,4 +269,5 @@ def _choose_kernel(kernel: str, work: np.ndarray, n_b: int, synapses: Synapses) 
             break
     if kernel != "auto":
         costs = {key: c for key, c in costs.items() if key[0] == kernel}
-    return min(costs, key=costs.get)
+    best = min(costs, key=costs.get)
+    return best, costs[best]
