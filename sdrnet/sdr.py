@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .core._checks import as_array, check_int, check_range, check_rng
+from .core._sampling import sample_rows
 
 __all__ = [
     "SDR",
@@ -327,16 +328,14 @@ class SDRBatch:
     def random(cls, n: int, a: int, size: int, rng: np.random.Generator) -> SDRBatch:
         """``size`` independent uniformly random SDRs, each with exactly ``a`` of ``n`` bits active.
 
-        Vectorised: the ``a`` smallest of ``n`` i.i.d. uniform keys per row (``argpartition``).
+        Vectorised over rows, in memory O(size · a) (`sample_rows`), not O(size · n).
         """
         n, a, size = check_int("n", n, 1), check_int("a", a, 0), check_int("size", size, 0)
         if a > n:
             raise ValueError(f"a must be <= n ({n}), got {a}")
         rng = check_rng(rng)
-        if a == 0:
-            return cls._trusted(n, np.zeros(0, np.int64), np.zeros(size + 1, np.int64))
-        idx = np.argpartition(rng.random((size, n)), a - 1, axis=1)[:, :a]
-        return cls._trusted(n, np.sort(idx, axis=1).ravel(), np.arange(size + 1, dtype=np.int64) * a)
+        indices = sample_rows(np.full(size, n), np.full(size, a), rng)
+        return cls._trusted(n, indices, np.arange(size + 1, dtype=np.int64) * a)
 
     # -- views
     @property
@@ -427,21 +426,25 @@ class SDRBatch:
     def overlap(self, other: SDR | SDRBatch) -> np.ndarray:
         """Overlaps ``|x_b ∧ y|``: int64 ``[B]`` against one SDR, ``[B, B2]`` against a batch.
 
-        Computed as a dense matrix product (float32 BLAS, exact for counts below 2**24;
-        float64 beyond).
+        Computed on the active indices (a sparse product for a batch), in memory proportional to
+        the SDRs and the result, never to ``B · n``; counts are exact integers.
         """
         _same_n(self, other)
         if isinstance(other, SDR):
-            return self.dense[:, other.sparse].sum(axis=1, dtype=np.int64)
-        dtype = np.float32 if self._n < 2**24 else np.float64
-        prod = self.dense.astype(dtype) @ other.dense.T.astype(dtype)
-        return np.rint(prod).astype(np.int64)
+            hits = np.concatenate([[0], np.cumsum(np.isin(self._indices, other.sparse))])
+            return hits[self._indptr[1:]] - hits[self._indptr[:-1]]
+        import scipy.sparse as sp
+
+        x, y = (sp.csr_array((np.ones(b._indices.shape[0], np.int64), b._indices, b._indptr), shape=(len(b), b._n))
+                for b in (self, other))
+        return (x @ y.T).toarray()
 
     def add_noise(self, fraction: float, rng: np.random.Generator) -> SDRBatch:
         """``SDR.add_noise`` on every row: ``round(fraction · a_b)`` bits of row ``b`` move.
 
-        Vectorised: one random key per bit; the ``v_b`` active bits with the smallest keys
-        turn off, and the ``v_b`` inactive bits with the smallest keys turn on.
+        Vectorised, in memory O(B · a): a uniform ``v_b``-subset of the row's active bits turns
+        off and a uniform ``v_b``-subset of its inactive bits turns on (`sample_rows`, drawn as
+        ranks among the inactive bits).
         """
         rng = check_rng(rng)
         fraction = _check_fraction("fraction", fraction)
@@ -451,24 +454,24 @@ class SDRBatch:
         if bad.size:
             b = bad[0]
             raise ValueError(f"fraction={fraction} moves {v[b]} bits of row {b} but only {self._n - a[b]} are inactive")
-        dense = self.dense.copy()
-        keys = rng.random(dense.shape)
-        rows, off = _smallest_per_row(np.where(dense, keys, 2.0), v)  # active bits sort first
-        _, on = _smallest_per_row(np.where(dense, 2.0, keys), v)  # inactive bits sort first
-        dense[rows, off] = False
-        dense[rows, on] = True
-        return SDRBatch.from_dense(dense)
+        rows, moved = np.repeat(np.arange(len(self)), a), np.repeat(np.arange(len(self)), v)
+        keep = np.ones(self._indices.shape[0], bool)
+        keep[self._indptr[moved] + sample_rows(a, v, rng)] = False
+        rank = sample_rows(self._n - a, v, rng)  # the rank-th inactive bit of its row turns on
+        # the r-th inactive bit is r + #{active x_j with x_j - j <= r}, j its position in the row
+        before = self._indices - (np.arange(rows.shape[0]) - self._indptr[rows])
+        count = np.searchsorted(_row_keys(rows, before, self._n + 1), _row_keys(moved, rank, self._n + 1),
+                                side="right") - self._indptr[moved]
+        new = np.concatenate([_row_keys(rows[keep], self._indices[keep], self._n),
+                              _row_keys(moved, rank + count, self._n)])
+        return SDRBatch._trusted(self._n, np.sort(new) - rows * self._n, self._indptr)
 
 
-def _smallest_per_row(keys: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, column) of the ``v[b]`` smallest keys of each row ``b`` (argpartition, then sort the few)."""
-    vmax = int(v.max()) if v.size else 0
-    if vmax == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    part = np.argpartition(keys, vmax - 1, axis=1)[:, :vmax]
-    part = np.take_along_axis(part, np.argsort(np.take_along_axis(keys, part, 1), axis=1), 1)
-    sel = np.arange(vmax)[None, :] < v[:, None]
-    return np.nonzero(sel)[0], part[sel]
+def _row_keys(rows: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:
+    """``rows · width + values``: one sorted key space for per-row values in ``[0, width)``."""
+    if rows.size and (int(rows.max()) + 1) * width >= 2**63:
+        raise ValueError(f"rows x row width ({int(rows.max()) + 1} x {width}) must be < 2**63")
+    return rows * np.int64(width) + values
 
 
 # ---------------------------------------------------------------------------- exact batch metrics
@@ -485,8 +488,10 @@ def consecutive_overlap(batch: SDRBatch) -> np.ndarray:
         raise TypeError(f"batch must be an SDRBatch, got {type(batch).__name__}")
     if len(batch) < 2:
         return np.zeros(0)
-    d = batch.dense
-    both = np.count_nonzero(d[1:] & d[:-1], axis=1)
+    rows = np.repeat(np.arange(len(batch)), batch.n_active)
+    key = _row_keys(rows, batch.indices, batch.n)
+    later = rows > 0  # bit i of row b + 1 is key - n in row b's key space
+    both = np.bincount(rows[later][np.isin(key[later] - batch.n, key)] - 1, minlength=len(batch) - 1)
     m = np.maximum(batch.n_active[1:], batch.n_active[:-1])
     return np.where(m > 0, both / np.maximum(m, 1), 0.0)
 

@@ -54,30 +54,19 @@ def _small():
     return ev, syn
 
 
-@pytest.mark.parametrize("name", ["time", "unit", "value", "sample_ptr"])
-def test_events_arrays_are_read_only(name):
-    ev, _ = _small()
-    arr = getattr(ev, name)
+@pytest.mark.parametrize("which, name", [(0, "time"), (0, "unit"), (0, "value"), (0, "sample_ptr"),
+                                         (1, "indptr"), (1, "post"), (1, "weight"), (1, "delay")])
+def test_stored_arrays_are_read_only(which, name):
+    obj = _small()[which]
+    arr = getattr(obj, name)
     with pytest.raises(ValueError, match="read-only"):
         arr[0] = 10**7
     with pytest.raises(ValueError, match="WRITEABLE"):
         arr.setflags(write=True)
     with pytest.raises(AttributeError):
-        setattr(ev, name, np.zeros_like(arr))
-
-
-@pytest.mark.parametrize("name", ["indptr", "post", "weight", "delay"])
-def test_synapses_arrays_are_read_only(name):
-    _, syn = _small()
-    arr = getattr(syn, name)
-    with pytest.raises(ValueError, match="read-only"):
-        arr[0] = 10**7
-    with pytest.raises(ValueError, match="WRITEABLE"):
-        arr.setflags(write=True)
+        setattr(obj, name, np.zeros_like(arr))
     with pytest.raises(AttributeError):
-        setattr(syn, name, np.zeros_like(arr))
-    with pytest.raises(AttributeError):
-        syn.n_post = 10**7
+        setattr(obj, ["n_steps", "n_post"][which], 10**7)
 
 
 def test_constructors_copy_their_inputs():
@@ -245,3 +234,106 @@ def test_layers_are_immutable_so_a_network_never_runs_stale_parameters():
     assert louder.run(silent).spikes.n_events == 6 * 3
     assert net.run(silent).spikes.n_events == 0
     assert isinstance(net.layers, tuple)
+
+
+# ---------------------------------------------------------------------------- distributions and memory of the random draws
+def _pvalue(observed, expected):
+    """Chi-square goodness of fit, pooling the sparse tail bins (expected < 5) into one."""
+    from scipy.stats import chisquare
+
+    observed, expected = np.asarray(observed, float), np.asarray(expected, float)
+    assert observed.sum() == pytest.approx(expected.sum())
+    small = expected < 5
+    obs = np.append(observed[~small], observed[small].sum())
+    exp = np.append(expected[~small], expected[small].sum())
+    keep = exp > 0
+    return chisquare(obs[keep], exp[keep]).pvalue
+
+
+def _peak_bytes(call):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = call()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("a", [10, 40])  # 40 > n / 2 is drawn through the 10 bits left out
+def test_batch_random_rows_are_independent_uniform_subsets(a):
+    from scipy.stats import hypergeom
+
+    from sdrnet.sdr import SDR, SDRBatch, consecutive_overlap
+
+    n, size = 50, 20000
+    b = SDRBatch.random(n, a, size, np.random.default_rng(a))
+    assert (b.n_active == a).all() and all(len(set(s.sparse.tolist())) == a for s in b[:200])
+    assert _pvalue(np.bincount(b.indices, minlength=n), np.full(n, size * a / n)) > 1e-3
+    # the whole subset, not only its bits: the overlap with a fixed 10-bit set is hypergeometric
+    fixed = b.overlap(SDR(n, range(10)))
+    assert _pvalue(np.bincount(fixed, minlength=11), size * hypergeom(n, 10, a).pmf(np.arange(11))) > 1e-3
+    # rows are independent: consecutive rows overlap as two independent uniform a-subsets do
+    pairs = np.rint(consecutive_overlap(b) * a).astype(int)
+    assert _pvalue(np.bincount(pairs, minlength=a + 1), (size - 1) * hypergeom(n, a, a).pmf(np.arange(a + 1))) > 1e-3
+
+
+def test_batch_add_noise_moves_uniform_subsets_of_bits():
+    from scipy.stats import hypergeom
+
+    from sdrnet.sdr import SDR, SDRBatch
+
+    n, size = 50, 20000
+    x = SDR(n, range(0, n, 5))  # 10 active bits, 40 inactive
+    inactive = np.setdiff1d(np.arange(n), x.sparse)
+    noisy = SDRBatch.from_sdrs([x] * size).add_noise(0.3, np.random.default_rng(5))  # 3 bits move per row
+    d = noisy.dense
+    off, on = ~d[:, x.sparse], d[:, inactive]
+    assert (off.sum(1) == 3).all() and (on.sum(1) == 3).all()
+    assert _pvalue(off.sum(0), np.full(10, size * 3 / 10)) > 1e-3
+    assert _pvalue(on.sum(0), np.full(40, size * 3 / 40)) > 1e-3
+    k = np.arange(4)
+    assert _pvalue(np.bincount(off[:, :5].sum(1), minlength=4), size * hypergeom(10, 5, 3).pmf(k)) > 1e-3
+    assert _pvalue(np.bincount(on[:, :20].sum(1), minlength=4), size * hypergeom(40, 20, 3).pmf(k)) > 1e-3
+
+
+def test_batch_operations_use_memory_in_proportion_to_the_sdrs():
+    from sdrnet.sdr import SDRBatch, consecutive_overlap
+
+    n, a, size = 100_000, 20, 200
+    rng = np.random.default_rng(0)
+    sdr_bytes = size * a * 8  # the int64 indices; a dense [size, n] key matrix would be 1250x more
+    b, peak = _peak_bytes(lambda: SDRBatch.random(n, a, size, rng))
+    assert peak < 16 * sdr_bytes
+    noisy, peak = _peak_bytes(lambda: b.add_noise(0.3, rng))
+    assert peak < 16 * sdr_bytes
+    m, peak = _peak_bytes(lambda: b.overlap(noisy))
+    assert peak < 8 * (m.nbytes + 2 * sdr_bytes)
+    assert np.diag(m).tolist() == [a - 6] * size  # round(0.3 * 20) = 6 bits moved in every row
+    one, peak = _peak_bytes(lambda: b.overlap(noisy[0]))
+    assert peak < 16 * sdr_bytes and one.tolist() == m[:, 0].tolist()
+    _, peak = _peak_bytes(lambda: consecutive_overlap(b))
+    assert peak < 32 * sdr_bytes
+
+
+@pytest.mark.parametrize("p", [0.3, 0.8])  # 0.8: rows are drawn through the pairs left out
+def test_erdos_renyi_rows_are_binomial_and_uniform(p):
+    from scipy.stats import binom
+
+    n_pre, n_post = 4000, 40
+    s = Synapses.random_erdos_renyi(n_pre, n_post, p, np.random.default_rng(int(p * 10)))
+    adj = s.to_dense() != 0
+    assert adj.sum() == s.nnz  # no multapses
+    assert _pvalue(np.bincount(s.fan_out(), minlength=n_post + 1), n_pre * binom(n_post, p).pmf(np.arange(n_post + 1))) > 1e-3
+    assert _pvalue(s.fan_in(), np.full(n_post, s.nnz / n_post)) > 1e-3  # given nnz, targets are uniform
+    # pairs of targets are independent: both j and j' are hit with probability p², for every pair
+    both = (adj[:, :-1] & adj[:, 1:]).sum(0)
+    assert _pvalue(np.append(both, n_pre * (n_post - 1) - both.sum()),
+                   np.append(np.full(n_post - 1, n_pre * p * p), n_pre * (n_post - 1) * (1 - p * p))) > 1e-3
+
+
+def test_erdos_renyi_memory_is_proportional_to_its_synapses():
+    s, peak = _peak_bytes(lambda: Synapses.random_erdos_renyi(2000, 2000, 0.05, np.random.default_rng(0)))
+    assert s.nnz == pytest.approx(2000 * 2000 * 0.05, rel=0.02)
+    assert peak < 8 * s.nbytes  # permuting every pair took 20x

@@ -8,6 +8,7 @@ from functools import partial
 import numpy as np
 
 from ._checks import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
+from ._sampling import sample_rows
 
 __all__ = ["Synapses"]
 
@@ -203,28 +204,25 @@ class Synapses:
     @classmethod
     def random_erdos_renyi(cls, n_pre: int, n_post: int, p: float, rng: np.random.Generator, *,
                            weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
-        """Every pair is connected independently with probability ``p`` (Erdős–Rényi G(n, p))."""
-        n_pre, n_post = check_int("n_pre", n_pre, 1), check_int("n_post", n_post, 1)
+        """Every pair is connected independently with probability ``p`` (Erdős–Rényi G(n, p)).
+
+        Drawn row by row, as G(n, p) factorises: each presynaptic unit gets a Binomial(n_post, p)
+        number of partners, then that many distinct ones uniformly; memory is O(nnz), not O(n_pre · n_post).
+        """
+        n_pre, n_post = check_size32("n_pre", n_pre, 1), check_size32("n_post", n_post, 1)
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
+            raise TypeError(f"p must be a probability in [0, 1], got {type(p).__name__}: {p!r}")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p must be a probability in [0, 1], got {p}")
         rng = check_rng(rng)
-        n_pairs = n_pre * n_post
-        flat = np.sort(rng.choice(n_pairs, rng.binomial(n_pairs, p), replace=False))
-        return cls._random(flat // n_post, flat % n_post, n_pre, n_post, rng, weight, max_delay)
+        fan_out = rng.binomial(n_post, p, n_pre)
+        post = sample_rows(np.full(n_pre, n_post), fan_out, rng)
+        w, d = _weights_and_delays(post.shape[0], rng, weight, max_delay)
+        return cls(np.concatenate([[0], np.cumsum(fan_out)]), post, w, d, n_post=n_post)
 
     @classmethod
     def _random(cls, pre, post, n_pre, n_post, rng, weight, max_delay) -> Synapses:
-        n = pre.shape[0]
-        if callable(weight):
-            w = np.asarray(weight(rng, n))
-            if w.shape != (n,):
-                raise ValueError(f"weight(rng, n) must return an array of shape ({n},), got {w.shape}")
-        else:
-            w = np.full(n, weight, np.float32)
-        d = None
-        if max_delay is not None:
-            max_delay = check_int("max_delay", max_delay, 0)
-            d = rng.integers(0, max_delay, n, endpoint=True)
+        w, d = _weights_and_delays(pre.shape[0], rng, weight, max_delay)
         return cls.from_edges(pre, post, w, d, n_pre=n_pre, n_post=n_post)
 
     # ------------------------------------------------------------------ conversions
@@ -360,6 +358,21 @@ def _fixed_partners(n_partners, n_owners, count, rng, names):
     rng = check_rng(rng)
     partner = np.concatenate([rng.choice(n_partners, count, replace=False) for _ in range(n_owners)])
     return partner, np.repeat(np.arange(n_owners), count)
+
+
+def _weights_and_delays(n: int, rng, weight: WeightSpec, max_delay: int | None):
+    """``n`` weights (a constant or ``weight(rng, n)``) and, if ``max_delay`` is given, delays in ``[0, max_delay]``."""
+    if callable(weight):
+        w = np.asarray(weight(rng, n))
+        if w.shape != (n,):
+            raise ValueError(f"weight(rng, n) must return an array of shape ({n},), got {w.shape}")
+    else:
+        w = np.full(n, weight, np.float32)
+    d = None
+    if max_delay is not None:
+        max_delay = check_int("max_delay", max_delay, 0)
+        d = rng.integers(0, max_delay, n, endpoint=True)
+    return w, d
 
 
 def _delay_array(delay, nnz: int) -> np.ndarray:
