@@ -6,6 +6,10 @@ array (uint8/uint32, one entry per segment, cache-resident), act on the counts, 
 them: a memset when the input touched a good part of the segments, else only the entries it
 touched. The cost is (active bits) × (fan-out per bit) and no [inputs × segments] matrix is
 ever written. Plain-numpy references: ``tests/reference.py``.
+
+Threads: each call handles inputs ``[s0, s1)`` and segments ``[j0, j1)`` (a row's synapses onto
+them are contiguous, rows being sorted by segment), so calls on disjoint parts run at once
+without sharing anything (``nogil``); their results do not depend on the split.
 """
 
 from __future__ import annotations
@@ -13,52 +17,76 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from sdrnet.core.kernels import _first_post_at_least, _grow
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _part(indptr, post, i, j0, j1, whole):
+    """Synapses of row ``i`` onto segments ``[j0, j1)`` (the whole row when ``whole``)."""
+    k0, k1 = indptr[i], indptr[i + 1]
+    if whole:
+        return k0, k1
+    k0 = _first_post_at_least(post, k0, k1, j0)
+    return k0, _first_post_at_least(post, k0, k1, j1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _clear(counts, active, lo, hi, indptr, post, j0, j1, whole, touched, memset_ratio):
+    """Zero the counts input ``active[lo:hi]`` raised: all at once when it touched a good part of them."""
+    if memset_ratio * touched >= counts.shape[0]:
+        counts[:] = 0
+    else:
+        for e in range(lo, hi):
+            k0, k1 = _part(indptr, post, active[e], j0, j1, whole)
+            for k in range(k0, k1):
+                counts[post[k] - j0] = 0
+
 
 @njit(cache=True, nogil=True)
-def segment_matches_kernel(active, active_ptr, indptr, post, theta, counts, seen, out_sample, out_segment):
-    """Record every (input b, segment j) whose overlap reaches ``theta``.
+def segment_matches_kernel(active, active_ptr, s0, s1, indptr, post, j0, j1, whole, theta, counts, seen):
+    """Every (input ``b``, segment ``j``) of inputs ``[s0, s1)`` and segments ``[j0, j1)`` whose overlap
+    reaches ``theta``, ordered by input then segment.
 
-    Writes the first ``len(out_sample)`` matches, ordered by input, and returns the total
-    number of matches (the caller retries with more room when it is larger), or
-    ``-(b + 1)`` when input ``b`` lists an active cell twice.
+    ``whole``: ``[j0, j1)`` holds every segment. ``counts`` (``j1 - j0`` zeros) and ``seen`` (``-1`` per
+    input cell) are scratch. Returns
+    ``(sample, segment, bad)``: ``bad`` is the first input that lists an active cell twice, else -1.
     """
-    cap = out_sample.shape[0]
-    found = 0
-    for b in range(active_ptr.shape[0] - 1):
-        touched = 0
-        for e in range(active_ptr[b], active_ptr[b + 1]):
+    cap, found = 1024, 0
+    out_sample, out_segment = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    for b in range(s0, s1):
+        lo, hi = active_ptr[b], active_ptr[b + 1]
+        first, touched = found, 0
+        for e in range(lo, hi):
             i = active[e]
             if seen[i] == b:
-                return -(b + 1)
+                return out_sample[:found], out_segment[:found], b
             seen[i] = b
-            touched += indptr[i + 1] - indptr[i]
-            for k in range(indptr[i], indptr[i + 1]):
-                j = post[k]
+            k0, k1 = _part(indptr, post, i, j0, j1, whole)
+            touched += k1 - k0
+            for k in range(k0, k1):
+                j = post[k] - j0
                 c = counts[j] + 1
                 counts[j] = c
                 if c == theta:
-                    if found < cap:
-                        out_sample[found] = b
-                        out_segment[found] = j
+                    if found == cap:
+                        cap *= 2
+                        out_sample, out_segment = _grow(out_sample, cap), _grow(out_segment, cap)
+                    out_sample[found], out_segment[found] = b, j + j0
                     found += 1
-        if 16 * touched >= counts.shape[0]:  # a memset of the whole array is cheaper
-            counts[:] = 0
-        else:
-            for e in range(active_ptr[b], active_ptr[b + 1]):
-                i = active[e]
-                for k in range(indptr[i], indptr[i + 1]):
-                    counts[post[k]] = 0
-    return found
+        out_segment[first:found] = np.sort(out_segment[first:found])
+        _clear(counts, active, lo, hi, indptr, post, j0, j1, whole, touched, 16)
+    return out_sample[:found], out_segment[:found], -1
 
 
 @njit(cache=True, nogil=True)
-def overlap_histogram_kernel(active, active_ptr, indptr, post, counts, seen, hist):
-    """``hist[c] +=`` the number of (input, segment) pairs with overlap exactly ``c >= 1``.
+def overlap_histogram_kernel(active, active_ptr, s0, s1, indptr, post, j0, j1, whole, counts, seen, hist):
+    """``hist[c] +=`` the number of (input, segment) pairs of inputs ``[s0, s1)`` and segments ``[j0, j1)``
+    with overlap exactly ``c >= 1``. ``whole``, ``counts`` and ``seen`` as in `segment_matches_kernel`.
 
-    Returns -1, or ``b`` when input ``b`` lists an active cell twice.
+    Returns -1, or the first input ``b`` that lists an active cell twice.
     """
     n_segments = counts.shape[0]
-    for b in range(active_ptr.shape[0] - 1):
+    for b in range(s0, s1):
         lo, hi = active_ptr[b], active_ptr[b + 1]
         touched = 0
         for e in range(lo, hi):
@@ -66,9 +94,10 @@ def overlap_histogram_kernel(active, active_ptr, indptr, post, counts, seen, his
             if seen[i] == b:
                 return b
             seen[i] = b
-            touched += indptr[i + 1] - indptr[i]
-            for k in range(indptr[i], indptr[i + 1]):
-                counts[post[k]] += 1
+            k0, k1 = _part(indptr, post, i, j0, j1, whole)
+            touched += k1 - k0
+            for k in range(k0, k1):
+                counts[post[k] - j0] += 1
         if 4 * touched >= n_segments:  # scan every segment
             for j in range(n_segments):
                 if counts[j] > 0:
@@ -76,9 +105,9 @@ def overlap_histogram_kernel(active, active_ptr, indptr, post, counts, seen, his
                     counts[j] = 0
         else:  # the first synapse to reach a segment reads its count, then clears it
             for e in range(lo, hi):
-                i = active[e]
-                for k in range(indptr[i], indptr[i + 1]):
-                    j = post[k]
+                k0, k1 = _part(indptr, post, active[e], j0, j1, whole)
+                for k in range(k0, k1):
+                    j = post[k] - j0
                     if counts[j] > 0:
                         hist[counts[j]] += 1
                         counts[j] = 0

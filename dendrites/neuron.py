@@ -13,6 +13,7 @@ import numpy as np
 
 from sdrnet.core import Synapses, overlap
 from sdrnet.core._checks import as_array, check_int, check_range, check_rng
+from sdrnet.core._parallel import get_num_threads, map_parts, parts
 from sdrnet.core.ops import _active_lists
 from sdrnet.core.synapses import _fixed_partners
 from sdrnet.sdr import SDR, SDRBatch
@@ -211,27 +212,52 @@ def overlap_histogram(inputs, synapses: Synapses) -> np.ndarray:
     """
     indices, ptr, _ = active_lists(inputs, _check_synapses(synapses).n_pre)
     max_fan_in = _max_fan_in(synapses)
-    counts, seen = _scratch(synapses, max_fan_in)
-    hist = np.zeros(max_fan_in + 1, np.int64)
-    bad = kernels.overlap_histogram_kernel(indices, ptr, synapses.indptr, synapses.post, counts, seen, hist)
-    if bad >= 0:
-        raise ValueError(f"input {bad} repeats an active cell; an SDR lists each active cell once")
+    split, _ = _parts(indices, ptr, synapses)
+
+    def part(p):
+        s0, s1, j0, j1 = split[p]
+        counts, seen = _scratch(synapses, j1 - j0, max_fan_in)
+        hist = np.zeros(max_fan_in + 1, np.int64)
+        bad = kernels.overlap_histogram_kernel(indices, ptr, s0, s1, synapses.indptr, synapses.post, j0, j1,
+                                               j1 - j0 == synapses.n_post, counts, seen, hist)
+        return bad, hist
+
+    results = map_parts(part, len(split))
+    _check_repeats([bad for bad, _ in results])
+    hist = np.sum([h for _, h in results], axis=0)
     hist[0] = (ptr.shape[0] - 1) * synapses.n_post - hist[1:].sum()
     return hist
 
 
 def _matches(indices, ptr, synapses: Synapses, max_fan_in: int, theta: int) -> tuple[np.ndarray, np.ndarray]:
-    counts, seen = _scratch(synapses, max_fan_in)
-    cap = max(1024, (ptr.shape[0] - 1) * 4)
-    while True:
-        out_sample, out_segment = np.empty(cap, np.int64), np.empty(cap, np.int64)
-        found = kernels.segment_matches_kernel(indices, ptr, synapses.indptr, synapses.post, theta, counts, seen,
-                                               out_sample, out_segment)
-        if found < 0:
-            raise ValueError(f"input {-found - 1} repeats an active cell; an SDR lists each active cell once")
-        if found <= cap:
-            return out_sample[:found], out_segment[:found]
-        cap, counts[:], seen[:] = found, 0, -1
+    split, by_segment = _parts(indices, ptr, synapses)
+
+    def part(p):
+        s0, s1, j0, j1 = split[p]
+        counts, seen = _scratch(synapses, j1 - j0, max_fan_in)
+        return kernels.segment_matches_kernel(indices, ptr, s0, s1, synapses.indptr, synapses.post, j0, j1,
+                                              j1 - j0 == synapses.n_post, theta, counts, seen)
+
+    results = map_parts(part, len(split))
+    _check_repeats([bad for _, _, bad in results])
+    sample = np.concatenate([r[0] for r in results])
+    segment = np.concatenate([r[1] for r in results])
+    if by_segment:  # each part holds its segments of every input
+        order = np.lexsort((segment, sample))
+        sample, segment = sample[order], segment[order]
+    return sample, segment
+
+
+def _parts(indices, ptr, synapses: Synapses):
+    """Inputs × segments in parts for the threads (`sdrnet.core._parallel.parts`)."""
+    work = int(synapses.fan_out()[indices].sum()) if indices.size else 0
+    return parts(ptr.shape[0] - 1, synapses, work, get_num_threads())
+
+
+def _check_repeats(bad: list[int]) -> None:
+    bad = [b for b in bad if b >= 0]
+    if bad:
+        raise ValueError(f"input {min(bad)} repeats an active cell; an SDR lists each active cell once")
 
 
 def _check_synapses(synapses) -> Synapses:
@@ -244,7 +270,7 @@ def _max_fan_in(synapses: Synapses) -> int:
     return int(np.bincount(synapses.post, minlength=synapses.n_post).max(initial=0))
 
 
-def _scratch(synapses: Synapses, max_fan_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-segment counters (uint8 when every segment has <= 255 synapses) and per-input repeat marks."""
+def _scratch(synapses: Synapses, n_segments: int, max_fan_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """Counters for ``n_segments`` segments (uint8 when every segment has <= 255 synapses) and per-input repeat marks."""
     dtype = np.uint8 if max_fan_in <= np.iinfo(np.uint8).max else np.uint32
-    return np.zeros(synapses.n_post, dtype), np.full(synapses.n_pre, -1, np.int64)
+    return np.zeros(n_segments, dtype), np.full(synapses.n_pre, -1, np.int64)

@@ -2,6 +2,8 @@
 
 Imports numpy and numba only; torch, scipy and networkx are imported inside the
 conversions that need them. Kernels compile on first call and are cached on disk.
+They run on numba's threads (`set_num_threads`, ``NUMBA_NUM_THREADS``) with the same
+results for every thread count, in blocks sized for the L2 cache (`set_cache_size`).
 
 >>> import numpy as np
 >>> from sdrnet.core import Events, Synapses, propagate
@@ -13,8 +15,9 @@ conversions that need them. Kernels compile on first call and are cached on disk
 
 from .events import Events
 from .network import Layer, LIFParams, Network, RunResult
+from ._parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
 from .ops import MatmulResult, kwta, overlap, propagate, sparse_matmul
 from .synapses import Synapses
 
 __all__ = ["Events", "Synapses", "propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "Network", "Layer",
-           "LIFParams", "RunResult"]
+           "LIFParams", "RunResult", "set_num_threads", "get_num_threads", "set_cache_size", "get_cache_size"]

@@ -2,44 +2,168 @@
 
 Each kernel has a plain-numpy reference in ``tests/reference.py``. The public, validated
 entry points are in `sdrnet.core.ops` and `sdrnet.core.network`.
+
+Threads and blocks. A kernel's work is split into items that own disjoint outputs: samples, and blocks
+of postsynaptic units ``[bounds[c], bounds[c + 1])``. An item adds its terms into each output element
+in the order a single pass would (events in order; a row's synapses in CSR order, i.e. by ``post``), so
+the result is bit-identical for every block split and thread count. ``offsets[i, c]`` is where row
+``i``'s synapses onto block ``c`` start, relative to ``indptr[i]`` (`block_offsets`; rows are sorted by
+``post``, so a block's synapses of a row are contiguous).
+
+Indices inside the scatter loops are unsigned, so numba emits no negative-index wraparound; that halves
+the instructions per synaptic event (measured: 28 → 15 per synapse, about 2× the events per second).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_PREFETCH_AHEAD = 4  # events: a row's first cache lines are requested this many events before it is read
+_PREFETCH_SYNAPSES = 32  # synapses of a row requested ahead (two cache lines of post and of weight)
+_NO_OFFSETS = np.zeros((0, 0), np.uint32)
 
 
-@njit(cache=True, nogil=True)
-def propagate_kernel(time, unit, value, sample_ptr, indptr, post, weight, delay, has_delay, out):
-    """out[t + d_ij, b, j] += w_ij * x_i(t) for every event (t, i, x) of sample b and synapse i -> j."""
-    n_steps = out.shape[0]
-    for b in range(sample_ptr.shape[0] - 1):
-        for e in range(sample_ptr[b], sample_ptr[b + 1]):
-            t, i, x = time[e], unit[e], value[e]
-            for k in range(indptr[i], indptr[i + 1]):
-                tt = t + delay[k] if has_delay else t
-                if tt < n_steps:
-                    out[tt, b, post[k]] += weight[k] * x
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Ask the CPU to bring ``arr[idx]`` into cache (LLVM ``llvm.prefetch``: read, keep). A hint: no effect
+    on results, and no fault for an address past the end."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
-@njit(cache=True, nogil=True)
-def overlap_kernel(active, active_ptr, indptr, post, out):
-    """out[b, j] = number of synapses onto j whose presynaptic unit is active in sample b.
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_row(post, weight, delay, has_delay, k0, k1):
+    """Prefetch the start of synapses ``[k0, k1)``."""
+    for k in range(k0, min(k1, k0 + _PREFETCH_SYNAPSES), 16):
+        _prefetch(post, k)
+        _prefetch(weight, k)
+    if has_delay and k1 > k0:
+        _prefetch(delay, k0)
 
-    Returns the index of the first sample holding a repeated active unit, or -1.
+
+@njit(cache=True, nogil=True, parallel=True)
+def block_offsets(indptr, post, bounds, offsets):
+    """``offsets[i, c]`` = first synapse of row ``i`` with ``post >= bounds[c]``, minus ``indptr[i]``."""
+    for i in prange(indptr.shape[0] - 1):
+        k, hi = indptr[i], indptr[i + 1]
+        for c in range(bounds.shape[0]):
+            k = _first_post_at_least(post, k, hi, bounds[c])
+            offsets[i, c] = k - indptr[i]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def rows_sorted(indptr, post):
+    """True when every row's synapses are sorted by ``post`` (what blocks need)."""
+    unsorted = 0
+    for i in prange(indptr.shape[0] - 1):
+        for k in range(indptr[i] + 1, indptr[i + 1]):
+            if post[k] < post[k - 1]:
+                unsorted += 1
+                break
+    return unsorted == 0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _segment(indptr, post, offsets, bounds, i, c):
+    """Synapses ``[k0, k1)`` of row ``i`` onto block ``c``: the whole row for one block, else from
+    ``offsets`` or, when it is empty, by binary search."""
+    k0, k1 = indptr[i], indptr[i + 1]
+    if bounds.shape[0] == 2:
+        return k0, k1
+    if offsets.shape[0]:
+        return k0 + offsets[i, c], k0 + offsets[i, c + 1]
+    k0 = _first_post_at_least(post, k0, k1, bounds[c])
+    return k0, _first_post_at_least(post, k0, k1, bounds[c + 1])
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def propagate_kernel(time, unit, value, sample_ptr, indptr, post, weight, delay, has_delay, max_delay, offsets, bounds,
+                     out):
+    """``out[t + d_k, b, post_k] += w_k · x`` for every event ``(t, i, x)`` of sample ``b`` and synapse ``k``
+    of row ``i`` (arrivals at or after ``out.shape[0]`` are dropped). Items: (sample, block)."""
+    n_steps, n_b, n_post = out.shape
+    n_blocks = bounds.shape[0] - 1
+    flat = out.reshape(-1)
+    stride = np.uint64(n_b * n_post)  # one time step
+    ahead = n_blocks == 1 or offsets.shape[0] > 0  # a binary search would cost more than the prefetch saves
+    for item in prange(n_b * n_blocks):
+        b, c = item // n_blocks, item % n_blocks
+        e0, e1 = sample_ptr[b], sample_ptr[b + 1]
+        for e in range(e0, e1):
+            if ahead and e + _PREFETCH_AHEAD < e1:
+                k0, k1 = _segment(indptr, post, offsets, bounds, unit[e + _PREFETCH_AHEAD], c)
+                _prefetch_row(post, weight, delay, has_delay, k0, k1)
+            t, x = time[e], value[e]
+            k0, k1 = _segment(indptr, post, offsets, bounds, unit[e], c)
+            base = np.uint64((t * n_b + b) * n_post)
+            if not has_delay:
+                if t < n_steps:
+                    _scatter_flat(flat, base, post, weight, x, k0, k1)
+            elif t + max_delay < n_steps:
+                _scatter_delayed(flat, base, stride, post, weight, delay, x, k0, k1)
+            else:
+                for k in range(k0, k1):
+                    if t + np.int64(delay[k]) < n_steps:
+                        flat[base + np.uint64(delay[k]) * stride + np.uint64(post[k])] += weight[k] * x
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_flat(out, base, post, weight, x, k0, k1):
+    k, k1 = np.uint64(k0), np.uint64(k1)
+    while k < k1:
+        out[base + np.uint64(post[k])] += weight[k] * x
+        k += np.uint64(1)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_delayed(out, base, stride, post, weight, delay, x, k0, k1):
+    k, k1 = np.uint64(k0), np.uint64(k1)
+    while k < k1:
+        out[base + np.uint64(delay[k]) * stride + np.uint64(post[k])] += weight[k] * x
+        k += np.uint64(1)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def overlap_kernel(active, active_ptr, indptr, post, n_chunks, bounds, out, bad):
+    """``out[b, j]`` = synapses onto ``j`` whose presynaptic unit is active in sample ``b``.
+
+    Items: (sample, block), in ``n_chunks`` contiguous runs, one per thread. ``bad[chunk]`` is set to the
+    first sample of the chunk that lists a unit twice (that sample's counts are then incomplete), else -1.
     """
-    n_pre = indptr.shape[0] - 1
-    seen = np.full(n_pre, -1, np.int64)
-    for b in range(active_ptr.shape[0] - 1):
-        for e in range(active_ptr[b], active_ptr[b + 1]):
-            i = active[e]
-            if seen[i] == b:
-                return b
-            seen[i] = b
-            for k in range(indptr[i], indptr[i + 1]):
-                out[b, post[k]] += 1
-    return -1
+    n_b = active_ptr.shape[0] - 1
+    n_blocks = bounds.shape[0] - 1
+    n_items = n_b * n_blocks
+    for chunk in prange(n_chunks):
+        seen = np.full(indptr.shape[0] - 1, -1, np.int64)
+        bad[chunk] = -1
+        for item in range(chunk * n_items // n_chunks, (chunk + 1) * n_items // n_chunks):
+            b, c = item // n_blocks, item % n_blocks
+            out_b = out[b]
+            for e in range(active_ptr[b], active_ptr[b + 1]):
+                i = active[e]
+                if seen[i] == item:
+                    bad[chunk] = b
+                    break
+                seen[i] = item
+                k0, k1 = _segment(indptr, post, _NO_OFFSETS, bounds, i, c)
+                for k in range(np.uint64(k0), np.uint64(k1)):
+                    out_b[np.uint64(post[k])] += 1
+            if bad[chunk] >= 0:
+                break
 
 
 @njit(cache=True, nogil=True)
@@ -93,90 +217,117 @@ def lif_layer_step(cur, bias, v, tau, v_th, v_reset, soft_reset, decay_input, sp
 
 
 @njit(cache=True, nogil=True)
-def network_kernel(in_time, in_unit, in_value, n_steps,
-                   layer_off, tau, v_th, v_reset, soft_reset, decay_input, bias, v_init,
-                   proj_src, proj_dst, proj_lag, proj_ptr, indptr, post, weight, delay,
-                   n_ring, record_v_layer, layer_stop):
-    """Run one sample through layers of LIF neurons, event-driven, with a delay ring buffer.
+def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
+                 indptr, post, weight, delay, has_delay, offsets, bounds, c0, c1,
+                 rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay,
+                 n_ring, tau, v_th, v_reset, soft_reset, decay_input, bias, v_init, v_out, v_seq):
+    """Run one layer of LIF neurons (`lif_layer_step`) over samples ``[s0, s1)`` and blocks ``[c0, c1)``.
 
-    Layer ``l`` owns neurons ``layer_off[l]:layer_off[l + 1]`` of the flat state. Projection
-    ``p`` carries events from layer ``proj_src[p]`` (-1: the input) to ``proj_dst[p]``; its CSR
-    rows are ``indptr[proj_ptr[p] + i]``. An event from step ``t`` arrives at step
-    ``t + proj_lag[p] + delay[k]``. Within a step the input is delivered first, then the
-    layers update in order, each delivering its spikes as it fires. Layer ``l`` is frozen (no
-    update, no spikes) from step ``layer_stop[l]`` on.
+    The source events ``(time, unit, value)`` of sample ``b`` are ``src_ptr[b]:src_ptr[b + 1]``, sorted by
+    time then unit (``src_value`` empty: every value is 1). An event at step ``t`` reaches post ``j`` at
+    ``t + d_k`` through a ring buffer of ``n_ring`` steps per block. Each block runs the whole time loop:
+    at step ``t`` it takes the events of step ``t``, then updates its neurons, then, if the layer is
+    recurrent (``rec_indptr`` has more than one entry; one block only), sends its spikes through the
+    recurrent synapses to arrive at ``t + 1 + d_k``. This is the order of a step-by-step simulation of the
+    whole network (input first, then the layers in order), so every ring cell sums its terms in the same
+    order. The layer is frozen (no update, no spikes) from step ``stop`` on.
 
-    Returns spike (time, flat unit) arrays, final v, synaptic operations per projection and,
-    if ``record_v_layer >= 0``, that layer's membrane potential at every step.
+    Writes the final membrane potential into ``v_out[b, j]`` and, when ``v_seq`` is not empty, every
+    step's into ``v_seq[t, b, j]``. Returns spike times and units, sorted by (sample, time, unit), and
+    the spike count of each sample.
     """
-    n_layers = layer_off.shape[0] - 1
-    n_total = layer_off[n_layers]
-    n_proj = proj_src.shape[0]
-    ring = np.zeros(n_ring * n_total, np.float32)  # flat [slot, neuron]
-    v = v_init.copy()
-    spiked = np.zeros(n_total, np.bool_)
-    synops = np.zeros(n_proj, np.int64)
-    cap = 1024
-    s_time = np.empty(cap, np.int32)
-    s_unit = np.empty(cap, np.int32)
-    n_spikes = 0
-    if record_v_layer >= 0:
-        v_seq = np.empty((n_steps, layer_off[record_v_layer + 1] - layer_off[record_v_layer]), np.float32)
-    else:
-        v_seq = np.empty((0, 0), np.float32)
-    e = 0
-    n_in = in_time.shape[0]
-    for t in range(n_steps):
-        row = (t % n_ring) * n_total
-        while e < n_in and in_time[e] == t:
-            for p in range(n_proj):
-                if proj_src[p] == -1:
-                    synops[p] += _deliver(ring, t, in_unit[e], in_value[e], p, proj_dst, proj_lag, proj_ptr,
-                                          indptr, post, weight, delay, layer_off, n_ring, n_total)
-            e += 1
-        for lyr in range(n_layers):
-            lo, hi = layer_off[lyr], layer_off[lyr + 1]
-            if t >= layer_stop[lyr]:
-                if lyr == record_v_layer:
-                    v_seq[t] = v[lo:hi]
-                continue
-            fired = lif_layer_step(ring[row + lo:row + hi], bias[lo:hi], v[lo:hi], tau[lyr], v_th[lyr],
-                                   v_reset[lyr], soft_reset[lyr], decay_input[lyr], spiked[lo:hi])
-            if fired:
-                for j in range(lo, hi):
-                    if not spiked[j]:
-                        continue
-                    if n_spikes == cap:
-                        cap *= 2
-                        s_time = _grow(s_time, cap)
-                        s_unit = _grow(s_unit, cap)
-                    s_time[n_spikes] = t
-                    s_unit[n_spikes] = j
-                    n_spikes += 1
-                    for p in range(n_proj):
-                        if proj_src[p] == lyr:
-                            synops[p] += _deliver(ring, t, j - lo, np.float32(1.0), p, proj_dst, proj_lag,
-                                                  proj_ptr, indptr, post, weight, delay, layer_off, n_ring,
-                                                  n_total)
-            if lyr == record_v_layer:
-                v_seq[t] = v[lo:hi]
-    return s_time[:n_spikes], s_unit[:n_spikes], v, synops, v_seq
+    recurrent = rec_indptr.shape[0] > 1
+    record = v_seq.shape[0] > 0
+    max_w = 0
+    for c in range(c0, c1):
+        max_w = max(max_w, bounds[c + 1] - bounds[c])
+    ring = np.empty(n_ring * max_w, np.float32)  # [slot, neuron of the block]
+    spiked = np.zeros(max_w, np.bool_)
+    slots, one = np.uint64(n_ring), np.float32(1.0)
+    cap, n_sp = 1024, 0
+    s_time, s_unit = np.empty(cap, np.int32), np.empty(cap, np.int32)
+    counts = np.zeros(s1 - s0, np.int64)
+    t_end = min(stop, n_steps)
+    ahead = bounds.shape[0] == 2 or offsets.shape[0] > 0  # a binary search would cost more than the prefetch saves
+    for b in range(s0, s1):
+        e0 = src_ptr[b]
+        e1 = _first_post_at_least(src_time, e0, src_ptr[b + 1], t_end)  # events up to t_end
+        first = n_sp
+        for c in range(c0, c1):
+            j0, j1 = bounds[c], bounds[c + 1]
+            w = j1 - j0
+            width, origin = np.uint64(w), np.uint64(j0)
+            ring[:n_ring * w] = 0.0
+            v = v_out[b, j0:j1]
+            v[:] = v_init[j0:j1]
+            e = e0
+            for t in range(t_end):
+                slot0 = np.uint64(t % n_ring)
+                while e < e1 and src_time[e] == t:
+                    if ahead and e + _PREFETCH_AHEAD < e1:
+                        k0, k1 = _segment(indptr, post, offsets, bounds, src_unit[e + _PREFETCH_AHEAD], c)
+                        _prefetch_row(post, weight, delay, has_delay, k0, k1)
+                    k0, k1 = _segment(indptr, post, offsets, bounds, src_unit[e], c)
+                    x = src_value[e] if src_value.shape[0] else one
+                    _scatter_ring(ring, slot0, slots, width, origin, post, weight, delay, has_delay, x, k0, k1)
+                    e += 1
+                row = t % n_ring * w
+                fired = lif_layer_step(ring[row:row + w], bias[j0:j1], v, tau, v_th, v_reset, soft_reset,
+                                       decay_input, spiked[:w])
+                if record:
+                    v_seq[t, b, j0:j1] = v
+                if fired:
+                    if n_sp + fired > cap:
+                        cap = max(2 * cap, n_sp + fired)
+                        s_time, s_unit = _grow(s_time, cap), _grow(s_unit, cap)
+                    slot1 = np.uint64((t + 1) % n_ring)
+                    for jj in range(w):
+                        if spiked[jj]:
+                            s_time[n_sp], s_unit[n_sp] = t, j0 + jj
+                            n_sp += 1
+                            if recurrent:
+                                _scatter_ring(ring, slot1, slots, width, origin, rec_post, rec_weight, rec_delay,
+                                              rec_has_delay, one, rec_indptr[j0 + jj], rec_indptr[j0 + jj + 1])
+            if record:
+                for t in range(t_end, n_steps):
+                    v_seq[t, b, j0:j1] = v
+        if c1 - c0 > 1:
+            _sort_by_time(s_time, s_unit, first, n_sp, t_end)
+        counts[b - s0] = n_sp - first
+    return s_time[:n_sp], s_unit[:n_sp], counts
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _deliver(ring, t, i, x, p, proj_dst, proj_lag, proj_ptr, indptr, post, weight, delay, layer_off, n_ring,
-             n_total):
-    """Add ``x * w`` of every synapse of row ``i`` of projection ``p`` into its arrival slot."""
-    row = proj_ptr[p] + i
-    base = layer_off[proj_dst[p]]
-    slot0 = (t + proj_lag[p]) % n_ring
-    start, stop = indptr[row], indptr[row + 1]
-    for k in range(start, stop):
-        slot = slot0 + delay[k]
-        if slot >= n_ring:  # lag + delay < n_ring, so one wrap at most (cheaper than %)
-            slot -= n_ring
-        ring[slot * n_total + base + post[k]] += weight[k] * x
-    return stop - start
+def _scatter_ring(ring, slot0, n_ring, width, origin, post, weight, delay, has_delay, x, k0, k1):
+    """``ring[(slot0 + d_k) mod n_ring, post_k - origin] += w_k · x`` for ``k`` in ``[k0, k1)``, in order
+    (``slot0 + d_k < 2 n_ring``: one wrap at most, cheaper than ``%``)."""
+    k, k1 = np.uint64(k0), np.uint64(k1)
+    if has_delay:
+        while k < k1:
+            slot = slot0 + np.uint64(delay[k])
+            slot = slot - n_ring if slot >= n_ring else slot
+            ring[slot * width + np.uint64(post[k]) - origin] += weight[k] * x
+            k += np.uint64(1)
+    else:
+        row = slot0 * width - origin
+        while k < k1:
+            ring[row + np.uint64(post[k])] += weight[k] * x
+            k += np.uint64(1)
+
+
+@njit(cache=True, nogil=True)
+def _sort_by_time(time, unit, lo, hi, n_steps):
+    """Stable counting sort of ``time[lo:hi]`` (``unit`` alongside), all in ``[0, n_steps)``."""
+    pos = np.zeros(n_steps + 1, np.int64)
+    for e in range(lo, hi):
+        pos[time[e] + 1] += 1
+    for t in range(n_steps):
+        pos[t + 1] += pos[t]
+    t_old, u_old = time[lo:hi].copy(), unit[lo:hi].copy()
+    for e in range(hi - lo):
+        p = lo + pos[t_old[e]]
+        pos[t_old[e]] += 1
+        time[p], unit[p] = t_old[e], u_old[e]
 
 
 @njit(cache=True, nogil=True)
@@ -192,11 +343,6 @@ def _grow(a, cap):
 # presynaptic unit), as a float32 multiply then an add (never fused), exactly as `propagate_kernel` does: they
 # agree bit for bit with it and with each other. Every output element is written by one thread, so the thread
 # count changes nothing either.
-
-from llvmlite import ir  # noqa: E402
-from numba import prange, types  # noqa: E402
-from numba.core import cgutils  # noqa: E402
-from numba.extending import intrinsic  # noqa: E402
 
 _I64 = ir.IntType(64)
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import kernels
 from ._checks import as_array, check_float32, check_int, frozen
+from ._parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .events import Events
 from .synapses import Synapses
 
@@ -144,6 +145,14 @@ class Network:
         Spikes whose delays carry them past the last step are not delivered; pass a larger
         ``n_steps`` to let them arrive. The default adds the layers' tails (`Layer.tail`) to
         ``events.n_steps``. Membrane potentials start at ``v_reset`` (0 for soft reset).
+
+        Layer by layer: a layer's input (the network input, or the spikes of the layer before) is
+        complete before it runs, so each layer runs its whole time loop at once, in blocks of neurons
+        whose ring buffer fits the cache (a recurrent layer in one block), on `get_num_threads`
+        threads split over samples (or over blocks, for fewer samples than threads). Every ring cell
+        sums its inputs in the order of a step-by-step simulation of the whole network (by the
+        source's step; within a step the input, then the layers in order, each by unit), so the
+        result is that simulation's, bit for bit, for every thread count and block size.
         """
         if not isinstance(events, Events):
             raise TypeError(f"events must be Events, got {type(events).__name__}")
@@ -151,95 +160,117 @@ class Network:
             raise ValueError(f"events.n_units ({events.n_units}) must equal the network's inputs ({self.n_inputs})")
         tails = [layer.tail or 0 for layer in self.layers]
         n_steps = events.n_steps + sum(tails) if n_steps is None else check_int("n_steps", n_steps, 0)
-        stop = np.full(len(self.layers), n_steps, np.int64)
-        end = events.n_steps
-        for i, layer in enumerate(self.layers):
+        stop, end = [], events.n_steps
+        for layer in self.layers:
             end = n_steps if layer.tail is None else end + layer.tail
-            stop[i] = min(end, n_steps)
-        c = self._compiled
-        n_layers = len(self.layers)
-        off = c["layer_off"]
-        record = n_layers - 1 if record_v else -1
-        times, units, vs, v_seqs = [], [], [], []
-        synops = np.zeros(len(c["proj_dst"]), np.int64)
-        for b in range(events.n_samples):
-            lo, hi = events.sample_ptr[b], events.sample_ptr[b + 1]
-            keep = events.time[lo:hi] < n_steps
-            s_t, s_u, v, ops, v_seq = kernels.network_kernel(
-                events.time[lo:hi][keep], events.unit[lo:hi][keep], events.value[lo:hi][keep], n_steps,
-                off, c["tau"], c["v_th"], c["v_reset"], c["soft"], c["decay_input"], c["bias"], c["v_init"],
-                c["proj_src"], c["proj_dst"], c["proj_lag"], c["proj_ptr"], c["indptr"], c["post"],
-                c["weight"], c["delay"], c["n_ring"], record, stop)
-            times.append(s_t)
-            units.append(s_u)
-            vs.append(v)
-            v_seqs.append(v_seq)
-            synops += ops
-        layer_spikes = self._split_layers(times, units, n_steps, events.dt)
-        v_final = np.stack(vs) if vs else np.zeros((0, off[-1]), np.float32)
-        v_layers = [v_final[:, off[lyr]:off[lyr + 1]] for lyr in range(n_layers)]
-        per_layer = np.zeros(n_layers, np.int64)
-        np.add.at(per_layer, c["proj_dst"], synops)  # exact integers, unlike a float-weighted bincount
-        v_seq = np.stack(v_seqs, axis=1) if record_v else None
-        return RunResult(layer_spikes[-1], layer_spikes, v_layers, per_layer, v_seq)
-
-    def _split_layers(self, times, units, n_steps, dt) -> list[Events]:
-        """Per-sample spikes over the flat neuron index -> one `Events` per layer."""
-        n_samples = len(times)
-        sample = np.repeat(np.arange(n_samples), [t.size for t in times])
-        t_all = np.concatenate(times) if times else np.zeros(0, np.int32)
-        u_all = np.concatenate(units) if units else np.zeros(0, np.int32)
-        off = self._compiled["layer_off"]
-        out = []
-        for lyr, layer in enumerate(self.layers):
-            m = (u_all >= off[lyr]) & (u_all < off[lyr + 1])
-            ptr = np.concatenate([[0], np.cumsum(np.bincount(sample[m], minlength=n_samples))])
-            out.append(Events(t_all[m], u_all[m] - off[lyr], None, ptr, n_steps=n_steps, n_units=layer.n, dt=dt))
-        return out
+            stop.append(min(end, n_steps))
+        threads = get_num_threads()
+        n_b = events.n_samples
+        v_seq = np.empty((n_steps, n_b, self.n_outputs), np.float32) if record_v else _NO_V_SEQ
+        src = (events.time, events.unit, events.value, events.sample_ptr)
+        layer_spikes, v_layers = [], []
+        synops = np.zeros(len(self.layers), np.int64)
+        for i, plan in enumerate(self._compiled):
+            synops[i] = plan.fan_out[src[1][src[0] < n_steps]].sum()
+            v = np.empty((n_b, plan.n), np.float32)
+            last = i == len(self.layers) - 1
+            s_time, s_unit, ptr = plan.run(src, n_steps, stop[i], v, v_seq if last else _NO_V_SEQ, threads)
+            if plan.rec_fan_out is not None:
+                synops[i] += plan.rec_fan_out[s_unit].sum()
+            spikes = Events(s_time, s_unit, None, ptr, n_steps=n_steps, n_units=plan.n, dt=events.dt)
+            layer_spikes.append(spikes)
+            v_layers.append(v)
+            src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
+        return RunResult(layer_spikes[-1], layer_spikes, v_layers, synops, v_seq if record_v else None)
 
     def __repr__(self) -> str:
         sizes = " -> ".join([str(self.n_inputs)] + [str(layer.n) for layer in self.layers])
         return f"Network({sizes}, synapses={sum(layer.synapses.nnz for layer in self.layers)})"
 
 
-def _flatten(layers: list[Layer]) -> dict:
-    """Concatenate the layers' parameters and projections into the flat arrays the kernel reads."""
-    sizes = [layer.n for layer in layers]
-    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    projections = []  # (src, dst, lag, synapses)
-    for i, layer in enumerate(layers):
-        projections.append((i - 1, i, 0, layer.synapses))
-        if layer.recurrent is not None:
-            projections.append((i, i, 1, layer.recurrent))
-    indptr, post, weight, delay, ptr = [], [], [], [], []
-    n_rows = nnz = 0
-    for _, _, _, s in projections:
-        ptr.append(n_rows)
-        indptr.append(s.indptr[:-1] + nnz)
-        post.append(s.post)
-        weight.append(s.weight)
-        delay.append(s.delay if s.delay is not None else np.zeros(s.nnz, np.uint16))
-        n_rows += s.n_pre
-        nnz += s.nnz
-    indptr.append(np.array([nnz]))
-    neurons = [layer.neuron for layer in layers]
-    return dict(
-        layer_off=off,
-        tau=np.array([p.tau for p in neurons], np.float32),
-        v_th=np.array([p.v_threshold for p in neurons], np.float32),
-        v_reset=np.array([0.0 if p.v_reset is None else p.v_reset for p in neurons], np.float32),
-        soft=np.array([p.v_reset is None for p in neurons]),
-        decay_input=np.array([p.decay_input for p in neurons]),
-        bias=np.concatenate([np.broadcast_to(np.asarray(layer.bias, np.float32), (layer.n,)) for layer in layers]),
-        v_init=np.concatenate([np.full(layer.n, 0.0 if layer.neuron.v_reset is None else layer.neuron.v_reset,
-                                       np.float32) for layer in layers]),
-        proj_src=np.array([p[0] for p in projections], np.int64),
-        proj_dst=np.array([p[1] for p in projections], np.int64),
-        proj_lag=np.array([p[2] for p in projections], np.int64),
-        proj_ptr=np.array(ptr, np.int64),
-        indptr=np.concatenate(indptr).astype(np.int64),
-        post=np.concatenate(post).astype(np.int32),
-        weight=np.concatenate(weight).astype(np.float32),
-        delay=np.concatenate(delay).astype(np.uint16),
-        n_ring=int(max(p[2] + p[3].max_delay for p in projections) + 2),
-    )
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)  # typed as the layers' read-only arrays are, so the kernel compiles once for both
+    return a
+
+
+_NO_V_SEQ = np.zeros((0, 0, 0), np.float32)
+_UNIT_VALUES = _readonly(np.zeros(0, np.float32))  # source events without values: every spike is 1
+_NO_ROWS = (_readonly(np.zeros(1, np.int64)), _readonly(np.zeros(0, np.int32)), _readonly(np.zeros(0, np.float32)),
+            _readonly(np.zeros(0, np.uint8)), False)
+_MAX_RING_BYTES = 1 << 30  # a recurrent layer's ring buffer (one per thread) may not exceed this
+_MAX_SLICE_BYTES = 16 << 20  # a feed-forward layer is split into blocks until each block's ring is at most this
+
+
+class _LayerPlan:
+    """One layer as `kernels.layer_kernel` reads it: the layer's own arrays (no copies), its LIF
+    constants in float32, its ring size and its blocks of neurons (the latest plan kept)."""
+
+    def __init__(self, i: int, layer: Layer):
+        syn, rec = layer.synapses, layer.recurrent
+        p = layer.neuron
+        self.n = n = layer.n
+        self.synapses = syn
+        self.rows = _rows(syn)
+        self.rec_rows = _NO_ROWS if rec is None else _rows(rec)
+        self.fan_out = syn.fan_out()
+        self.rec_fan_out = None if rec is None else rec.fan_out()
+        reset = np.float32(0.0 if p.v_reset is None else p.v_reset)
+        self.lif = (np.float32(p.tau), np.float32(p.v_threshold), reset, p.v_reset is None, bool(p.decay_input))
+        self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(layer.bias, np.float32), (n,)))
+        self.v_init = np.full(n, reset, np.float32)
+        self.n_ring = max(syn.max_delay, -1 if rec is None else 1 + rec.max_delay) + 1  # lag + delay < n_ring
+        if rec is not None and self.n_ring * n * 4 > _MAX_RING_BYTES:
+            raise ValueError(f"layers[{i}] is recurrent with a delay of up to {self.n_ring - 2} steps (+1 for the "
+                             f"recurrence): its ring buffer would take {self.n_ring} steps × {n} neurons × 4 B = "
+                             f"{self.n_ring * n * 4 / 2**20:,.0f} MiB per thread, over the "
+                             f"{_MAX_RING_BYTES >> 20} MiB allowed; shorten the delays or split the layer")
+        self._plan: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    def blocks(self, n_samples: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
+        """(bounds, offsets) of this layer's blocks for ``n_samples`` samples on ``threads`` threads."""
+        if self.rec_fan_out is not None:
+            return np.array([0, self.n], np.int64), np.zeros((0, 0), np.uint32)
+        syn = self.synapses
+        n_blocks = cache_blocks(self.n, self.n_ring, syn.nnz / syn.n_pre, n_samples, threads)
+        n_blocks = max(n_blocks, min(-(-self.n_ring * self.n * 4 // _MAX_SLICE_BYTES), self.n))
+        if self._plan is None or self._plan[0] != n_blocks:
+            self._plan = (n_blocks, *block_plan(syn, n_blocks))
+        return self._plan[1], self._plan[2]
+
+    def run(self, src, n_steps: int, stop: int, v_out: np.ndarray, v_seq: np.ndarray, threads: int):
+        """The layer's spikes ``(time, unit, sample_ptr)`` for the source events ``src``; fills ``v_out``, ``v_seq``."""
+        s_time, s_unit, s_value, s_ptr = src
+        n_b = s_ptr.shape[0] - 1
+        bounds, offsets = self.blocks(n_b, threads)
+        n_blocks = bounds.shape[0] - 1
+        by_sample = n_b >= threads or n_blocks == 1
+        parts = split(n_b if by_sample else n_blocks, threads)
+
+        def part(p):
+            s0, s1, c0, c1 = (*parts[p], 0, n_blocks) if by_sample else (0, n_b, *parts[p])
+            return kernels.layer_kernel(s_time, s_unit, s_value, s_ptr, s0, s1, n_steps, stop, *self.rows, offsets,
+                                        bounds, c0, c1, *self.rec_rows, self.n_ring, *self.lif, self.bias,
+                                        self.v_init, v_out, v_seq)
+
+        out = map_parts(part, len(parts))
+        time = np.concatenate([o[0] for o in out]) if out else np.zeros(0, np.int32)
+        unit = np.concatenate([o[1] for o in out]) if out else np.zeros(0, np.int32)
+        if by_sample:
+            counts = np.concatenate([o[2] for o in out]) if out else np.zeros(0, np.int64)
+        else:  # each part holds every sample's spikes of its blocks: order by (sample, time), blocks kept in turn
+            counts = np.sum([o[2] for o in out], axis=0)
+            sample = np.concatenate([np.repeat(np.arange(n_b), o[2]) for o in out])
+            order = np.lexsort((time, sample))
+            time, unit = time[order], unit[order]
+        return time, unit, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+def _rows(syn: Synapses) -> tuple:
+    """(indptr, post, weight, delay, has_delay) as the kernels take them."""
+    has_delay = syn.delay is not None
+    return syn.indptr, syn.post, syn.weight, syn.delay if has_delay else _NO_ROWS[3], has_delay
+
+
+def _flatten(layers: list[Layer]) -> list[_LayerPlan]:
+    """The layers as the kernel reads them, one `_LayerPlan` each (views of the layers' arrays)."""
+    return [_LayerPlan(i, layer) for i, layer in enumerate(layers)]

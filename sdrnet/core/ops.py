@@ -10,10 +10,14 @@ import numpy as np
 
 from . import kernels
 from ._checks import as_array, check_int, check_range
+from ._parallel import block_plan, cache_blocks, get_num_threads
 from .events import Events
 from .synapses import Synapses
 
 __all__ = ["propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "MATMUL_KERNELS"]
+
+_NO_DELAY = np.zeros(1, np.uint8)
+_NO_DELAY.setflags(write=False)  # typed like the read-only delays of Synapses: one compiled kernel
 
 
 def propagate(events: Events, synapses: Synapses, n_steps: int | None = None) -> np.ndarray:
@@ -39,9 +43,13 @@ def propagate(events: Events, synapses: Synapses, n_steps: int | None = None) ->
     n_steps = check_int("n_steps", n_steps, 0)
     out = np.zeros((n_steps, events.n_samples, synapses.n_post), np.float32)
     has_delay = synapses.delay is not None
-    delay = synapses.delay if has_delay else np.zeros(1, np.uint8)
+    delay = synapses.delay if has_delay else _NO_DELAY
+    n_blocks = cache_blocks(synapses.n_post, synapses.max_delay + 1, synapses.nnz / synapses.n_pre,
+                            events.n_samples, get_num_threads())
+    bounds, offsets = block_plan(synapses, n_blocks)
     kernels.propagate_kernel(events.time, events.unit, events.value, events.sample_ptr, synapses.indptr,
-                             synapses.post, synapses.weight, delay, has_delay, out)
+                             synapses.post, synapses.weight, delay, has_delay, synapses.max_delay, offsets, bounds,
+                             out)
     return out
 
 
@@ -67,10 +75,15 @@ def overlap(active, synapses: Synapses) -> np.ndarray:
         not isinstance(active, np.ndarray) and len(active) > 0 and np.isscalar(active[0]))
     indices, ptr = _active_lists([active] if single else active)
     check_range("active", indices, 0, synapses.n_pre)
-    out = np.zeros((ptr.shape[0] - 1, synapses.n_post), np.int32)
-    bad = kernels.overlap_kernel(indices, ptr, synapses.indptr, synapses.post, out)
-    if bad >= 0:
-        raise ValueError(f"active[{bad}] repeats a unit; an SDR lists each active unit once")
+    n_b = ptr.shape[0] - 1
+    out = np.zeros((n_b, synapses.n_post), np.int32)
+    threads = get_num_threads()
+    n_blocks = cache_blocks(synapses.n_post, 0, synapses.nnz / synapses.n_pre, n_b, threads)
+    bounds, _ = block_plan(synapses, n_blocks, with_offsets=False)
+    bad = np.full(max(1, min(threads, n_b * (bounds.shape[0] - 1))), -1, np.int64)
+    kernels.overlap_kernel(indices, ptr, synapses.indptr, synapses.post, bad.shape[0], bounds, out, bad)
+    if bad.max() >= 0:
+        raise ValueError(f"active[{bad[bad >= 0].min()}] repeats a unit; an SDR lists each active unit once")
     return out[0] if single else out
 
 
@@ -162,9 +175,9 @@ MATMUL_KERNELS = ("auto", "event", "batched")
 _LANES = (8, 16, 32)  # samples per batched tile, one per row of matmul_activity_kernel's counts after the first
 # The cost model's constants, ns on one thread (fitted on a 2-vCPU AMD EPYC with 1 MiB of L2; a misfit on
 # another machine costs time, never a different result):
-_EVENT_NS = 1.0  # one synaptic event of the scalar scatter, its target in cache (~1 ns/event)
+_EVENT_NS = 0.7  # one synaptic event of the scalar scatter, its target in cache
 _ROW_NS, _LANE_NS = 0.42, 0.0475  # one synapse applied to a tile of L samples: _ROW_NS + _LANE_NS · L
-_COPY_NS = 0.5  # one input or output element copied into or out of a tile
+_COPY_NS = 0.9  # one input scanned for events, or copied into or out of a tile
 _TILE_BYTES = 256 * 1024  # a batched accumulator tile [posts, L] stays within this (in L2)
 _MIN_BLOCK = 64  # fewest posts per block when posts are split between threads
 _PARALLEL_NS = 100_000  # products predicted faster than this run on one thread: a parallel region waits
