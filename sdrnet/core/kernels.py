@@ -411,16 +411,22 @@ def _row_part(indptr, post, i, n_blocks, j0, j1):
 @njit(cache=True, nogil=True, inline="always")
 def _event_item(x, indptr, post, weight, n_blocks, out, item):
     """Event-driven, work item (sample, block of posts): every non-zero ``x[b, i]`` is scattered through the
-    block's part of row ``i``, one synapse at a time."""
+    block's part of row ``i``, one synapse at a time. The non-zeros are listed first without a branch (a
+    branch on each input mispredicts on a random half of them, ~5 ns each, more than the events cost)."""
     b, blk = item // n_blocks, item % n_blocks
     j0, j1 = _block(out.shape[1], n_blocks, blk)
     x_b, out_b = x[b], out[b]
+    active = np.empty(x.shape[1], np.int64)
+    n_active = 0
     for i in range(x.shape[1]):
+        active[n_active] = i
+        n_active += x_b[i] != 0
+    for e in range(n_active):
+        i = active[e]
         xi = x_b[i]
-        if xi != 0:
-            k0, k1 = _row_part(indptr, post, i, n_blocks, j0, j1)
-            for k in range(k0, k1):
-                out_b[np.uint32(post[k])] += weight[k] * xi  # unsigned: no negative-index wraparound
+        k0, k1 = _row_part(indptr, post, i, n_blocks, j0, j1)
+        for k in range(k0, k1):
+            out_b[np.uint32(post[k])] += weight[k] * xi  # unsigned: no negative-index wraparound
 
 
 @njit(cache=True, nogil=True, inline="always")
