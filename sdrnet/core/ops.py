@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numba
 import numpy as np
 
 from . import kernels
 from ._checks import as_array, check_int, check_range
-from ._parallel import block_plan, cache_blocks, get_num_threads
+from ._parallel import block_plan, cache_blocks, get_cache_size, get_num_threads
 from .events import Events
 from .synapses import Synapses
 
@@ -178,7 +177,7 @@ _LANES = (8, 16, 32)  # samples per batched tile, one per row of matmul_activity
 _EVENT_NS = 0.7  # one synaptic event of the scalar scatter, its target in cache
 _ROW_NS, _LANE_NS = 0.42, 0.0475  # one synapse applied to a tile of L samples: _ROW_NS + _LANE_NS · L
 _COPY_NS = 0.9  # one input scanned for events, or copied into or out of a tile
-_TILE_BYTES = 256 * 1024  # a batched accumulator tile [posts, L] stays within this (in L2)
+_TILE_SHARE = 4  # a batched accumulator tile [posts, L] takes at most this fraction (1/4) of the L2
 _MIN_BLOCK = 64  # fewest posts per block when posts are split between threads
 _PARALLEL_NS = 100_000  # products predicted faster than this run on one thread: a parallel region waits
 # for all threads, ~10 µs on idle cores and a scheduler time slice on busy ones
@@ -239,7 +238,7 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
     kernels.matmul_activity_kernel(x, counts)
     work = counts @ synapses.fan_out()
     (kernel, lanes), cost_ns = _choose_kernel(kernel, work, x.shape[0], synapses)
-    threads = numba.get_num_threads() if cost_ns >= _PARALLEL_NS else 1
+    threads = get_num_threads() if cost_ns >= _PARALLEL_NS else 1
     out = np.zeros((x.shape[0], synapses.n_post), np.float32)
     csr = synapses.indptr, synapses.post, synapses.weight
     if kernel == "event" and threads == 1:
@@ -248,7 +247,7 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
         kernels.event_matmul_kernel(x, *csr, _blocks(synapses.n_post, threads, x.shape[0]), out)
     else:
         n_blocks = max(_blocks(synapses.n_post, threads, -(-x.shape[0] // lanes)),
-                       min(-(-synapses.n_post * lanes * 4 // _TILE_BYTES), synapses.n_post))
+                       min(-(-synapses.n_post * lanes * 4 * _TILE_SHARE // get_cache_size()), synapses.n_post))
         run = kernels.batched_matmul_serial if threads == 1 else kernels.batched_matmul_kernel
         run(x, *csr, lanes, n_blocks, out)
     return MatmulResult(out, kernel, lanes, int(counts[0].sum()), int(work[0]))
