@@ -109,17 +109,17 @@ def test_a_product_large_enough_for_threads_gives_the_one_thread_bits(threads):
     np.testing.assert_allclose(outs[0], x.astype(np.float64) @ syn.to_dense(), rtol=1e-4, atol=1e-3)
 
 
-@given(st.integers(0, 100), st.integers(1, 30), st.floats(0, 1), st.integers(0, 2**32 - 1))
-def test_activity_counts_events_and_active_tiles(n_b, n_pre, density, seed):
-    rng = np.random.default_rng(seed)
-    x = (rng.random((n_b, n_pre)) < density).astype(np.float32) * rng.normal(0, 1, (n_b, n_pre)).astype(np.float32)
-    counts = np.zeros((4, n_pre), np.int64)
-    kernels.matmul_activity_kernel(x, counts)
+@given(problems())
+def test_activity_pass_counts_the_work_of_each_kernel(problem):
+    syn, x = problem
+    work = np.zeros(5, np.int64)
+    kernels.matmul_activity_kernel(x, syn.indptr, work)
     nonzero = x != 0
-    np.testing.assert_array_equal(counts[0], nonzero.sum(0))
-    for row, lanes in enumerate((8, 16, 32), start=1):
-        tiles = [nonzero[b0:b0 + lanes].any(0) for b0 in range(0, n_b, lanes)]
-        np.testing.assert_array_equal(counts[row], np.sum(tiles, axis=0) if tiles else np.zeros(n_pre))
+    fan_out = syn.fan_out()
+    assert work[0] == nonzero.sum() and work[1] == nonzero.sum(0) @ fan_out
+    for r, lanes in enumerate((8, 16, 32), start=2):
+        tiles = [nonzero[b0:b0 + lanes].any(0) for b0 in range(0, x.shape[0], lanes)]
+        assert work[r] == (np.sum(tiles, axis=0) @ fan_out if tiles else 0)
 
 
 def test_cost_model_takes_events_for_sparse_inputs_and_batches_for_dense_ones():

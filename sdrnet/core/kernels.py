@@ -491,10 +491,10 @@ def batched_matmul_serial(x, indptr, post, weight, lanes, n_blocks, out):
 
 
 @njit(cache=True, nogil=True)
-def matmul_activity_kernel(x, counts):
-    """Per input unit ``i``: ``counts[0, i]`` = non-zero ``x[:, i]``; ``counts[r, i]`` (r = 1, 2, 3) = tiles of
-    8, 16, 32 samples holding a non-zero ``x[:, i]`` (tile ``t`` of width L: samples ``[t·L, t·L + L)``).
-    ``counts`` starts at zero."""
+def matmul_activity_kernel(x, indptr, work):
+    """The work of each kernel, from one pass over ``x``: ``work[0]`` = non-zero inputs (events), ``work[1]`` =
+    Σ events × fan-out, ``work[1 + r]`` (r = 1, 2, 3) = Σ fan-out over (tile of 8, 16, 32 samples, input
+    non-zero in the tile) pairs, tile ``t`` of width L holding samples ``[t·L, t·L + L)``. ``work`` starts at 0."""
     n_b, n_pre = x.shape
     hit = np.zeros((3, n_pre), np.int64)  # non-zeros so far in the current 8-, 16- and 32-tile
     for b in range(n_b):
@@ -503,11 +503,13 @@ def matmul_activity_kernel(x, counts):
             h8[i] += row[i] != 0
         for r in range(3):
             if b % (8 << r) == (8 << r) - 1 or b == n_b - 1:  # a tile of width 8·2^r ends at b
-                h, c = hit[r], counts[1 + r]
+                h = hit[r]
                 for i in range(n_pre):
-                    c[i] += h[i] > 0
+                    fan = indptr[i + 1] - indptr[i]
+                    work[2 + r] += fan * (h[i] > 0)
                     if r == 0:
-                        counts[0, i] += h[i]
+                        work[0] += h[i]
+                        work[1] += h[i] * fan
                     if r < 2:
                         hit[r + 1, i] += h[i]
                     h[i] = 0

@@ -171,7 +171,7 @@ def _active_lists(active: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # ---------------------------------------------------------------------------------------------- sparse × dense
 MATMUL_KERNELS = ("auto", "event", "batched")
-_LANES = (8, 16, 32)  # samples per batched tile, one per row of matmul_activity_kernel's counts after the first
+_LANES = (8, 16, 32)  # samples per batched tile, in the order of matmul_activity_kernel's work[2:]
 # The cost model's constants, ns on one thread (fitted on a 2-vCPU AMD EPYC with 1 MiB of L2; a misfit on
 # another machine costs time, never a different result):
 _EVENT_NS = 0.7  # one synaptic event of the scalar scatter, its target in cache
@@ -234,9 +234,9 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
         raise ValueError(f"synapses have delays (up to {synapses.max_delay} steps), which a matrix product "
                          "cannot apply; use propagate")
     x = _matmul_input(x, synapses.n_pre)
-    counts = np.zeros((1 + len(_LANES), synapses.n_pre), np.int64)
-    kernels.matmul_activity_kernel(x, counts)
-    work = counts @ synapses.fan_out()
+    work = np.zeros(2 + len(_LANES), np.int64)
+    kernels.matmul_activity_kernel(x, synapses.indptr, work)
+    n_events, *work = work.tolist()
     (kernel, lanes), cost_ns = _choose_kernel(kernel, work, x.shape[0], synapses)
     threads = get_num_threads() if cost_ns >= _PARALLEL_NS else 1
     out = np.zeros((x.shape[0], synapses.n_post), np.float32)
@@ -250,7 +250,7 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
                        min(-(-synapses.n_post * lanes * 4 * _TILE_SHARE // get_cache_size()), synapses.n_post))
         run = kernels.batched_matmul_serial if threads == 1 else kernels.batched_matmul_kernel
         run(x, *csr, lanes, n_blocks, out)
-    return MatmulResult(out, kernel, lanes, int(counts[0].sum()), int(work[0]))
+    return MatmulResult(out, kernel, lanes, n_events, work[0])
 
 
 def _matmul_input(x, n_pre: int) -> np.ndarray:
@@ -269,17 +269,19 @@ def _blocks(n: int, threads: int, items: int) -> int:
     return max(1, min(-(-threads // max(items, 1)), n // _MIN_BLOCK))
 
 
-def _choose_kernel(kernel: str, work: np.ndarray, n_b: int, synapses: Synapses) -> tuple[tuple[str, int], float]:
+def _choose_kernel(kernel: str, work: list[int], n_b: int, synapses: Synapses) -> tuple[tuple[str, int], float]:
     """((kernel, lanes), predicted ns) of least predicted cost; ``work[0]`` = events × fan-out, ``work[r]`` =
-    active (tile of ``_LANES[r - 1]`` samples, row) pairs × fan-out. A forced ``kernel`` only picks its lanes."""
-    costs = {("event", 0): _EVENT_NS * work[0] + _COPY_NS * n_b * synapses.n_pre}
+    Σ fan-out over active (tile of ``_LANES[r - 1]`` samples, input) pairs. A forced ``kernel`` only picks lanes."""
+    best = ("event", 0), _EVENT_NS * work[0] + _COPY_NS * n_b * synapses.n_pre
+    if kernel == "event":
+        return best
+    if kernel == "batched":
+        best = None, np.inf
     for r, lanes in enumerate(_LANES, start=1):
         padded = -(-n_b // lanes) * lanes
-        costs["batched", lanes] = ((_ROW_NS + _LANE_NS * lanes) * work[r]
-                                   + _COPY_NS * padded * (synapses.n_pre + synapses.n_post))
+        cost = (_ROW_NS + _LANE_NS * lanes) * work[r] + _COPY_NS * padded * (synapses.n_pre + synapses.n_post)
+        if cost < best[1]:
+            best = ("batched", lanes), cost
         if lanes >= n_b:  # a wider tile would only pad
             break
-    if kernel != "auto":
-        costs = {key: c for key, c in costs.items() if key[0] == kernel}
-    best = min(costs, key=costs.get)
-    return best, costs[best]
+    return best
