@@ -135,6 +135,7 @@ def test_similar_inputs_get_similar_codes_as_the_closed_form():
     assert np.all(np.abs(np.array(means) - np.array(expected)) < 4.5 * np.array(ses))
 
 
+@pytest.mark.filterwarnings("ignore:sparsey.*match two or more cells:RuntimeWarning")
 def test_capacity_matches_the_derived_curve_and_saturation_is_reported():
     rng = np.random.default_rng(3)
     n, a, Q, K = 400, 20, 20, 10
@@ -270,6 +271,7 @@ def test_code_readout_is_knn_over_overlap():
     assert checked > 10
 
 
+@pytest.mark.filterwarnings("ignore:sparsey.*match two or more cells:RuntimeWarning")
 def test_classifier_on_digits_beats_chance_by_far():
     from sklearn.datasets import load_digits
 
@@ -485,3 +487,38 @@ def test_plot_leaves_the_callers_backend_alone(tmp_path):
     finally:
         matplotlib.use(before)
     assert (tmp_path / "sparsey.png").stat().st_size > 10_000
+
+
+def test_kernels_match_the_numpy_steps_of_csa():
+    from sdrnet.sparsey.csa import combine, gate, normalize, select_code
+
+    rng = np.random.default_rng(11)
+    fields = [np.arange(0, 30), np.arange(20, 60), np.arange(0, 60, 2)]
+    params = CSAParams(u_exponent=1.5, familiarity_min=0.2, sigmoid_center=0.6)
+    level = Level(60, fields, 6, 5, params)
+    X = rng.random((40, 60)) < 0.15
+
+    def numpy_steps(x, draws):
+        W = level.U.weights.astype(int)
+        field = np.zeros((60, 3), int)
+        for m, f in enumerate(fields):
+            field[f, m] = 1
+        n = (x @ field)[..., None, None]
+        V = combine(params, normalize((x @ W).reshape(len(x), 3, 6, 5), n))
+        winners, G = select_code(V, params, draws)
+        active = gate(n[..., 0, 0], params)
+        return np.where(active[..., None], winners, -1), np.where(active, G, 0.0)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x in X[:30]:
+            expected, G = numpy_steps(x[None], np.random.default_rng(7))
+            code = level.learn(x, np.random.default_rng(7))
+            np.testing.assert_array_equal(code.winners, expected[0])
+            np.testing.assert_allclose(code.familiarity, G[0], atol=1e-12)
+        expected, G = numpy_steps(X, None)
+        batch = level.recognize(X)  # all threads
+        one_by_one = [level.recognize(x) for x in X]
+    np.testing.assert_array_equal(batch.winners, expected)
+    np.testing.assert_allclose(batch.familiarity, G, atol=1e-12)
+    np.testing.assert_array_equal(np.array([c.winners for c in one_by_one]), expected)

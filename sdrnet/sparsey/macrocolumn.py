@@ -1,9 +1,11 @@
-"""Sparsey macrocolumns on the event-driven core: binary synapses that learn in one trial, and the CSA.
+"""Sparsey macrocolumns: binary synapses that learn in one trial, and the CSA.
 
 A macrocolumn (mac) is Q competitive modules (CMs) of K binary cells; its code is one winner per CM
 (Rinkus 2010, 2014). A :class:`Level` holds M macs that read one input vector through their receptive
-fields (RFs); all their cells are the postsynaptic units of one ``sdrnet.core.Synapses`` per input type,
-so the bottom-up (U), horizontal (H) and top-down (D) sums of every cell are one ``overlap`` pass each.
+fields (RFs); all their cells are the postsynaptic units of one :class:`BinaryProjection` per input
+type (bottom-up U, horizontal H, top-down D), which stores only the learned synapses. The sums of a
+batch of inputs and the whole CSA run in one pass of ``sparsey.kernels`` over the active inputs'
+synapses; ``sparsey.csa`` holds the same steps in plain numpy, one function per step.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from ..core import Synapses, overlap
 from ..core._checks import as_array, check_int, check_range, check_rng
 from ..sdr import SDR, SDRBatch
 from . import kernels
-from .csa import CSAParams, combine, gate, normalize, select_code
+from .csa import CSAParams, normalize
 
 
 class Code(NamedTuple):
@@ -44,8 +46,8 @@ class BinaryProjection:
 
     Only the 1-weights are stored, as growable rows by source (:mod:`sdrnet.sparsey.kernels`), so
     memory is proportional to the learned synapses and a cell's raw sum ``x_i = Σ_j a_j w_ji`` costs
-    (active sources) × (their learned fan-out). The number of active sources in each cell's field
-    is one ``overlap`` pass through the core ``Synapses`` from source to mac.
+    (active sources) × (their learned fan-out). Which macs each source feeds is a core ``Synapses``
+    (source → mac); ``synapses`` exports the learned weights as one.
     """
 
     def __init__(self, membership: np.ndarray, cells_per_mac: int, *, group_size: int = 1, cm_size: int | None = None):
@@ -58,7 +60,8 @@ class BinaryProjection:
         self._fields = Synapses.from_edges(pre, np.repeat(mac, group_size), n_pre=self.n_pre, n_post=self.n_macs)
         self._self_fed = np.diagonal(self.membership).copy() if cm_size is not None else None
         self._start, self._length, self._capacity = (np.zeros(self.n_pre, np.int64) for _ in range(3))
-        self._store, self._used = np.zeros(0, np.int32), 0
+        # cell indices, unsigned (no wrap-around check when the kernels index with them) and as narrow as fits
+        self._store, self._used = np.zeros(0, np.uint16 if self.n_post <= 1 << 16 else np.uint32), 0
         self._slot = np.full(self.n_post, -1, np.int64)
         self._synapses: Synapses | None = None
 
@@ -107,14 +110,44 @@ class BinaryProjection:
         self._synapses = None
         return new
 
+    def code(self, active: list[np.ndarray], K: int, context: tuple, params: tuple, uniforms: np.ndarray,
+             out: tuple) -> None:
+        """The CSA on these (bottom-up) synapses for a batch: ``kernels.code_kernel``, all threads for B > 1.
+
+        ``context`` = (H factor, D factor), ``out`` = (winners, familiarity, rivals) as that kernel takes them.
+        """
+        kernel = kernels.code_kernel_parallel if len(active) > 1 else kernels.code_kernel
+        kernel(*_concat(active), self._start, self._length, self._store, self._fields.indptr, self._fields.post, K,
+               *context, params, uniforms, *out)
+
+    def code_and_learn(self, active: np.ndarray, K: int, context: tuple, params: tuple, uniforms: np.ndarray,
+                       frozen: np.ndarray, out: tuple, learned: np.ndarray, collision_rate: np.ndarray) -> None:
+        """Learning mode on one input: the CSA, then the new synapses onto the winners (``kernels.learn_kernel``)."""
+        while True:
+            used = kernels.learn_kernel(active, self._start, self._length, self._capacity, self._store, self._used,
+                                        self._fields.indptr, self._fields.post, K, *context, params, uniforms, frozen,
+                                        *out, learned, collision_rate)
+            if used >= 0:
+                break
+            self._reserve(-used)
+        self._used, self._synapses = used, None
+
     def _reserve(self, need: int) -> None:
         """Make room for ``need`` more slots, first dropping the blocks that rows moved away from."""
         if self._used + need <= self._store.shape[0]:
             return
-        start = np.concatenate([[0], np.cumsum(self._capacity)[:-1]])
-        store = np.empty(2 * (int(self._capacity.sum()) + need), np.int32)
-        store[_row_positions(start, self._length)] = self._store[_row_positions(self._start, self._length)]
-        self._store, self._start, self._used = store, start, int(self._capacity.sum())
+        store = np.empty(2 * (int(self._capacity.sum()) + need), self._store.dtype)
+        self._used = kernels.compact_kernel(self._start, self._length, self._capacity, self._store, store)
+        self._store = store
+
+
+def _macs(m: np.ndarray) -> str:
+    """``mac(s) [..]`` for a warning, the first ten of many."""
+    return f"mac(s) {m[:10].tolist()}" + (f" and {len(m) - 10} more" if len(m) > 10 else "")
+
+
+_NO_FACTOR = np.zeros((0, 0))  # an H or D input not given
+_RECOGNITION = np.zeros((0, 0, 0))  # no uniform draws: argmax
 
 
 def _row_positions(start: np.ndarray, length: np.ndarray) -> np.ndarray:
@@ -186,6 +219,12 @@ class Level:
             fields = _fields("top_down_fields", top_down_fields, n_top_down, self.n_macs)
             self.D = BinaryProjection(_membership(fields, n_top_down), cells_per_mac)
         self._potential_per_mac = self.U.membership.sum(axis=0) * cells_per_mac
+        self._warning_count = saturation_warning * np.maximum(self._potential_per_mac, 1)
+        self._freeze_count = None if freeze_at is None else freeze_at * np.maximum(self._potential_per_mac, 1)
+        p = self.params
+        self._kernel_params = np.array([p.u_exponent, max(p.active_min, 1),
+                                        np.inf if p.active_max is None else p.active_max, p.familiarity_min,
+                                        p.gamma, p.chi, p.sigmoid_slope, p.sigmoid_center], np.float64)
         self.learned_per_mac_ = np.zeros(self.n_macs, np.int64)
         self.frozen_ = np.zeros(self.n_macs, bool)
         self.collision_rate_ = np.zeros(self.n_macs)  # running mean over ~32 learned codes
@@ -226,9 +265,14 @@ class Level:
                              "single-trial learning is sequential")
         u = lists[0]
         h_list, d_list = self._context("h", h, self.H, 1), self._context("d", d, self.D, 1)
-        code, V = self._select([u], h_list, d_list, rng)
-        code = Code(code.winners[0], code.familiarity[0], code.active[0])
-        self._learn(u, h_list, d_list, code, V[0])
+        out = self._outputs(1)
+        self.U.code_and_learn(u, self.K, self._factors(h_list, d_list), self._kernel_params,
+                              rng.random(out[0].shape), self.frozen_, out, self.learned_per_mac_,
+                              self.collision_rate_)
+        code = Code(out[0][0], out[1][0], out[0][0, :, 0] >= 0)
+        if h_list is not None or d_list is not None:
+            self._learn_context(h_list, d_list, code)
+        self._after_learning()
         return self._output(code)
 
     def recognize(self, x, *, h=None, d=None) -> Code:
@@ -238,37 +282,46 @@ class Level:
         ``overlap`` pass for all); ``h``/``d`` as in :meth:`learn` (one input only).
         """
         u, single = _active_lists("x", x, self.n_inputs)
-        code, V = self._select(u, self._context("h", h, self.H, len(u)), self._context("d", d, self.D, len(u)), None)
-        self._warn_if_ambiguous(code, V)
+        code, rivals = self._select(u, self._context("h", h, self.H, len(u)), self._context("d", d, self.D, len(u)))
+        self._warn_if_ambiguous(code, rivals)
         return self._output(Code(*(c[0] for c in code)) if single else code)
 
-    def _warn_if_ambiguous(self, code: Code, V: np.ndarray) -> None:
+    def _warn_if_ambiguous(self, code: Code, rivals: np.ndarray) -> None:
         """Warn where a CM holds two cells that match the input fully: G can be 1.0 while argmax returns
         the lower-index cell, which need not be the stored one."""
-        tied = ((V >= 1.0 - 1e-9).sum(axis=-1) > 1).any(axis=-1) & code.active  # [B, M]
+        tied = rivals > 0  # [B, M]
         if tied.any():
             m = np.flatnonzero(tied.any(axis=0))
             warnings.warn(f"sparsey: {int(tied.any(axis=1).sum())} of {len(tied)} inputs match two or more cells of "
-                          f"a CM fully in mac(s) {m.tolist()} (saturation {self.saturation[m].max():.0%}): their "
+                          f"a CM fully in {_macs(m)} (saturation {self.saturation[m].max():.0%}): their "
                           "familiarity can be 1.0 while the code returned is not the stored one. Use more macs, "
                           "CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=3)
 
     def _output(self, code: Code) -> Code:
         return code
 
-    def _select(self, u, h, d, rng) -> tuple[Code, np.ndarray]:
-        shape = (len(u), self.n_macs, self.Q, self.K)
-        raw, n = self.U.sums(u)
-        context = (None if lists is None else self._normalized(proj, lists, absent=1.0)
-                   for lists, proj in ((h, self.H), (d, self.D)))
-        V = combine(self.params, normalize(raw.reshape(shape), n), *context)
-        active = gate(n[..., 0, 0], self.params)
-        winners, G = select_code(V, self.params, rng)
-        return Code(np.where(active[..., None], winners, -1), np.where(active, G, 0.0), active), V
+    def _select(self, u, h, d) -> tuple[Code, np.ndarray]:
+        """Recognition-mode codes of the inputs ``u``, and the CMs per mac where a rival cell matches fully."""
+        out = self._outputs(len(u))
+        self.U.code(u, self.K, self._factors(h, d), self._kernel_params, _RECOGNITION, out)
+        winners, G, rivals = out
+        return Code(winners, G, winners[..., 0] >= 0), rivals
 
-    def _normalized(self, projection, lists, *, absent: float) -> np.ndarray:
+    def _outputs(self, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        shape = (batch, self.n_macs)
+        return np.zeros((*shape, self.Q), np.int64), np.zeros(shape), np.zeros(shape, np.int64)
+
+    def _factors(self, h, d) -> tuple[np.ndarray, np.ndarray]:
+        """``H^{e_H}`` and ``D^{e_D}`` ``[B, n_cells]`` (1 where absent from a cell's field), each empty if not given."""
+        if h is None and d is None:
+            return _NO_FACTOR, _NO_FACTOR
+        return tuple(_NO_FACTOR if lists is None else np.power(self._normalized(proj, lists), e)
+                     for lists, proj, e in ((h, self.H, self.params.h_exponent), (d, self.D, self.params.d_exponent)))
+
+    def _normalized(self, projection, lists) -> np.ndarray:
         raw, n = projection.sums(lists)
-        return normalize(raw.reshape(len(lists), self.n_macs, self.Q, self.K), n, absent=absent)
+        X = normalize(raw.reshape(len(lists), self.n_macs, self.Q, self.K), n, absent=1.0)
+        return X.reshape(len(lists), -1)
 
     def _context(self, name, cells, projection, batch):
         if cells is None:
@@ -280,32 +333,26 @@ class Level:
             raise ValueError(f"{name} must hold one code per input ({batch}), got {len(lists)}")
         return lists if any(len(c) for c in lists) else None
 
-    def _learn(self, u, h, d, code: Code, V: np.ndarray) -> None:
-        learning = code.active & ~self.frozen_
-        if not learning.any():
-            return
-        winners = self._cells(code.winners, learning)
-        new = self.U.learn(u, winners)
-        np.add.at(self.learned_per_mac_, winners // (self.Q * self.K), new)
+    def _learn_context(self, h, d, code: Code) -> None:
+        """Single-trial learning of the H and D synapses onto the winners of the macs that learn."""
+        winners = self._cells(code.winners, code.active & ~self.frozen_)
         for lists, proj in ((h, self.H), (d, self.D)):
-            if lists is not None:
+            if lists is not None and winners.size:
                 proj.learn(lists[0], winners)
-        # a CM where another cell already matches the input fully cannot recall this code uniquely
-        rivals = (V >= 1.0 - 1e-9) & (np.arange(self.K) != code.winners[..., None])
-        self.collision_rate_[learning] += (rivals.any(-1).mean(-1)[learning] - self.collision_rate_[learning]) / 32
-        if self.freeze_at is not None:
-            self.frozen_ |= self.saturation >= self.freeze_at
-        self._warn_if_full()
 
-    def _warn_if_full(self) -> None:
-        full = ((self.saturation >= self.saturation_warning) | (self.collision_rate_ >= 0.25)) & ~self.reported_full_
-        if full.any():
+    def _after_learning(self) -> None:
+        """Critical period (``freeze_at``) and the warning of full macs (thresholds as synapse counts)."""
+        if self.freeze_at is not None:
+            self.frozen_ |= self.learned_per_mac_ >= self._freeze_count
+        full = (self.learned_per_mac_ >= self._warning_count) | (self.collision_rate_ >= 0.25)
+        if (full & ~self.reported_full_).any():
+            full &= ~self.reported_full_
             self.reported_full_ |= full
             m = np.flatnonzero(full)
-            warnings.warn(f"sparsey: mac(s) {m.tolist()} are full: saturation {self.saturation[m].max():.0%} "
+            warnings.warn(f"sparsey: {_macs(m)} are full: saturation {self.saturation[m].max():.0%} "
                           f"(warning at {self.saturation_warning:.0%}), {self.collision_rate_[m].max():.0%} of CMs "
                           "of recently learned codes tie with another fully matching cell, so recall degrades. "
-                          "Use more macs, CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=4)
+                          "Use more macs, CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=3)
 
 
 class Macrocolumn(Level):
@@ -372,6 +419,8 @@ def _active_lists(name: str, x, n: int, *, indices: bool = False) -> tuple[list[
         for r in out:
             check_range(name, r, 0, n)
         return out, False
+    if isinstance(x, np.ndarray) and x.dtype == bool and x.shape == (n,):
+        return [np.flatnonzero(x)], True
     arr = as_array(name, x, kind="b")
     if arr.ndim not in (1, 2) or arr.shape[-1] != n:
         raise ValueError(f"{name} must have shape [{n}] or [B, {n}], got {arr.shape}")
