@@ -51,8 +51,10 @@ class BinaryProjection:
     """
 
     def __init__(self, membership: np.ndarray, cells_per_mac: int, *, group_size: int = 1, cm_size: int | None = None):
-        self.membership = np.ascontiguousarray(membership, dtype=bool)  # [groups, M]
-        self.cells_per_mac, self.group_size, self.cm_size = cells_per_mac, group_size, cm_size
+        self.membership = np.ascontiguousarray(as_array("membership", membership, kind="b", ndim=2), dtype=bool)
+        self.cells_per_mac = check_int("cells_per_mac", cells_per_mac, 1)
+        self.group_size = check_int("group_size", group_size, 1)
+        self.cm_size = None if cm_size is None else check_int("cm_size", cm_size, 1)
         n_groups, self.n_macs = self.membership.shape
         self.n_pre, self.n_post = n_groups * group_size, self.n_macs * cells_per_mac
         group, mac = np.nonzero(self.membership)
@@ -110,7 +112,7 @@ class BinaryProjection:
         self._synapses = None
         return new
 
-    def code(self, active: list[np.ndarray], K: int, context: tuple, params: tuple, uniforms: np.ndarray,
+    def code(self, active: list[np.ndarray], K: int, context: tuple, params: np.ndarray, uniforms: np.ndarray,
              out: tuple) -> None:
         """The CSA on these (bottom-up) synapses for a batch: ``kernels.code_kernel``, all threads for B > 1.
 
@@ -120,7 +122,7 @@ class BinaryProjection:
         kernel(*_concat(active), self._start, self._length, self._store, self._fields.indptr, self._fields.post, K,
                *context, params, uniforms, *out)
 
-    def code_and_learn(self, active: np.ndarray, K: int, context: tuple, params: tuple, uniforms: np.ndarray,
+    def code_and_learn(self, active: np.ndarray, K: int, context: tuple, params: np.ndarray, uniforms: np.ndarray,
                        frozen: np.ndarray, out: tuple, learned: np.ndarray, collision_rate: np.ndarray) -> None:
         """Learning mode on one input: the CSA, then the new synapses onto the winners (``kernels.learn_kernel``)."""
         while True:
