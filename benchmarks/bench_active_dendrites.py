@@ -13,7 +13,9 @@ permuted-MNIST network (784 inputs, 2×2048 hidden, 5 % k-WTA, 50 % weight spars
 784, batch 256) with 10 and 100 segments, a digits-sized one (64 inputs, 2×512, batch 64), and
 the paper's network with a *different* context in every row, where grouping cannot help.
 
-Usage: python benchmarks/bench_active_dendrites.py [--repeats 5] [--threads 1] [--quick]
+Each configuration runs on one torch thread and on all of them (the ``threads`` column).
+
+Usage: python benchmarks/bench_active_dendrites.py [--repeats 5] [--quick]
 Writes benchmarks/results/active_dendrites.json and prints a table.
 """
 
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_core import torch_machine, write_results
+from bench_core import all_threads, thread_counts, torch_machine, using_threads, write_results
 from torch import nn
 from torch.nn import functional as F
 
@@ -135,26 +137,26 @@ def bench(config, repeats):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed steps of ours (the reference: half, at least 2)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="the digits-sized configuration only")
     ap.add_argument("--out", type=Path, default=RESULTS / "active_dendrites.json")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
     rows = []
     for config in CONFIGS[-1:] if args.quick else CONFIGS:
-        row = bench(config, args.repeats)
-        rows.append(row)
-        print(f"  {row['config']:40s} ours {row['ours_ms']:9.1f} ms  einsum {row['einsum_ms']:9.1f} ms  "
-              f"{row['speedup']:5.1f}×  max rel diff {row['max_rel_diff']:.1e}", flush=True)
+        for n in thread_counts():
+            with using_threads(n):
+                row = dict(threads=n, **bench(config, args.repeats))
+            rows.append(row)
+            print(f"  {row['config']:40s} {n} thread(s) ours {row['ours_ms']:9.1f} ms  einsum {row['einsum_ms']:9.1f} "
+                  f"ms  {row['speedup']:5.1f}×  max rel diff {row['max_rel_diff']:.1e}", flush=True)
     table = summarize(rows)
-    where = torch_machine(args.threads)
+    where = torch_machine(all_threads())
     print(f"\ntraining step (forward + backward + Adam + rezero), median; {where}\n{table}")
     write_results(args.out, machine=where, repeats=args.repeats, rows=rows, table=table)
 
 
 def summarize(rows) -> str:
     return format_table([{
-        "configuration": r["config"], "parameters": f"{r['parameters'] / 1e6:.1f} M",
+        "configuration": r["config"], "threads": r["threads"], "parameters": f"{r['parameters'] / 1e6:.1f} M",
         "DendriticMLP (ms)": f"{r['ours_ms']:.1f}", "einsum reference (ms)": f"{r['einsum_ms']:.1f}",
         "speed-up": f"{r['speedup']:.1f}×",
         "max rel. diff (outputs, grads)": f"{r['max_rel_diff']:.1e}"} for r in rows])

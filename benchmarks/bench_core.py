@@ -5,8 +5,10 @@ fixed fan-out and random integer delays (0..64 steps); the inputs spike at rando
 given activity per step for 1,000 steps. Every input spike is delivered through its
 synapses with its delay, and each neuron integrates its input as a leaky integrator
 ``v <- v - v / tau + I(t)`` (a non-spiking SpikingJelly LIF with ``decay_input=False``).
-All peers run on one thread. Their final ``v`` is compared with sdrnet's, so every row
-checks the others. Throughput = synaptic events (input spikes × fan-out) per second.
+Every peer runs on one thread; sdrnet, torch.sparse and dense numpy also on all threads (the
+``threads`` column; numba threads for sdrnet, BLAS/torch threads for the others). Their final ``v`` is
+compared with sdrnet's, so every row checks the others. Throughput = synaptic events (input
+spikes × fan-out) per second; times are medians of repeated runs, compared within one run.
 
 Peers:
 - ``sdrnet Network``: `sdrnet.core.Network`, event-driven with a delay ring buffer.
@@ -20,7 +22,10 @@ Peers:
   NeuronGroup), runtime mode, the faster of the cython and numpy targets; compilation and
   network construction excluded (a warm-up run first).
 
-Usage: python benchmarks/bench_core.py [--steps 1000] [--quick] [--no-brian2]
+Memory: bytes per stored synapse of the `Synapses` (post int32 + weight float32 + delay uint8, and
+indptr per row) and of what `Network` adds (its block offsets), written to the JSON.
+
+Usage: python benchmarks/bench_core.py [--steps 1000] [--repeats 5] [--quick] [--no-brian2]
 Writes benchmarks/results/bench_core.json and prints a table.
 """
 
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # raised per row (threadpoolctl)
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
@@ -36,11 +41,14 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, propagate  # noqa: E402
+from sdrnet.core import (Events, Layer, LIFParams, Network, Synapses, get_cache_size, propagate,  # noqa: E402
+                         set_num_threads)
 from sdrnet.report import format_table  # noqa: E402
 
 N_IN = N_OUT = 10_000
@@ -67,9 +75,12 @@ def integrate(currents: np.ndarray) -> np.ndarray:
     return v
 
 
-def run_network(syn, events):
-    net = Network([Layer(syn, LIFParams(tau=TAU, v_threshold=np.inf, decay_input=False))])
-    return net.run(events).v[0][0]
+def readout(syn):
+    return Network([Layer(syn, LIFParams(tau=TAU, v_threshold=np.inf, decay_input=False))])
+
+
+def run_network(syn, events, net=None):
+    return (net or readout(syn)).run(events).v[0][0]
 
 
 def run_propagate(syn, events):
@@ -157,15 +168,18 @@ def brian2_runner(target: str):
 
 
 def timed(fn, syn, events, repeats: int):
-    best, out = np.inf, None
+    """Median seconds of ``repeats`` calls of ``fn(syn, events)`` (after a warm-up when repeating), and its output."""
+    if repeats > 1:
+        fn(syn, events)
+    times, out = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
         out = fn(syn, events)
         t1 = time.perf_counter()
         if hasattr(fn, "t0"):  # Brian2 times its own run, excluding construction and compilation
             t0, t1 = fn.t0, fn.t1
-        best = min(best, t1 - t0)
-    return best, out
+        times.append(t1 - t0)
+    return statistics.median(times), out
 
 
 def median_time(fn, repeats: int) -> float:
@@ -179,23 +193,66 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu() -> str:
+    """The CPU model, its core count and its L2 cache per core."""
+    model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
+                model = line.split(":", 1)[1].strip()
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, one thread per peer"
+    return f"{model}, {os.cpu_count()} cores, L2 {get_cache_size() / 2**20:g} MiB per core"
+
+
+def machine(threads: int = 1) -> str:
+    return f"{cpu()}, {threads} thread(s) used" + (" (1 per peer unless a row says)" if threads > 1 else "")
 
 
 def torch_machine(threads: int) -> str:
     """`machine` for the torch benchmarks: the CPU, the torch version and the thread count used."""
     import torch
 
-    return f"{machine().split(', one thread')[0]}, torch {torch.__version__}, {threads} thread(s)"
+    return f"{cpu()}, torch {torch.__version__}, {threads} thread(s)"
+
+
+def all_threads() -> int:
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def thread_counts() -> list[int]:
+    """The thread counts every benchmark reports: 1 and all."""
+    return sorted({1, all_threads()})
+
+
+@contextmanager
+def using_threads(n: int):
+    """Run on ``n`` threads: numba's (sdrnet's kernels), BLAS's and torch's; restored afterwards."""
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = numba.get_num_threads(), torch.get_num_threads()
+    set_num_threads(n)
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(n):
+            yield
+    finally:
+        set_num_threads(before[0])
+        torch.set_num_threads(before[1])
+
+
+def with_threads(fn, n: int):
+    """``fn`` run on ``n`` threads (`using_threads`)."""
+    def run(*args):
+        with using_threads(n):
+            return fn(*args)
+
+    return run
 
 
 def write_results(path: Path, **payload) -> None:
@@ -208,56 +265,73 @@ def write_results(path: Path, **payload) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each sdrnet row (median)")
     ap.add_argument("--quick", action="store_true", help="fan-out 100 only, 200 steps, no dense/Brian2")
     ap.add_argument("--no-brian2", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_core.json")
     args = ap.parse_args(argv)
     steps = 200 if args.quick else args.steps
     configs = [(100, 0.01), (100, 0.05)] if args.quick else [(100, 0.01), (100, 0.05), (1000, 0.01), (1000, 0.05)]
-    peers = {"sdrnet Network": run_network, "sdrnet propagate": run_propagate,
-             "scipy CSR": run_scipy, "torch.sparse CSR": run_torch}
+    n_all, threads = all_threads(), thread_counts()
+    peers = {"sdrnet Network": (run_network, threads), "sdrnet propagate": (run_propagate, threads),
+             "scipy CSR": (run_scipy, [1]), "torch.sparse CSR": (run_torch, threads)}
     if not args.quick:
-        peers["dense numpy (no delays)"] = run_dense
+        peers["dense numpy (no delays)"] = (run_dense, threads)
     if not (args.quick or args.no_brian2):
-        peers["Brian2 cython"] = brian2_runner("cython")
-        peers["Brian2 numpy"] = brian2_runner("numpy")
-    import torch
-
-    torch.set_num_threads(1)
+        peers["Brian2 cython"] = (brian2_runner("cython"), [1])
+        peers["Brian2 numpy"] = (brian2_runner("numpy"), [1])
     # compile the kernels outside the timings
     warm_syn, warm_ev = make_problem(2, 0.01, 3)
     run_network(warm_syn, warm_ev)
     run_propagate(warm_syn, warm_ev)
 
-    rows = []
+    rows, memory = [], []
     for fan_out, activity in configs:
         syn, events = make_problem(fan_out, activity, steps)
+        net = readout(syn)
+        memory.append(bytes_per_synapse(syn, net, fan_out))
         n_syn_events = events.n_events * fan_out
         ref = None
-        for name, fn in peers.items():
-            repeats = 3 if name.startswith("sdrnet") else 1
-            seconds, v = timed(fn, syn, events, repeats)
-            if ref is None:
-                ref = v
-            err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
-            rows.append(dict(fan_out=fan_out, activity=activity, steps=steps, peer=name, seconds=seconds,
-                             synaptic_events=n_syn_events, events_per_s=n_syn_events / seconds,
-                             max_rel_err_vs_sdrnet=err))
-            print(f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {seconds:8.3f} s  "
-                  f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}", flush=True)
+        for name, (fn, counts) in peers.items():
+            if fn is run_network:
+                fn = partial(run_network, net=net)  # built once: the block offsets are planned on the first run
+            for n in counts:
+                repeats = args.repeats if name.startswith("sdrnet") else 1
+                seconds, v = timed(with_threads(fn, n), syn, events, repeats)
+                if ref is None:
+                    ref = v
+                err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
+                rows.append(dict(fan_out=fan_out, activity=activity, steps=steps, peer=name, threads=n,
+                                 seconds=seconds, synaptic_events=n_syn_events, events_per_s=n_syn_events / seconds,
+                                 max_rel_err_vs_sdrnet=err))
+                print(f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {n} thread(s) {seconds:8.3f} s  "
+                      f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}", flush=True)
     table = summarize(rows)
-    print("\n" + table)
-    write_results(args.out, machine=machine(), n_in=N_IN, n_out=N_OUT, max_delay=MAX_DELAY, rows=rows, table=table)
+    print(f"\n{machine(n_all)}\n{table}\n\nmemory per stored synapse (bytes): {memory}")
+    write_results(args.out, machine=machine(n_all), cpu=cpu(), threads=threads, n_in=N_IN, n_out=N_OUT,
+                  max_delay=MAX_DELAY, repeats=args.repeats, rows=rows, memory=memory, table=table)
+
+
+def bytes_per_synapse(syn, net, fan_out: int) -> dict:
+    """Bytes per stored synapse: the arrays read per synaptic event, indptr per row, and the block offsets
+    a `Network` adds (planned for one sample on one thread and on all threads)."""
+    per_event = (syn.post.nbytes + syn.weight.nbytes + syn.delay.nbytes) / syn.nnz
+    plan = net._compiled[0]
+    offsets = max(plan.blocks(1, n)[1].nbytes for n in (1, all_threads()))
+    return dict(fan_out=fan_out, post_weight_delay=per_event, indptr=syn.indptr.nbytes / syn.nnz,
+                network_block_offsets=offsets / syn.nnz, total=syn.nbytes / syn.nnz + offsets / syn.nnz)
 
 
 def summarize(rows) -> str:
-    """Markdown table: events/s per peer and how many times longer it took than sdrnet Network."""
-    ours = {(r["fan_out"], r["activity"]): r["seconds"] for r in rows if r["peer"] == "sdrnet Network"}
+    """Markdown table: events/s per peer and thread count, and how many times longer it took than sdrnet
+    Network on as many threads."""
+    ours = {(r["fan_out"], r["activity"], r["threads"]): r["seconds"] for r in rows if r["peer"] == "sdrnet Network"}
     return format_table([{
-        "fan-out": r["fan_out"], "activity": f"{r['activity']:.0%}", "peer": r["peer"],
+        "fan-out": r["fan_out"], "activity": f"{r['activity']:.0%}", "peer": r["peer"], "threads": r["threads"],
         "time (s)": f"{r['seconds']:.3f}", "synaptic events/s": f"{r['events_per_s'] / 1e6:,.1f} M",
-        "sdrnet Network speed-up": f"{r['seconds'] / ours[r['fan_out'], r['activity']]:.1f}×",
+        "sdrnet Network speed-up": f"{r['seconds'] / ours[r['fan_out'], r['activity'], r['threads']]:.2f}×",
         "max rel. err": f"{r['max_rel_err_vs_sdrnet']:.1e}"} for r in rows])
+
 
 if __name__ == "__main__":
     main()

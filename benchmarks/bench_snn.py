@@ -26,9 +26,10 @@ which are slow on x86 CPUs; that σ is timed as training runs it and once more w
 Inference: an SHD-recipe model made trained-like (BatchNorm running statistics from ten training-mode
 batches; its hidden layers spike without rescaling the weights, rates in the table), its integer-delay copy
 (`model.discretized()`) run in PyTorch under ``no_grad`` on 1 and on 64 samples, vs `export(model)` run
-event-driven on the core (`predict_core`, one thread) on the same samples as `Events` (export and the Events
-conversion timed apart): wall time, fraction of equal predictions, core synaptic ops vs dense MACs (one MAC
-per synapse per input step, delays free; the dcls convolution does (D + 1)× that).
+event-driven on the core (`predict_core`) on the same samples as `Events` (export and the Events
+conversion timed apart), both on one thread and both on all threads (torch's and numba's): wall time,
+fraction of equal predictions, core synaptic ops vs dense MACs (one MAC per synapse per input step,
+delays free; the dcls convolution does (D + 1)× that).
 
 Usage: python benchmarks/bench_snn.py [--repeats 5] [--threads 1] [--quick] [--device cpu|cuda]
 Writes benchmarks/results/snn.json (snn_cuda.json with --device cuda) and prints tables.
@@ -42,7 +43,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_core import torch_machine, write_results
+from bench_core import thread_counts, torch_machine, using_threads, write_results
 
 from sdrnet.core import Events
 from sdrnet.report import format_table
@@ -184,7 +185,13 @@ def trained_like(seed: int = 0, batches: int = 10):
     return model, gen
 
 
-def inference(model, x, repeats: int) -> dict:
+def inference(model, x, repeats: int, threads: int) -> dict:
+    """PyTorch vs the core on ``x``, both on ``threads`` threads (torch's and numba's)."""
+    with using_threads(threads):
+        return dict(threads=threads, **_inference(model, x, repeats))
+
+
+def _inference(model, x, repeats: int) -> dict:
     batch = x.shape[1]
     net = model.discretized()
     with torch.no_grad():
@@ -224,7 +231,8 @@ def tables(rows, inf) -> str:
     if inf is None:
         return train
     infer = format_table([{
-        "inference (SHD model)": f"{i['batch']} sample(s)", "PyTorch discretized (ms)": f"{i['torch_ms']:.1f}",
+        "inference (SHD model)": f"{i['batch']} sample(s)", "threads": i["threads"],
+        "PyTorch discretized (ms)": f"{i['torch_ms']:.1f}",
         "core predict_core (ms)": f"{i['core_ms']:.1f}", "core speed-up": f"{i['core_speedup']:.2f}×",
         "equal predictions": f"{i['prediction_agreement']:.3f}",
         "core synops / dense MACs": f"{i['core_synops']:.3g} / {i['dense_macs']:.3g}",
@@ -258,7 +266,7 @@ def main(argv=None):
     if device.type == "cpu":
         model, gen = trained_like()
         x = spikes(64, gen)
-        inf = [inference(model, x[:, :1], args.repeats), inference(model, x, args.repeats)]
+        inf = [inference(model, x[:, :b], args.repeats, n) for b in (1, 64) for n in thread_counts()]
     where = torch_machine(args.threads)
     if device.type == "cuda":
         where = f"{torch.cuda.get_device_name()}, host {where}"
