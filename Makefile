@@ -26,6 +26,7 @@ bench: install
 	$(PY) benchmarks/bench_snn.py
 	$(PY) benchmarks/bench_delta.py
 	$(PY) benchmarks/bench_prune.py
+	$(PY) benchmarks/bench_sparsey.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
