@@ -150,8 +150,10 @@ def test_input_checks_name_the_argument():
         sparse_matmul(np.ones((2, 4)), syn)
     with pytest.raises(ValueError, match="x must be finite"):
         sparse_matmul(np.array([[1.0, np.nan, 0.0]]), syn)
-    with pytest.raises(ValueError, match="beyond the float32 range"):
+    with pytest.raises(ValueError, match="overflows float32"):
         sparse_matmul(np.array([[1e300, 0.0, 0.0]]), syn)
+    with pytest.raises(ValueError, match="underflows to 0 in float32"):
+        sparse_matmul(np.array([[0.0, 1e-50, 0.0]]), syn)
     with pytest.raises(TypeError, match="x must have a real dtype"):
         sparse_matmul(np.array([["a", "b", "c"]]), syn)
     with pytest.raises(ValueError, match="delays"):

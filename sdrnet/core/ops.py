@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from ._checks import as_array, check_int, check_range
+from ._checks import as_array, as_float32, check_int, check_range
 from ._parallel import block_plan, cache_blocks, get_cache_size, get_num_threads
 from .events import Events
 from .synapses import Synapses
@@ -257,11 +257,7 @@ def _matmul_input(x, n_pre: int) -> np.ndarray:
     x = as_array("x", x, kind="f", ndim=2)
     if x.shape[1] != n_pre:
         raise ValueError(f"x must have shape [B, n_pre={n_pre}], got {x.shape}")
-    with np.errstate(over="ignore"):
-        x32 = np.ascontiguousarray(x, np.float32)
-    if x.dtype.itemsize > 4 and x.dtype.kind == "f" and not np.isfinite(x32).all():
-        raise ValueError("x has values beyond the float32 range (|x| > 3.4e38)")
-    return x32
+    return np.ascontiguousarray(as_float32("x (flattened)", x.ravel()).reshape(x.shape))
 
 
 def _blocks(n: int, threads: int, items: int) -> int:
