@@ -98,8 +98,12 @@ def test_thread_count_changes_nothing(threads, n_b, n_post):
 
 def test_a_product_large_enough_for_threads_gives_the_one_thread_bits(threads):
     rng = np.random.default_rng(7)
-    syn = Synapses.random_erdos_renyi(1500, 1500, 0.1, rng, weight=lambda r, n: r.normal(0, 1, n))
-    x = (rng.normal(0, 1, (2, 1500)) * (rng.random((2, 1500)) < 0.5)).astype(np.float32)
+    syn = Synapses.random_erdos_renyi(2000, 2000, 0.1, rng, weight=lambda r, n: r.normal(0, 1, n))
+    x = (rng.normal(0, 1, (8, 2000)) * (rng.random((8, 2000)) < 0.5)).astype(np.float32)
+    work = np.zeros(5, np.int64)
+    kernels.matmul_activity_kernel(x, syn.indptr, work)
+    for kernel in ("event", "batched"):  # predicted long enough to run on all threads
+        assert ops._choose_kernel(kernel, work.tolist()[1:], 8, syn)[1] >= ops._PARALLEL_NS
     outs = []
     for n_threads in (1, numba.config.NUMBA_NUM_THREADS):
         threads(n_threads)

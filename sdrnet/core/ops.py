@@ -179,8 +179,9 @@ _ROW_NS, _LANE_NS = 0.42, 0.0475  # one synapse applied to a tile of L samples: 
 _COPY_NS = 0.9  # one input scanned for events, or copied into or out of a tile
 _TILE_SHARE = 4  # a batched accumulator tile [posts, L] takes at most this fraction (1/4) of the L2
 _MIN_BLOCK = 64  # fewest posts per block when posts are split between threads
-_PARALLEL_NS = 100_000  # products predicted faster than this run on one thread: a parallel region waits
-# for all threads, ~10 µs on idle cores and a scheduler time slice on busy ones
+_PARALLEL_NS = 250_000  # products predicted faster than this run on one thread: a parallel region waits
+# for all its threads, ~10 µs on idle cores but a scheduler time slice (measured 8 ms) while another process
+# holds one, which a product this small cannot win back
 
 
 class MatmulResult(NamedTuple):
