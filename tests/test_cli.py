@@ -1,7 +1,10 @@
 import subprocess
 import sys
 
+import pytest
+
 import sdrnet
+import sdrnet.cli as cli
 from sdrnet.cli import main
 
 
@@ -12,6 +15,20 @@ def test_version_and_help(capsys):
     assert "demo" in capsys.readouterr().out
 
 
+def test_demo_tour_runs_its_parts_in_order(tmp_path, capsys, monkeypatch):
+    # the quick smoke of `sdrnet demo`: the tour itself on its two fastest parts (the full tour is -m slow;
+    # every other part's command has its own test)
+    monkeypatch.setattr(cli, "DEMO_PARTS", cli.DEMO_PARTS[:2])
+    assert main(["demo", "--out", str(tmp_path), "--seed", "0"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("[1/2] the event-driven sparse core") < text.index("[2/2] SDRs and encoders")
+    assert "max_abs_diff_vs_dense" in text and "synaptic_ops" in text
+    assert "SDR algebra" in text and "encode(x) with encode(0)" in text and "sdrnet demo: done in" in text
+    for name in ("core_quickstart", "sdr_encoders"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
+
+
+@pytest.mark.slow
 def test_demo_writes_tables_and_figures(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
