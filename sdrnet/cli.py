@@ -65,7 +65,7 @@ def _run(parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentP
         _check_needs(commands["snn-train"])
         from snn.train import main as snn_train
 
-        return snn_train(argv[1:])
+        return snn_train(argv[1:], prog=commands["snn-train"].prog)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -53,6 +53,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sdrnet.cli import Parser
+
 from . import data
 from .models import DelaySNN, SNNConfig, snn_loss, sum_softmax
 
@@ -707,19 +709,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line (argparse's default also prints the usage)
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _fail(prog: str, err: BaseException, status: int = 2) -> int:
     print(f"{prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m snn.train") -> int:
     """The command line; errors are one line on stderr with status 2, Ctrl-C ends with status 130."""
-    parser = _Parser(prog="python -m snn.train", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
