@@ -28,12 +28,14 @@ from __future__ import annotations
 import copy
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 from torch import nn
 
 from sdrnet.core import Synapses, sparse_matmul
 
+from . import kernels
 from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _connection, _flat
 
 __all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "EventRun"]
@@ -109,6 +111,23 @@ class _Stage(NamedTuple):
     row_l1: np.ndarray  # Σ_i |w_ji| per unit j
     q_grid: float | None  # log2 θ of the delta layer feeding the stage, if every θ is a power of two
     grid: float | None  # log2 of the grid that every product w·q and bias lies on (None: no such grid)
+    fused: _Fused | None  # the stage for `kernels.stage_kernel` (None: its neuron has other modules)
+
+
+class _Fused(NamedTuple):
+    """A stage's synapses as runs of consecutive posts in internal order ``k`` (channel-last for a conv), and its
+    neuron as op codes: run ``r`` of presynaptic unit ``i`` (``run_ptr[i] ≤ r < run_ptr[i + 1]``) adds
+    ``weight[run_w[r] + m]·Δ_i`` to posts ``run_post[r] + m``, ``m < run_len[r]``; unit ``j`` is post ``internal[j]``."""
+
+    run_ptr: np.ndarray
+    run_post: np.ndarray
+    run_len: np.ndarray
+    run_w: np.ndarray
+    weight: np.ndarray
+    fan_out: np.ndarray
+    internal: np.ndarray
+    ops: np.ndarray
+    theta: np.ndarray
 
 
 class EventDrivenNet:
@@ -165,7 +184,8 @@ class EventDrivenNet:
             q_grid, g_w, g_b = _theta_exponent(feeder), _grid_exponent(syn.weight), _grid_exponent(bias)
             grid = None if q_grid is None or np.isnan(g_w) or np.isnan(g_b) else min(q_grid + g_w, g_b)
             row_l1 = np.bincount(syn.post, np.abs(syn.weight.astype(np.float64)), minlength=syn.n_post)
-            stages.append(_Stage(syn, bias, out_shape, pairs, neuron, row_l1, q_grid, grid))
+            fused = _fuse(syn, out_shape, neuron)
+            stages.append(_Stage(syn, bias, out_shape, pairs, neuron, row_l1, q_grid, grid, fused))
             feeder = leaves[j - 1]
             i = j
         if not stages:
@@ -176,30 +196,95 @@ class EventDrivenNet:
     def run(self, x: torch.Tensor, kernel: str = "auto") -> EventRun:
         """Run clips ``x [T, B, *input_shape]``; the output equals ``model(x)`` up to float rounding.
 
-        Each connection takes every (step, clip) ``Δ`` as one row of `sdrnet.core.sparse_matmul`; ``kernel``
-        (``"auto"``, ``"event"``, ``"batched"``) is passed to it and does not change the output."""
+        ``kernel="event"`` (what ``"auto"`` runs where every neuron is ReLU/`DeltaActivation`/pass-through) runs
+        each stage in one fused event-driven pass per clip (`snn.delta.kernels`); ``"batched"`` (and ``"auto"``
+        otherwise) takes every (step, clip) ``Δ`` as one row of `sdrnet.core.sparse_matmul`, forcing its batched
+        kernel for ``"batched"``. The choice does not change the output."""
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
         if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
             raise ValueError(f"x must have shape [T, B, {', '.join(map(str, self.input_shape))}], "
                              f"got {tuple(x.shape)}")
+        if kernel not in ("auto", "event", "batched"):
+            raise ValueError(f"kernel must be one of 'auto', 'event', 'batched', got {kernel!r}")
+        fusable = all(stage.fused is not None for stage in self.stages)
+        if kernel == "event" and not fusable:
+            raise ValueError("kernel='event' needs every neuron to be ReLU, DeltaActivation or "
+                             "Flatten/Identity/Dropout; use 'auto' or 'batched'")
         n_steps, n_samples = x.shape[:2]
-        q = self.input_delta(x.float())
-        synops, dense, events, exact, kernels = [], [], [], True, []
+        q = self.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy()
+        step = _fused_stage if kernel != "batched" and fusable else _matmul_stage
+        rows, exact = [], True
         for stage in self.stages:
-            flat = q.reshape(n_steps, n_samples, -1).double().numpy()
-            exact = exact and _exact_sums(stage, float(np.abs(flat).max(initial=0.0)))
-            delta = np.diff(flat, axis=0, prepend=0.0).astype(np.float32)
-            result = sparse_matmul(delta.reshape(n_steps * n_samples, -1), stage.synapses, kernel)
-            current = result.out.reshape(n_steps, n_samples, -1)
-            z = np.cumsum(current, axis=0, dtype=np.float64) + stage.bias
-            q = stage.neuron(torch.from_numpy(z.astype(np.float32)).reshape(n_steps, n_samples, *stage.out_shape))
-            synops.append(result.synops)
-            dense.append(stage.pairs * n_steps * n_samples)
-            events.append(result.events)
-            kernels.append(result.kernel)
-        return EventRun(q.numpy(), np.array(synops, np.int64), np.array(dense, np.int64), np.array(events, np.int64),
-                        exact, tuple(kernels))
+            q, q_max, counts = step(np.ascontiguousarray(q, np.float32), stage, kernel)
+            exact = exact and _exact_sums(stage, q_max)
+            rows.append(counts)
+        synops, events, kernels_used = zip(*rows)
+        dense = [stage.pairs * n_steps * n_samples for stage in self.stages]
+        return EventRun(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), np.array(synops, np.int64),
+                        np.array(dense, np.int64), np.array(events, np.int64), exact, kernels_used)
+
+
+_PARALLEL_ELEMENTS = 1 << 18  # below this many (step, clip, unit) states a parallel region costs more than it saves
+
+
+def _fused_stage(q: np.ndarray, stage: _Stage, kernel: str):
+    """One stage by `kernels.stage_kernel`: ``(q_out [T, B, n_post], max |q|, (synops, events, "event"))``."""
+    n_steps, n_samples, n_in = q.shape
+    f = stage.fused
+    q_out = np.empty((n_steps, n_samples, f.internal.size), np.float32)
+    stats, q_max = np.zeros((n_samples, 2), np.int64), np.zeros(n_samples, np.int32)
+    parallel = numba.get_num_threads() > 1 and n_samples > 1 and q.size + q_out.size >= _PARALLEL_ELEMENTS
+    (kernels.stage_kernel if parallel else kernels.stage_serial)(
+        q, q.view(np.int32), f.run_ptr, f.run_post, f.run_len, f.run_w, f.weight, f.fan_out, f.internal, stage.bias,
+        f.ops, f.theta, 1 / f.theta, q_out, stats, q_max)
+    return q_out, float(q_max.view(np.float32).max(initial=0.0)), (int(stats[:, 1].sum()), int(stats[:, 0].sum()), "event")
+
+
+def _matmul_stage(q: np.ndarray, stage: _Stage, kernel: str):
+    """One stage by `sdrnet.core.sparse_matmul` over (step, clip) rows, the neuron in torch."""
+    n_steps, n_samples, _ = q.shape
+    flat = q.astype(np.float64)
+    delta = np.diff(flat, axis=0, prepend=0.0).astype(np.float32)
+    result = sparse_matmul(delta.reshape(n_steps * n_samples, -1), stage.synapses, kernel)
+    current = result.out.reshape(n_steps, n_samples, -1)
+    z = np.cumsum(current, axis=0, dtype=np.float64) + stage.bias
+    out = stage.neuron(torch.from_numpy(z.astype(np.float32)).reshape(n_steps, n_samples, *stage.out_shape))
+    return (out.reshape(n_steps, n_samples, -1).numpy(), float(np.abs(flat).max(initial=0.0)),
+            (result.synops, result.events, result.kernel))
+
+
+def _fuse(syn: Synapses, out_shape, neuron: nn.Sequential) -> _Fused | None:
+    """The stage as `_Fused`, or None if its neuron holds a module other than ReLU, `DeltaActivation` and
+    Flatten/Identity/Dropout."""
+    ops, theta = [], []
+    for m in neuron:
+        if isinstance(m, nn.ReLU):
+            ops.append(kernels.RELU)
+            theta.append(np.ones(syn.n_post, np.float32))
+        elif isinstance(m, DeltaActivation):
+            th = m.theta(2 + len(out_shape)).detach().float().numpy()
+            mantissa, exponent = np.frexp(th)
+            pow2 = np.all(mantissa == 0.5) and exponent.max() - 1 <= 126  # 1/θ a normal float32
+            ops.append(kernels.QUANTIZE_POW2 if pow2 else kernels.QUANTIZE)
+            theta.append(np.broadcast_to(th.reshape(th.shape[2:]), out_shape).ravel().astype(np.float32))
+        elif not isinstance(m, _LINEAR_PASS):
+            return None
+    # internal order k: channel-last (y, x, c) for a conv, so each input's fan-out is runs of c_out posts
+    units = np.arange(syn.n_post).reshape(out_shape)
+    perm = (units.transpose(1, 2, 0) if len(out_shape) == 3 else units).ravel().astype(np.int64)
+    internal = np.empty(perm.size, np.uint32)
+    internal[perm] = np.arange(perm.size)
+    pre = np.repeat(np.arange(syn.n_pre), np.diff(syn.indptr))
+    k = internal[syn.post].astype(np.int64)
+    order = np.lexsort((k, pre))
+    pre, k, weight = pre[order], k[order], syn.weight[order]
+    starts = np.flatnonzero(np.r_[True, (np.diff(k) != 1) | (np.diff(pre) != 0)]) if k.size else np.zeros(0, int)
+    lengths = np.diff(np.r_[starts, k.size])
+    run_ptr = np.searchsorted(pre[starts], np.arange(syn.n_pre + 1)).astype(np.int64)
+    return _Fused(run_ptr, k[starts].astype(np.int64), lengths.astype(np.int64), starts.astype(np.int64),
+                  np.ascontiguousarray(weight, np.float32), np.diff(syn.indptr).astype(np.int64), internal,
+                  np.array(ops, np.int64), np.array(theta, np.float32).reshape(len(ops), syn.n_post))
 
 
 _FLOAT32_BITS = 24  # significand bits: integers up to 2^24 are exact in float32
