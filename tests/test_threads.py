@@ -46,10 +46,11 @@ def forced_blocks(n_blocks):
 
 
 def each_split(run):
-    """``run()`` on 1 thread, on 2 threads, and on 1 thread with 3 and 7 forced blocks: the results."""
+    """``run()`` on 1 thread, on 2 threads (sharing even small calls), and on 1 thread with 3 and 7 forced
+    blocks: the results."""
     out = []
     for n in (1, 2):
-        with num_threads(n):
+        with num_threads(n), mock.patch.object(parallel, "_MIN_PARALLEL_WORK", 0):
             out.append(run())
     for n_blocks in (3, 7):
         with num_threads(1), forced_blocks(n_blocks):
@@ -241,5 +242,5 @@ def test_network_keeps_the_layers_arrays_and_small_rings(rng):
 def test_a_recurrent_ring_over_a_gib_is_refused_with_its_size():
     n = 5000
     rec = Synapses.from_edges([0], [1], [1.0], [60_000], n_pre=n, n_post=n)
-    with pytest.raises(ValueError, match=r"layers\[0\] is recurrent .* 60002 steps × 5000 neurons × 4 B = 1,144 MiB"):
+    with pytest.raises(ValueError, match=r"layers\[0\] is recurrent.* 60002 steps .* × 5000 neurons × 4 B = 1,144 MiB"):
         Network([Layer(Synapses.from_dense(np.ones((1, n))), recurrent=rec)])

@@ -24,7 +24,7 @@ import numpy as np
 from ._checks import check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "get_cache_size", "set_cache_size", "map_parts", "split", "cache_blocks",
-           "block_plan", "parts"]
+           "block_plan", "parts", "worth_sharing"]
 
 _DEFAULT_L2 = 1 << 20
 _cache_size: int | None = None
@@ -124,16 +124,24 @@ _SLICE_L2 = 4
 _MIN_SEGMENT = 32  # synapses of a row per block, on average
 _MIN_WIDTH = 64  # posts per block
 _OFFSET_BYTES = 0.5  # block offsets are kept per row only while they cost at most this per synapse
+_MIN_PARALLEL_WORK = 1 << 17  # synapses visited: below this, handing parts to threads costs more than it saves
 
 
-def cache_blocks(n_post: int, n_slots: int, mean_fan_out: float, n_items: int, threads: int) -> int:
+def cache_blocks(n_post: int, n_slots: int, mean_fan_out: float, n_items: int, threads: int,
+                 work: float = float("inf")) -> int:
     """Blocks of ``n_post`` posts for a window of ``n_slots`` steps, so that the slices fit the cache
-    (above) and ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy."""
+    (above) and, for a call worth sharing (`worth_sharing` of the ``work``, synapses it visits),
+    ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy."""
     n_blocks = -(-n_slots * n_post * 4 // (_SLICE_L2 * get_cache_size()))
     n_blocks = min(n_blocks, max(1, int(mean_fan_out // _MIN_SEGMENT)))
-    if n_items < threads:
+    if n_items < threads and worth_sharing(work):
         n_blocks = max(n_blocks, -(-threads // max(n_items, 1)))
     return max(1, min(n_blocks, n_post // _MIN_WIDTH))
+
+
+def worth_sharing(work: float) -> bool:
+    """Whether a call that visits ``work`` synapses is worth handing to several threads."""
+    return work >= _MIN_PARALLEL_WORK
 
 
 def block_plan(synapses, n_blocks: int, with_offsets: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -153,19 +161,17 @@ def block_plan(synapses, n_blocks: int, with_offsets: bool = True) -> tuple[np.n
     return bounds, offsets
 
 
-_MIN_PARALLEL_WORK = 1 << 17  # synapses visited: below this, handing parts to threads costs more than it saves
-
 
 def parts(n_items: int, synapses, work: int, threads: int) -> tuple[list[tuple[int, int, int, int]], bool]:
     """``[(s0, s1, j0, j1)]``: items (samples) × posts in at most ``threads`` parts for `map_parts`, split
     by items when there are enough of them, else into blocks of posts; one part when ``work`` (synapses
     the whole call visits) is too small to share. The flag tells whether posts were split."""
     n_post = synapses.n_post
-    if threads == 1 or work < _MIN_PARALLEL_WORK:
+    if threads == 1 or not worth_sharing(work):
         return [(0, n_items, 0, n_post)], False
     if n_items >= threads:
         return [(s0, s1, 0, n_post) for s0, s1 in split(n_items, threads)], False
-    bounds, _ = block_plan(synapses, cache_blocks(n_post, 0, synapses.nnz / synapses.n_pre, n_items, threads),
+    bounds, _ = block_plan(synapses, cache_blocks(n_post, 0, synapses.nnz / synapses.n_pre, n_items, threads, work),
                            with_offsets=False)
     blocks = [(int(bounds[c]), int(bounds[c + 1])) for c in range(bounds.shape[0] - 1)]
     return [(0, n_items, blocks[c0][0], blocks[c1 - 1][1]) for c0, c1 in split(len(blocks), threads)], len(blocks) > 1

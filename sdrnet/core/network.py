@@ -103,9 +103,10 @@ class Network:
     """Layers of LIF neurons run event-driven, step by step, with per-synapse delays.
 
     Each step: input events are delivered through the first layer's synapses; then each
-    layer reads its input current from a ring buffer of ``max delay + 2`` steps, updates
+    layer reads its input current from a ring buffer of ``max delay + 1`` steps, updates
     its neurons (`LIFParams`) and sends its spikes through its outgoing synapses. Only
     events do work, so the cost is (events × fan-out), counted in ``RunResult.synops``.
+    `run` computes exactly this, layer by layer and on several threads.
     """
 
     def __init__(self, layers: Sequence[Layer]):
@@ -220,8 +221,8 @@ class _LayerPlan:
         self.v_init = np.full(n, reset, np.float32)
         self.n_ring = max(syn.max_delay, -1 if rec is None else 1 + rec.max_delay) + 1  # lag + delay < n_ring
         if rec is not None and self.n_ring * n * 4 > _MAX_RING_BYTES:
-            raise ValueError(f"layers[{i}] is recurrent with a delay of up to {self.n_ring - 2} steps (+1 for the "
-                             f"recurrence): its ring buffer would take {self.n_ring} steps × {n} neurons × 4 B = "
+            raise ValueError(f"layers[{i}] is recurrent, so its neurons share one ring buffer: {self.n_ring} steps "
+                             f"(the longest delay + 1, a recurrent one counting a step more) × {n} neurons × 4 B = "
                              f"{self.n_ring * n * 4 / 2**20:,.0f} MiB per thread, over the "
                              f"{_MAX_RING_BYTES >> 20} MiB allowed; shorten the delays or split the layer")
         self._plan: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -233,9 +234,10 @@ class _LayerPlan:
         syn = self.synapses
         n_blocks = cache_blocks(self.n, self.n_ring, syn.nnz / syn.n_pre, n_samples, threads)
         n_blocks = max(n_blocks, min(-(-self.n_ring * self.n * 4 // _MAX_SLICE_BYTES), self.n))
-        if self._plan is None or self._plan[0] != n_blocks:
-            self._plan = (n_blocks, *block_plan(syn, n_blocks))
-        return self._plan[1], self._plan[2]
+        plan = self._plan  # one read: another thread may replace it meanwhile
+        if plan is None or plan[0] != n_blocks:
+            plan = self._plan = (n_blocks, *block_plan(syn, n_blocks))
+        return plan[1], plan[2]
 
     def run(self, src, n_steps: int, stop: int, v_out: np.ndarray, v_seq: np.ndarray, threads: int):
         """The layer's spikes ``(time, unit, sample_ptr)`` for the source events ``src``; fills ``v_out``, ``v_seq``."""

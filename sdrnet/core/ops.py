@@ -9,7 +9,7 @@ import numpy as np
 
 from . import kernels
 from ._checks import as_array, as_float32, check_int, check_range
-from ._parallel import block_plan, cache_blocks, get_cache_size, get_num_threads
+from ._parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
 from .events import Events
 from .synapses import Synapses
 
@@ -43,8 +43,9 @@ def propagate(events: Events, synapses: Synapses, n_steps: int | None = None) ->
     out = np.zeros((n_steps, events.n_samples, synapses.n_post), np.float32)
     has_delay = synapses.delay is not None
     delay = synapses.delay if has_delay else _NO_DELAY
-    n_blocks = cache_blocks(synapses.n_post, synapses.max_delay + 1, synapses.nnz / synapses.n_pre,
-                            events.n_samples, get_num_threads())
+    fan_out = synapses.nnz / synapses.n_pre
+    n_blocks = cache_blocks(synapses.n_post, synapses.max_delay + 1, fan_out, events.n_samples, get_num_threads(),
+                            events.n_events * fan_out)
     bounds, offsets = block_plan(synapses, n_blocks)
     kernels.propagate_kernel(events.time, events.unit, events.value, events.sample_ptr, synapses.indptr,
                              synapses.post, synapses.weight, delay, has_delay, synapses.max_delay, offsets, bounds,
@@ -77,9 +78,11 @@ def overlap(active, synapses: Synapses) -> np.ndarray:
     n_b = ptr.shape[0] - 1
     out = np.zeros((n_b, synapses.n_post), np.int32)
     threads = get_num_threads()
-    n_blocks = cache_blocks(synapses.n_post, 0, synapses.nnz / synapses.n_pre, n_b, threads)
+    work = int(synapses.fan_out()[indices].sum()) if indices.size else 0
+    n_blocks = cache_blocks(synapses.n_post, 0, synapses.nnz / synapses.n_pre, n_b, threads, work)
     bounds, _ = block_plan(synapses, n_blocks, with_offsets=False)
-    bad = np.full(max(1, min(threads, n_b * (bounds.shape[0] - 1))), -1, np.int64)
+    n_chunks = min(threads, n_b * (bounds.shape[0] - 1)) if worth_sharing(work) else 1
+    bad = np.full(max(1, n_chunks), -1, np.int64)
     kernels.overlap_kernel(indices, ptr, synapses.indptr, synapses.post, bad.shape[0], bounds, out, bad)
     if bad.max() >= 0:
         raise ValueError(f"active[{bad[bad >= 0].min()}] repeats a unit; an SDR lists each active unit once")
