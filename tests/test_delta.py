@@ -406,6 +406,87 @@ def test_exact_needs_power_of_two_steps_and_sums_within_float32():
     assert EventDrivenNet(boundary_net(k, 1 / 8, 0.25), (4,)).run(x * 2 ** 20).exact is False  # |q| too large
 
 
+def numpy_reference(net, x):
+    """The fused kernel's arithmetic in plain numpy: Δ rounded once to float32, each post's ``W·Δ`` summed in float32
+    in ascending presynaptic order, the running sum in float64, ``z`` rounded to float32, then ReLU and
+    ``θ·round(z/θ)`` (half to even) with the model's own θ."""
+    n_steps, n_samples = x.shape[:2]
+    q = net.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy()
+    for stage in net.stages:
+        delta = np.diff(q.astype(np.float64), axis=0, prepend=0.0).astype(np.float32)
+        w = stage.synapses.to_dense().astype(np.float32)
+        current = np.zeros((n_steps, n_samples, w.shape[1]), np.float32)
+        for i in range(w.shape[0]):
+            current += w[i] * delta[..., i:i + 1]
+        z = (np.cumsum(current, axis=0, dtype=np.float64) + stage.bias).astype(np.float32)
+        for m in stage.neuron:
+            if isinstance(m, nn.ReLU):
+                z = np.maximum(z, np.float32(0))
+            elif isinstance(m, DeltaActivation):
+                theta = m.theta(2 + len(stage.out_shape)).detach().numpy().ravel()
+                theta = np.repeat(theta, z.shape[-1] // theta.size)  # per unit of the flat (c, y, x) order
+                z = theta * np.round(z / theta)
+        q = z
+    return q.reshape(n_steps, n_samples, *net.stages[-1].out_shape)
+
+
+def delta_cnn(theta):
+    """The small CNN with delta layers of step θ (a list: per channel, cycled), one conv input channel pruned (so
+    the runs of consecutive posts break up)."""
+    cnn = small_cnn(seed=7)
+    with torch.no_grad():
+        cnn[2].module.weight[:, 1] = 0
+    if not isinstance(theta, list):
+        return insert_delta(cnn, theta, trainable=False)
+    model = insert_delta(cnn, 0.1, per="channel", trainable=False)
+    with torch.no_grad():
+        for layer in delta_layers(model)[1:]:
+            layer.threshold.copy_(torch.tensor(theta * layer.threshold.numel())[:layer.threshold.numel()])
+    return model
+
+
+@pytest.mark.parametrize("theta", [0.25, 0.1, [0.5, 0.125, 0.3, 0.25]])  # 1/θ exact, a division, per channel
+def test_fused_event_kernel_equals_a_plain_numpy_reference_bit_for_bit(theta):
+    model = delta_cnn(theta)
+    net = EventDrivenNet(model, (1, 8, 8))
+    x = clips(seed=8, B=6)
+    result = net.run(x, kernel="event")
+    assert result.kernels == ("event",) * 4
+    np.testing.assert_array_equal(result.output, numpy_reference(net, x))
+    with torch.no_grad():
+        np.testing.assert_allclose(result.output, model(x).numpy(), atol=1e-4)
+    batched = net.run(x, kernel="batched")
+    np.testing.assert_array_equal(result.synops, batched.synops)
+    np.testing.assert_array_equal(result.events, batched.events)
+
+
+def test_fused_event_kernel_gives_the_same_bits_on_one_and_two_threads(monkeypatch):
+    numba = pytest.importorskip("numba")
+    from snn.delta import event_driven
+
+    monkeypatch.setattr(event_driven, "_PARALLEL_ELEMENTS", 0)  # split even these few clips over the threads
+    net = EventDrivenNet(delta_cnn(0.1), (1, 8, 8))
+    x = clips(seed=9, B=7)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = net.run(x)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = net.run(x)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one.output, two.output)
+    np.testing.assert_array_equal(one.synops, two.synops)
+    assert one.exact == two.exact
+
+
+def test_event_kernel_needs_neurons_the_fused_pass_knows():
+    net = EventDrivenNet(insert_delta(small_cnn(seed=5), 0.05, kind="threshold"), (1, 8, 8))
+    with pytest.raises(ValueError, match="kernel='event' needs every neuron"):
+        net.run(clips(seed=6), kernel="event")
+    assert set(net.run(clips(seed=6)).kernels) <= {"event", "batched"}
+
+
 # ---------------------------------------------------------------------------------------------- data
 def test_moving_digit_clips_shapes_labels_and_determinism():
     x, y = moving_digit_clips(12, n_steps=5, size=14, seed=3)

@@ -26,6 +26,7 @@ Otherwise they agree up to float rounding except at quantisations that straddle 
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -126,8 +127,10 @@ class _Fused(NamedTuple):
     weight: np.ndarray
     fan_out: np.ndarray
     internal: np.ndarray
+    bias: np.ndarray
     ops: np.ndarray
     theta: np.ndarray
+    inv_theta: np.ndarray
 
 
 class EventDrivenNet:
@@ -184,7 +187,7 @@ class EventDrivenNet:
             q_grid, g_w, g_b = _theta_exponent(feeder), _grid_exponent(syn.weight), _grid_exponent(bias)
             grid = None if q_grid is None or np.isnan(g_w) or np.isnan(g_b) else min(q_grid + g_w, g_b)
             row_l1 = np.bincount(syn.post, np.abs(syn.weight.astype(np.float64)), minlength=syn.n_post)
-            fused = _fuse(syn, out_shape, neuron)
+            fused = _fuse(syn, bias, out_shape, neuron)
             stages.append(_Stage(syn, bias, out_shape, pairs, neuron, row_l1, q_grid, grid, fused))
             feeder = leaves[j - 1]
             i = j
@@ -212,33 +215,44 @@ class EventDrivenNet:
             raise ValueError("kernel='event' needs every neuron to be ReLU, DeltaActivation or "
                              "Flatten/Identity/Dropout; use 'auto' or 'batched'")
         n_steps, n_samples = x.shape[:2]
-        q = self.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy()
-        step = _fused_stage if kernel != "batched" and fusable else _matmul_stage
-        rows, exact = [], True
-        for stage in self.stages:
-            q, q_max, counts = step(np.ascontiguousarray(q, np.float32), stage, kernel)
-            exact = exact and _exact_sums(stage, q_max)
-            rows.append(counts)
-        synops, events, kernels_used = zip(*rows)
+        q = np.ascontiguousarray(self.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy(), np.float32)
+        if kernel != "batched" and fusable:
+            q, maxima, counts = _fused_run(q, self.stages)
+        else:
+            maxima, counts = [], []
+            for stage in self.stages:
+                q, q_max, count = _matmul_stage(q, stage, kernel)
+                maxima.append(q_max)
+                counts.append(count)
+        exact = all(_exact_sums(stage, q_max) for stage, q_max in zip(self.stages, maxima))
+        synops, events, kernels_used = zip(*counts)
         dense = [stage.pairs * n_steps * n_samples for stage in self.stages]
         return EventRun(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), np.array(synops, np.int64),
                         np.array(dense, np.int64), np.array(events, np.int64), exact, kernels_used)
 
 
-_PARALLEL_ELEMENTS = 1 << 18  # below this many (step, clip, unit) states a parallel region costs more than it saves
+_PARALLEL_ELEMENTS = 1 << 18  # below this many (step, clip, unit) states threads cost more than they save
 
 
-def _fused_stage(q: np.ndarray, stage: _Stage, kernel: str):
-    """One stage by `kernels.stage_kernel`: ``(q_out [T, B, n_post], max |q|, (synops, events, "event"))``."""
+def _fused_run(q: np.ndarray, stages: list[_Stage]):
+    """Every stage by `kernels.network_kernel`, clip by clip: the last stage's output ``[T, B, n_post]``, each
+    stage's input max |q| and its (synops, events) counts."""
     n_steps, n_samples, n_in = q.shape
-    f = stage.fused
-    q_out = np.empty((n_steps, n_samples, f.internal.size), np.float32)
-    stats, q_max = np.zeros((n_samples, 2), np.int64), np.zeros(n_samples, np.int32)
-    parallel = numba.get_num_threads() > 1 and n_samples > 1 and q.size + q_out.size >= _PARALLEL_ELEMENTS
-    (kernels.stage_kernel if parallel else kernels.stage_serial)(
-        q, q.view(np.int32), f.run_ptr, f.run_post, f.run_len, f.run_w, f.weight, f.fan_out, f.internal, stage.bias,
-        f.ops, f.theta, 1 / f.theta, q_out, stats, q_max)
-    return q_out, float(q_max.view(np.float32).max(initial=0.0)), (int(stats[:, 1].sum()), int(stats[:, 0].sum()), "event")
+    net = tuple(zip(*(s.fused for s in stages)))  # one tuple per field, one entry per stage
+    out = np.empty((n_steps, n_samples, stages[-1].fused.internal.size), np.float32)
+    stats = np.zeros((n_samples, len(stages), 2), np.int64)
+    q_max = np.zeros((n_samples, len(stages)), np.int32)
+    states = n_steps * n_samples * (n_in + sum(s.fused.internal.size for s in stages))
+    n_threads = min(numba.get_num_threads(), n_samples) if states >= _PARALLEL_ELEMENTS else 1
+    bounds = [n_samples * k // n_threads for k in range(n_threads + 1)]
+    if n_threads == 1:
+        kernels.network_kernel(q, net, out, stats, q_max, 0, n_samples)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(lambda k: kernels.network_kernel(q, net, out, stats, q_max, bounds[k], bounds[k + 1]),
+                          range(n_threads)))
+    maxima = q_max.max(axis=0, initial=0).view(np.float32).astype(float)
+    return out, maxima, [(int(n[1]), int(n[0]), "event") for n in stats.sum(axis=0)]
 
 
 def _matmul_stage(q: np.ndarray, stage: _Stage, kernel: str):
@@ -254,7 +268,7 @@ def _matmul_stage(q: np.ndarray, stage: _Stage, kernel: str):
             (result.synops, result.events, result.kernel))
 
 
-def _fuse(syn: Synapses, out_shape, neuron: nn.Sequential) -> _Fused | None:
+def _fuse(syn: Synapses, bias: np.ndarray, out_shape, neuron: nn.Sequential) -> _Fused | None:
     """The stage as `_Fused`, or None if its neuron holds a module other than ReLU, `DeltaActivation` and
     Flatten/Identity/Dropout."""
     ops, theta = [], []
@@ -282,9 +296,10 @@ def _fuse(syn: Synapses, out_shape, neuron: nn.Sequential) -> _Fused | None:
     starts = np.flatnonzero(np.r_[True, (np.diff(k) != 1) | (np.diff(pre) != 0)]) if k.size else np.zeros(0, int)
     lengths = np.diff(np.r_[starts, k.size])
     run_ptr = np.searchsorted(pre[starts], np.arange(syn.n_pre + 1)).astype(np.int64)
+    theta = np.array(theta, np.float32).reshape(len(ops), syn.n_post)
     return _Fused(run_ptr, k[starts].astype(np.int64), lengths.astype(np.int64), starts.astype(np.int64),
-                  np.ascontiguousarray(weight, np.float32), np.diff(syn.indptr).astype(np.int64), internal,
-                  np.array(ops, np.int64), np.array(theta, np.float32).reshape(len(ops), syn.n_post))
+                  np.ascontiguousarray(weight, np.float32), np.diff(syn.indptr).astype(np.int64), internal, bias,
+                  np.array(ops, np.int64), theta, 1 / theta)
 
 
 _FLOAT32_BITS = 24  # significand bits: integers up to 2^24 are exact in float32

@@ -9,7 +9,7 @@ then ReLU / the quantiser ``θ·round(z/θ)`` (round half to even, as ``torch.ro
 The arithmetic is that of `sdrnet.core.sparse_matmul` followed by a float64 ``cumsum`` (what the layer-by-layer
 path computes): ``Δ`` rounded once from float64 to float32, each post's ``c_t`` summed in float32 in ascending
 presynaptic order, ``S`` in float64, ``z`` rounded to float32 — so the output is the same bit for bit.
-Clips are independent, so every thread count gives the same bits.
+Clips are independent, so every split of them over threads gives the same bits.
 """
 
 from __future__ import annotations
@@ -39,63 +39,72 @@ def _neuron(row, ops, theta, inv_theta):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _stage_clip(q_in, q_bits, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta, q_out,
-                stats, q_max, b):
-    """Clip ``b`` through one stage: ``q_out[:, b]`` from ``q_in[:, b]``; ``stats[b]`` = (events, synops),
-    ``q_max[b]`` = the bits of max |q_in[:, b]| (``q_bits`` is ``q_in`` viewed as int32: for finite floats the
-    order of ``bits & 0x7fffffff`` is the order of ``|q|``, and an integer maximum vectorises)."""
-    n_steps, _, n_in = q_in.shape
-    n_post = internal.shape[0]
-    prev = np.zeros(n_in, np.float32)
-    delta = np.empty(n_in, np.float32)
-    active = np.empty(n_in, np.int64)
-    current = np.zeros(n_post, np.float32)  # c_t in internal (channel-last) order
-    running = np.zeros(n_post, np.float64)  # S_t by unit
-    events, synops, top = 0, 0, np.int32(0)
-    for t in range(n_steps):
-        q_t, bits_t = q_in[t, b], q_bits[t, b]
-        for i in range(n_in):
-            delta[i] = np.float32(np.float64(q_t[i]) - np.float64(prev[i]))
-            prev[i] = q_t[i]
-        for i in range(n_in):
-            top = max(top, bits_t[i] & np.int32(0x7FFFFFFF))
-        n_active = 0
-        for i in range(n_in):  # branch-free list of the non-zero Δ (a branch mispredicts on half of them)
-            active[n_active] = i
-            n_active += delta[i] != 0
-        for e in range(n_active):
-            i = active[e]
-            d = delta[i]
-            for r in range(run_ptr[i], run_ptr[i + 1]):
-                out = current[run_post[r]:run_post[r] + run_len[r]]  # views indexed from 0: no wraparound check
-                w = weight[run_w[r]:run_w[r] + run_len[r]]
-                for m in range(out.shape[0]):
-                    out[m] += w[m] * d
-            synops += fan_out[i]
-        events += n_active
-        row = q_out[t, b]
-        for j in range(n_post):
-            s = running[j] + current[np.uint32(internal[j])]
-            running[j] = s
-            row[j] = np.float32(s + bias[j])
-        current[:] = 0.0
-        _neuron(row, ops, theta, inv_theta)
-    stats[b, 0], stats[b, 1], q_max[b] = events, synops, top
+def _stage_step(q_t, prev, delta, active, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops,
+                theta, inv_theta, current, running, row, stats, q_max):
+    """One step of one stage for one clip: ``row`` (its output) from its input ``q_t`` and ``prev`` (the input
+    one step earlier, updated); ``stats`` += (events, synops); ``q_max[0]`` = max of the bits of ``|q_t|``
+    (for finite floats the order of ``bits & 0x7fffffff`` is the order of ``|q|``, and an integer maximum
+    vectorises)."""
+    bits_t = q_t.view(np.int32)
+    top = q_max[0]
+    for i in range(q_t.shape[0]):
+        delta[i] = np.float32(np.float64(q_t[i]) - np.float64(prev[i]))
+        prev[i] = q_t[i]
+        top = max(top, bits_t[i] & np.int32(0x7FFFFFFF))
+    q_max[0] = top
+    n_active = 0
+    for i in range(q_t.shape[0]):  # branch-free list of the non-zero Δ (a branch mispredicts on half of them)
+        active[n_active] = i
+        n_active += delta[i] != 0
+    synops = 0
+    for e in range(n_active):
+        i = active[e]
+        d = delta[i]
+        for r in range(run_ptr[i], run_ptr[i + 1]):
+            out = current[run_post[r]:run_post[r] + run_len[r]]  # views indexed from 0: no wraparound check
+            w = weight[run_w[r]:run_w[r] + run_len[r]]
+            for m in range(out.shape[0]):
+                out[m] += w[m] * d
+        synops += fan_out[i]
+    stats[0] += n_active
+    stats[1] += synops
+    for j in range(row.shape[0]):
+        s = running[j] + current[np.uint32(internal[j])]
+        running[j] = s
+        row[j] = np.float32(s + bias[j])
+    current[:] = 0.0
+    _neuron(row, ops, theta, inv_theta)
 
 
-@njit(cache=True, nogil=True, parallel=True)
-def stage_kernel(q_in, q_bits, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta, q_out,
-                 stats, q_max):
-    """`_stage_clip` for every clip, on all threads."""
-    for b in prange(q_in.shape[1]):
-        _stage_clip(q_in, q_bits, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta, q_out,
-                    stats, q_max, b)
+@njit(cache=True, nogil=True, inline="always")
+def _network_clip(q_in, net, out, stats, q_max, b):
+    """Clip ``b`` through every stage, step by step (all state of the clip stays in cache): ``out[:, b]`` from
+    ``q_in[:, b]``; ``stats[b, l]`` = (events, synops) of stage ``l``, ``q_max[b, l]`` the bits of its input's
+    max |q|. ``net`` holds one tuple per field of ``_Fused`` and the biases, one entry per stage."""
+    run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta = net
+    n_stages = len(run_ptr)
+    sizes = np.empty(n_stages + 1, np.int64)
+    sizes[0] = q_in.shape[2]
+    for l in range(n_stages):
+        sizes[l + 1] = internal[l].shape[0]
+    ends = np.cumsum(sizes)
+    prev, delta = np.zeros(ends[-1], np.float32), np.empty(ends[-1], np.float32)
+    active = np.empty(ends[-1], np.int64)
+    rows, current = np.empty(ends[-1], np.float32), np.zeros(ends[-1], np.float32)
+    running = np.zeros(ends[-1], np.float64)
+    for t in range(q_in.shape[0]):
+        rows[:sizes[0]] = q_in[t, b]
+        for l in range(n_stages):
+            i0, i1, j1 = ends[l] - sizes[l], ends[l], ends[l + 1]
+            _stage_step(rows[i0:i1], prev[i0:i1], delta[i0:i1], active[i0:i1], run_ptr[l], run_post[l], run_len[l],
+                        run_w[l], weight[l], fan_out[l], internal[l], bias[l], ops[l], theta[l], inv_theta[l],
+                        current[i1:j1], running[i1:j1], rows[i1:j1], stats[b, l], q_max[b, l:l + 1])
+        out[t, b] = rows[ends[-2]:]
 
 
 @njit(cache=True, nogil=True)
-def stage_serial(q_in, q_bits, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta, q_out,
-                 stats, q_max):
-    """`_stage_clip` for every clip, on the calling thread."""
-    for b in range(q_in.shape[1]):
-        _stage_clip(q_in, q_bits, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops, theta, inv_theta, q_out,
-                    stats, q_max, b)
+def network_kernel(q_in, net, out, stats, q_max, b0, b1):
+    """`_network_clip` for clips ``b0 ≤ b < b1``, on the calling thread without the GIL (threads split the clips:
+    a numba ``prange`` cannot take the tuples of ``net``)."""
+    for b in range(b0, b1):
+        _network_clip(q_in, net, out, stats, q_max, b)
