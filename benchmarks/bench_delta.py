@@ -6,11 +6,12 @@ fine-tuned with the delta penalty λ = 0.1, θ = 0.25). The same test clips go t
 each clip through every layer in one fused event-driven pass (`snn.delta.kernels`: Δ, only non-zero Δ ×
 fan-out as contiguous vector adds, running sums, ReLU and quantiser, all in cache); ``layer by layer`` times
 the same network with every (frame, clip) Δ as a row of `sdrnet.core.sparse_matmul` (batched kernel) and
-the neurons in torch, and ``in products`` the part of that inside `sparse_matmul`. Outputs are compared; wall time is the median of
-``--repeats`` calls per peer in interleaved rounds (`bench_prune.interleaved_medians`), at one thread and
-at all threads (torch and numba alike). Two sweeps move the temporal sparsity: the clips' motion (pixels
-per frame; 0 = a still digit under sensor noise) and a scale on every delta layer's θ at inference
-(accuracy shown, since a larger θ than trained costs accuracy).
+the neurons in torch, and ``in products`` the part of that inside `sparse_matmul`; ``core alone`` times the
+core in a block of its own, half a second after the last torch call. Outputs are compared; wall
+time is the median of ``--repeats`` calls per peer in interleaved rounds (`bench_prune.interleaved_medians`),
+at one thread and at all threads (torch and numba alike). Two sweeps move the temporal sparsity: the clips'
+motion (pixels per frame; 0 = a still digit under sensor noise) and a scale on every delta layer's θ at
+inference (accuracy shown, since a larger θ than trained costs accuracy).
 
 Usage: python benchmarks/bench_delta.py [--clips 200] [--repeats 5] [--threads 1 2] [--quick]
 Writes benchmarks/results/delta.json and prints a table and one line per row on why.
@@ -31,7 +32,7 @@ os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)  # bench_c
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_core import write_results  # noqa: E402
+from bench_core import median_time, write_results  # noqa: E402
 from bench_prune import EVENT_NS, interleaved_medians, machine_line  # noqa: E402
 
 from sdrnet.core import sparse_matmul  # noqa: E402
@@ -69,6 +70,10 @@ def bench(model, x, y, repeats: int, threads: int, **labels) -> dict:
                                  "layer by layer": lambda: net.run(x, kernel="batched")}, repeats)
     n = x.shape[1]
     kernel_s = statistics.median(matmul_seconds(net, x) for _ in range(repeats))
+    # torch's OpenMP threads spin on after a forward pass, longer than interleaved_medians' untimed call, and
+    # take a core from the core's threads: the core is timed alone too, half a second after torch
+    time.sleep(0.5)
+    alone_s = median_time(lambda: net.run(x), repeats)
     return dict(labels, threads=threads, clips=n, temporal_sparsity=temporal_sparsity(model, x),
                 accuracy=float(np.mean(dense.mean(0).argmax(1) == y.numpy())),
                 max_abs_diff=float(np.abs(result.output - dense).max()), exact=bool(result.exact),
@@ -76,6 +81,7 @@ def bench(model, x, y, repeats: int, threads: int, **labels) -> dict:
                 dense_synops=int(result.dense_synops.sum()), event_synops_per_clip=float(result.synops.sum() / n),
                 dense_synops_per_clip=float(result.dense_synops.sum() / n), dense_ms=1e3 * t["dense"],
                 event_ms=1e3 * t["core"], layer_by_layer_ms=1e3 * t["layer by layer"], matmul_ms=1e3 * kernel_s,
+                core_alone_ms=1e3 * alone_s,
                 speedup=t["dense"] / t["core"])
 
 
@@ -108,7 +114,8 @@ def why(r) -> str:
             f"(a scalar scatter is capped near {1 / EVENT_NS:.0f}/ns per thread; the Δ, running-sum and neuron "
             f"passes over every unit and step are the rest); dense torch does {dense:.1f} MACs/ns on "
             f"{r['dense_synops'] / r['event_synops']:.0f}× as many: {r['speedup']:.2f}×. Layer by layer "
-            f"(sparse_matmul, neurons in torch): {r['layer_by_layer_ms']:.1f} ms, {r['matmul_ms']:.1f} in products.")
+            f"(sparse_matmul, neurons in torch): {r['layer_by_layer_ms']:.1f} ms, {r['matmul_ms']:.1f} in products. "
+            f"The core alone, with no torch call just before: {r['core_alone_ms']:.1f} ms.")
 
 
 def scaled(model, factor: float):
@@ -161,6 +168,7 @@ def summarize(rows) -> str:
         "synops/clip event": int(round(r["event_synops_per_clip"])),
         "synops/clip dense": int(round(r["dense_synops_per_clip"])),
         "dense torch (ms)": f"{r['dense_ms']:.1f}", "core (ms)": f"{r['event_ms']:.1f}",
+        "core alone (ms)": f"{r['core_alone_ms']:.1f}",
         "core kernels": "".join(short[k] for k in r["kernels"]),
         "layer by layer (ms)": f"{r['layer_by_layer_ms']:.1f}", "in products (ms)": f"{r['matmul_ms']:.1f}",
         "core speed-up": f"{r['speedup']:.2f}×", "max |diff|": f"{r['max_abs_diff']:.1e}"} for r in rows])

@@ -407,8 +407,8 @@ def test_exact_needs_power_of_two_steps_and_sums_within_float32():
 
 
 def numpy_reference(net, x):
-    """The fused kernel's arithmetic in plain numpy: Δ rounded once to float32, each post's ``W·Δ`` summed in float32
-    in ascending presynaptic order, the running sum in float64, ``z`` rounded to float32, then ReLU and
+    """The fused kernel's arithmetic in plain numpy: Δ rounded once to float32, each post's ``W·Δ`` summed in
+    float32 in ascending presynaptic order, the running sum in float64, ``z`` rounded to float32, then ReLU and
     ``θ·round(z/θ)`` (half to even) with the model's own θ."""
     n_steps, n_samples = x.shape[:2]
     q = net.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy()

@@ -1,13 +1,15 @@
 """Event-driven inference of a trained delta network on the sparse core (`sdrnet.core`).
 
 Each delta layer sends its changes ``Δ_t``, of which only the non-zero ones do work; the next Linear/Conv,
-lowered to `sdrnet.core.Synapses` (a conv by im2col-style connectivity), delivers them with
-`sdrnet.core.sparse_matmul` (event-driven, or batched over (step, clip) rows where Δ is dense enough; the
-same sums either way, as one step of `sdrnet.core.propagate`) and each unit integrates
-``z_t = z_{t−1} + W·Δ_t`` (``z_{−1} = b``), which equals ``W·q_t + b`` — the dense network's
+lowered to `sdrnet.core.Synapses` (a conv by im2col-style connectivity), delivers them and each unit
+integrates ``z_t = z_{t−1} + W·Δ_t`` (``z_{−1} = b``), which equals ``W·q_t + b`` — the dense network's
 pre-activation — so the output is the dense output (Yousefzadeh & Sifalakis, Sec. 3: temporal sparsity
-becomes skipped multiply-accumulates). The elementwise parts between (ReLU, quantiser) run on the dense
-state. Work done = number of non-zero Δ × fan-out, per layer.
+becomes skipped multiply-accumulates). Work done = number of non-zero Δ × fan-out, per layer.
+Where every neuron is ReLU/`DeltaActivation` (the usual case), each clip runs through all layers step by step
+in one fused event-driven pass (`snn.delta.kernels`); otherwise, or with ``kernel="batched"``, each layer takes
+every (step, clip) Δ as a row of `sdrnet.core.sparse_matmul` and the neurons run in torch. Both add each
+unit's ``W·Δ_t`` in float32 in ascending presynaptic order (one step of `sdrnet.core.propagate`) and the
+running sum in float64, so they give the same bits.
 
 When the two agree exactly. Both compute the same pre-activation ``z = W·q + b`` but add it up in
 different orders (the dense forward per frame, the core as a running sum of ``W·Δ``), so in float32
@@ -92,7 +94,8 @@ class EventRun(NamedTuple):
     events : Δ events sent into each connection layer, int64 ``[L]``;
     exact : every sum of this run was exact in float32, so ``output`` is bit for bit the dense
         ``model(x)`` (the condition in the module docstring);
-    kernels : the `sdrnet.core.sparse_matmul` kernel each connection layer ran (``"event"``/``"batched"``).
+    kernels : what each connection layer ran: ``"event"`` (the fused event-driven pass, or `sdrnet.core.sparse_matmul`'s
+        event kernel) or ``"batched"``.
     """
 
     output: np.ndarray
@@ -118,7 +121,8 @@ class _Stage(NamedTuple):
 class _Fused(NamedTuple):
     """A stage's synapses as runs of consecutive posts in internal order ``k`` (channel-last for a conv), and its
     neuron as op codes: run ``r`` of presynaptic unit ``i`` (``run_ptr[i] ≤ r < run_ptr[i + 1]``) adds
-    ``weight[run_w[r] + m]·Δ_i`` to posts ``run_post[r] + m``, ``m < run_len[r]``; unit ``j`` is post ``internal[j]``."""
+    ``weight[run_w[r] + m]·Δ_i`` to posts ``run_post[r] + m``, ``m < run_len[r]``; unit ``j`` is post
+    ``internal[j]``."""
 
     run_ptr: np.ndarray
     run_post: np.ndarray
