@@ -39,7 +39,7 @@ from torch import nn
 from sdrnet.core import Synapses, sparse_matmul
 
 from . import kernels
-from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _connection, _flat
+from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _check_time_major, _connection, _flat
 
 __all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "EventRun"]
 
@@ -219,7 +219,7 @@ class EventDrivenNet:
             raise ValueError("kernel='event' needs every neuron to be ReLU, DeltaActivation or "
                              "Flatten/Identity/Dropout; use 'auto' or 'batched'")
         n_steps, n_samples = x.shape[:2]
-        q = np.ascontiguousarray(self.input_delta(x.float()).reshape(n_steps, n_samples, -1).numpy(), np.float32)
+        q = np.ascontiguousarray(_input_values(self.input_delta, x).reshape(n_steps, n_samples, -1), np.float32)
         if kernel != "batched" and fusable:
             q, maxima, counts = _fused_run(q, self.stages)
         else:
@@ -233,6 +233,18 @@ class EventDrivenNet:
         dense = [stage.pairs * n_steps * n_samples for stage in self.stages]
         return EventRun(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), np.array(synops, np.int64),
                         np.array(dense, np.int64), np.array(events, np.int64), exact, kernels_used)
+
+
+def _input_values(layer, x: torch.Tensor) -> np.ndarray:
+    """The input delta layer's values: a `DeltaActivation`'s ``θ·round(x/θ)`` in numpy (the same float32 operations
+    as torch, so the same bits, without waking torch's thread pool, whose threads would then spin on the cores
+    the kernel's threads need), any other layer in torch."""
+    if not isinstance(layer, DeltaActivation):
+        return layer(x.float()).numpy()
+    _check_time_major(x, layer.per, layer.channels)
+    theta = layer.theta(x.dim()).detach().float().numpy()
+    values = x.detach().float().numpy()
+    return theta * np.round(values / theta)
 
 
 _PARALLEL_ELEMENTS = 1 << 18  # below this many (step, clip, unit) states threads cost more than they save
