@@ -21,6 +21,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from . import kernels
 from ._checks import check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "get_cache_size", "set_cache_size", "map_parts", "split", "cache_blocks",
@@ -148,8 +149,6 @@ def block_plan(synapses, n_blocks: int, with_offsets: bool = True) -> tuple[np.n
     """``(bounds, offsets)`` for `sdrnet.core.kernels`: ``n_blocks`` nearly equal blocks of posts (one when
     a row is not sorted by post, which blocks need), and, if asked, per-row block offsets where they are
     cheap (else empty: the kernels find a row's block by binary search)."""
-    from . import kernels
-
     if n_blocks > 1 and not kernels.rows_sorted(synapses.indptr, synapses.post):
         n_blocks = 1
     n = synapses.n_post
@@ -159,7 +158,6 @@ def block_plan(synapses, n_blocks: int, with_offsets: bool = True) -> tuple[np.n
         offsets = np.empty((synapses.n_pre, n_blocks + 1), np.uint32)
         kernels.block_offsets(synapses.indptr, synapses.post, bounds, offsets)
     return bounds, offsets
-
 
 
 def parts(n_items: int, synapses, work: int, threads: int) -> tuple[list[tuple[int, int, int, int]], bool]:

@@ -204,7 +204,7 @@ _MAX_SLICE_BYTES = 16 << 20  # a feed-forward layer is split into blocks until e
 
 class _LayerPlan:
     """One layer as `kernels.layer_kernel` reads it: the layer's own arrays (no copies), its LIF
-    constants in float32, its ring size and its blocks of neurons (the latest plan kept)."""
+    constants in float32, its ring size and its blocks of neurons (planned once per block count)."""
 
     def __init__(self, i: int, layer: Layer):
         syn, rec = layer.synapses, layer.recurrent
@@ -225,7 +225,7 @@ class _LayerPlan:
                              f"(the longest delay + 1, a recurrent one counting a step more) × {n} neurons × 4 B = "
                              f"{self.n_ring * n * 4 / 2**20:,.0f} MiB per thread, over the "
                              f"{_MAX_RING_BYTES >> 20} MiB allowed; shorten the delays or split the layer")
-        self._plan: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n_blocks -> (bounds, offsets)
 
     def blocks(self, n_samples: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
         """(bounds, offsets) of this layer's blocks for ``n_samples`` samples on ``threads`` threads."""
@@ -234,10 +234,10 @@ class _LayerPlan:
         syn = self.synapses
         n_blocks = cache_blocks(self.n, self.n_ring, syn.nnz / syn.n_pre, n_samples, threads)
         n_blocks = max(n_blocks, min(-(-self.n_ring * self.n * 4 // _MAX_SLICE_BYTES), self.n))
-        plan = self._plan  # one read: another thread may replace it meanwhile
-        if plan is None or plan[0] != n_blocks:
-            plan = self._plan = (n_blocks, *block_plan(syn, n_blocks))
-        return plan[1], plan[2]
+        plan = self._plans.get(n_blocks)
+        if plan is None:  # a few entries at most: one per thread count used
+            plan = self._plans[n_blocks] = block_plan(syn, n_blocks)
+        return plan
 
     def run(self, src, n_steps: int, stop: int, v_out: np.ndarray, v_seq: np.ndarray, threads: int):
         """The layer's spikes ``(time, unit, sample_ptr)`` for the source events ``src``; fills ``v_out``, ``v_seq``."""
