@@ -167,19 +167,24 @@ def brian2_runner(target: str):
     return run
 
 
-def timed(fn, syn, events, repeats: int):
-    """Median seconds of ``repeats`` calls of ``fn(syn, events)`` (after a warm-up when repeating), and its output."""
+def timed(fn, syn, events, repeats: int, counts=(1,)) -> dict:
+    """``{threads: (median seconds, output)}`` of ``repeats`` calls of ``fn(syn, events)`` on each thread count
+    of ``counts``, the counts taking turns call by call (so a load from other jobs falls on all of them
+    alike), after a warm-up call of each when repeating."""
+    runs = {n: with_threads(fn, n) for n in counts}
     if repeats > 1:
-        fn(syn, events)
-    times, out = [], None
+        for run in runs.values():
+            run(syn, events)
+    times, out = {n: [] for n in counts}, {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(syn, events)
-        t1 = time.perf_counter()
-        if hasattr(fn, "t0"):  # Brian2 times its own run, excluding construction and compilation
-            t0, t1 = fn.t0, fn.t1
-        times.append(t1 - t0)
-    return statistics.median(times), out
+        for n, run in runs.items():
+            t0 = time.perf_counter()
+            out[n] = run(syn, events)
+            t1 = time.perf_counter()
+            if hasattr(fn, "t0"):  # Brian2 times its own run, excluding construction and compilation
+                t0, t1 = fn.t0, fn.t1
+            times[n].append(t1 - t0)
+    return {n: (statistics.median(times[n]), out[n]) for n in counts}
 
 
 def median_time(fn, repeats: int) -> float:
@@ -295,9 +300,8 @@ def main(argv=None):
         for name, (fn, counts) in peers.items():
             if fn is run_network:
                 fn = partial(run_network, net=net)  # built once: the block offsets are planned on the first run
-            for n in counts:
-                repeats = args.repeats if name.startswith("sdrnet") else 1
-                seconds, v = timed(with_threads(fn, n), syn, events, repeats)
+            repeats = args.repeats if name.startswith("sdrnet") else 1
+            for n, (seconds, v) in timed(fn, syn, events, repeats, counts).items():
                 if ref is None:
                     ref = v
                 err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
