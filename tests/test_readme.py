@@ -81,3 +81,28 @@ def test_readme_prune_example_runs():
     nnz = [layer.synapses.nnz for layer in ns["fit"].network.layers]
     assert nnz[0] == 8192 - round(0.9 * 8192) and 1270 < nnz[1] <= 1280  # the readout is not pruned
     assert all(ns["result"].synops > 0)  # no layer is empty or silent
+
+
+def _run_printing(word: str) -> tuple[dict, list[str]]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, re.S) if word in b)
+    namespace: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), namespace)
+    return namespace, out.getvalue().splitlines()
+
+
+def test_readme_dendrites_example_prints_what_its_comments_say():
+    _, printed = _run_printing("DendriticNeuron")
+    assert printed[0] == "30 50"  # "# 30, 50"
+    false_match, false_negative, respond, false_rate = printed[-4:]  # after the multi-line overlap matrix
+    assert f"{float(false_match):.1e}" == "8.0e-13" and f"{float(false_negative):.4f}" == "0.0717"
+    assert set(respond.strip("[]").split()) == {"True"} and float(false_rate) == 0.0
+
+
+def test_readme_sparsey_example_prints_what_its_comments_say():
+    _, printed = _run_printing("Macrocolumn")
+    familiarity, shared = map(float, printed[0].split())
+    assert abs(familiarity - 0.8) < 1e-9 and shared > 0.8  # "familiar (G = 0.8): mostly a's code"
+    assert float(printed[1]) == 1.0  # "# 1.0: a stored input"
