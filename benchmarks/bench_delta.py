@@ -28,11 +28,9 @@ from pathlib import Path
 
 import numba
 
-os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)  # bench_core would default it to 1
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_core import median_time, write_results  # noqa: E402
+from bench_core import median_time, thread_counts, write_results  # noqa: E402
 from bench_prune import EVENT_NS, interleaved_medians, machine_line  # noqa: E402
 
 from sdrnet.core import sparse_matmul  # noqa: E402
@@ -130,7 +128,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, numba.config.NUMBA_NUM_THREADS}),
+    ap.add_argument("--threads", type=int, nargs="+", default=thread_counts(),
                     help="thread counts for torch and the core (default: 1 and all)")
     ap.add_argument("--quick", action="store_true", help="three motion speeds, no threshold sweep, one thread")
     ap.add_argument("--out", type=Path, default=RESULTS / "delta.json")

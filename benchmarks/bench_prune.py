@@ -33,12 +33,10 @@ from pathlib import Path
 
 import numba
 
-os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)  # bench_core would default it to 1
-
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
-from bench_core import torch_machine, write_results  # noqa: E402
+from bench_core import thread_counts, torch_machine, write_results  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.utils import prune as tprune  # noqa: E402
 
@@ -169,23 +167,9 @@ def summarize(rows) -> str:
         "max |diff|": f"{max(r['max_abs_diff'].values()):.1e}"} for r in rows])
 
 
-def l2_text() -> str:
-    """L2 size per core from sysfs (Linux), for the machine line."""
-    root = Path("/sys/devices/system/cpu/cpu0/cache")
-    for index in sorted(root.glob("index*")):
-        try:
-            if (index / "level").read_text().strip() == "2":
-                return f"{(index / 'size').read_text().strip()} L2 per core"
-        except OSError:
-            break
-    return "L2 size unknown"
-
-
 def machine_line(threads, load_before: float) -> str:
     """CPU model, cores and L2 per core, torch, the thread counts run and the load average over the run."""
     where = torch_machine(max(threads)).rsplit(", ", 1)[0]
-    if "L2" not in where:
-        where += f", {l2_text()}"
     return (f"{where}, threads {'/'.join(map(str, threads))} of {os.cpu_count()} cores (torch and numba alike), "
             f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}")
 
@@ -194,7 +178,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 32, 256])
-    ap.add_argument("--threads", type=int, nargs="+", default=sorted({1, numba.config.NUMBA_NUM_THREADS}),
+    ap.add_argument("--threads", type=int, nargs="+", default=thread_counts(),
                     help="thread counts for torch and the core (default: 1 and all)")
     ap.add_argument("--quick", action="store_true", help="80 and 90 %% sparsity, batch 1 and 32, 5 repeats")
     ap.add_argument("--out", type=Path, default=RESULTS / "prune.json")
