@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdrnet.core._checks import check_rng
+from sdrnet.core.validation import check_rng
 
 from .neuron import DendriticPopulation, active_lists
 

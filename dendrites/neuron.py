@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from sdrnet.core import Synapses, overlap
-from sdrnet.core._checks import as_array, check_int, check_range, check_rng
-from sdrnet.core._parallel import get_num_threads, map_parts, parts
-from sdrnet.core.ops import _active_lists
-from sdrnet.core.synapses import _fixed_partners
+from sdrnet.core.validation import as_array, check_int, check_range, check_rng
+from sdrnet.core.parallel import get_num_threads, map_parts, parts
+from sdrnet.core.ops import active_lists as index_lists
+from sdrnet.core.synapses import fixed_partners
 from sdrnet.sdr import SDR, SDRBatch
 
 from . import kernels
@@ -129,7 +129,7 @@ class DendriticPopulation:
         """
         pop = cls(n_inputs, check_int("n_segments", n_segments, 1), theta=theta,
                   synapses_per_segment=synapses_per_segment)
-        cells, _ = _fixed_partners(n_inputs, n_segments, synapses_per_segment, rng,
+        cells, _ = fixed_partners(n_inputs, n_segments, synapses_per_segment, rng,
                                    ("synapses_per_segment", "n_inputs", "n_segments"))
         pop.add_segments(cells.reshape(n_segments, synapses_per_segment), neuron=np.arange(n_segments))
         return pop
@@ -190,7 +190,7 @@ def active_lists(inputs, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
         return inputs.indices, inputs.indptr, False
     single = isinstance(inputs, np.ndarray) and inputs.ndim == 1 or (
         not isinstance(inputs, np.ndarray) and len(inputs) > 0 and np.isscalar(inputs[0]))
-    indices, ptr = _active_lists([inputs] if single else inputs)
+    indices, ptr = index_lists([inputs] if single else inputs)
     check_range("inputs", indices, 0, n)
     return indices, ptr, single
 
@@ -249,7 +249,7 @@ def _matches(indices, ptr, synapses: Synapses, max_fan_in: int, theta: int) -> t
 
 
 def _parts(indices, ptr, synapses: Synapses):
-    """Inputs × segments in parts for the threads (`sdrnet.core._parallel.parts`)."""
+    """Inputs × segments in parts for the threads (`sdrnet.core.parallel.parts`)."""
     work = int(synapses.fan_out()[indices].sum()) if indices.size else 0
     return parts(ptr.shape[0] - 1, synapses, work, get_num_threads())
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdrnet.core._checks import check_int, check_rng
+from sdrnet.core.validation import check_int, check_rng
 from sdrnet.sdr import SDRBatch
 
 from .neuron import DendriticPopulation, overlap_histogram

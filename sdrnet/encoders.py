@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterable
 
 import numpy as np
 
-from .core._checks import as_array, check_int
+from .core.validation import as_array, check_int
 from .sdr import SDR, SDRBatch
 
 __all__ = ["RDSE", "CategoryEncoder", "ScalarEncoder"]

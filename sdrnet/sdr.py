@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core._checks import as_array, check_int, check_range, check_rng
+from .core.validation import as_array, check_int, check_range, check_rng
 from .core._sampling import sample_rows
 
 __all__ = [

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from sdrnet.core import Events
-from sdrnet.core._checks import as_array, check_int
+from sdrnet.core.validation import as_array, check_int
 
 __all__ = [
     "SpikeDataset", "load_shd", "load_ssc", "read_spike_h5", "write_spike_h5", "bin_spikes",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from reference import lif_step_ref
 from test_network import networks
 
-import sdrnet.core._parallel as parallel
+import sdrnet.core.parallel as parallel
 from dendrites import kernels as dendrite_kernels
 from dendrites.neuron import overlap_histogram, segment_matches
 from sdrnet.core import (Events, Layer, LIFParams, Network, Synapses, get_cache_size, get_num_threads, overlap,
@@ -40,7 +40,7 @@ def forced_blocks(n_blocks):
         return max(1, min(n_blocks, n_post))
 
     with ExitStack() as stack:
-        for module in ("sdrnet.core.ops", "sdrnet.core.network", "sdrnet.core._parallel"):
+        for module in ("sdrnet.core.ops", "sdrnet.core.network", "sdrnet.core.parallel"):
             stack.enter_context(mock.patch(f"{module}.cache_blocks", planned))
         yield
 

@@ -15,7 +15,7 @@ results for every thread count, in blocks sized for the L2 cache (`set_cache_siz
 
 from .events import Events
 from .network import Layer, LIFParams, Network, RunResult
-from ._parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
+from .parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
 from .ops import MatmulResult, kwta, overlap, propagate, sparse_matmul
 from .synapses import Synapses
 

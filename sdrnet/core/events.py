@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from ._checks import INT32_MAX, as_array, as_float32, check_int, check_range, check_size32, frozen
+from .validation import INT32_MAX, as_array, as_float32, check_int, check_range, check_size32, frozen
 
 __all__ = ["Events"]
 

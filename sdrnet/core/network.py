@@ -9,42 +9,13 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from ._checks import as_array, check_float32, check_int, frozen
-from ._parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
+from .validation import as_array, check_int, frozen
+from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .events import Events
+from .neurons import LIFParams
 from .synapses import Synapses
 
 __all__ = ["LIFParams", "Layer", "Network", "RunResult"]
-
-
-@dataclass(frozen=True)
-class LIFParams:
-    """Parameters of a leaky integrate-and-fire neuron, exactly as SpikingJelly's ``LIFNode``.
-
-    Charge (discrete time, SpikingJelly ``neuron.LIFNode``)::
-
-        decay_input=True:   H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau
-        decay_input=False:  H[t] = V[t-1] - (V[t-1] - V_reset) / tau + X[t]
-
-    fire ``S[t] = H[t] >= v_threshold``; reset ``V[t] = V_reset`` if ``S[t]`` (hard reset) or
-    ``V[t] = H[t] - v_threshold`` (soft reset, ``v_reset=None``, where V_reset above reads 0).
-    ``v_threshold=inf`` gives a non-spiking readout whose membrane potential is the output.
-    """
-
-    tau: float = 2.0
-    v_threshold: float = 1.0
-    v_reset: float | None = 0.0
-    decay_input: bool = True
-
-    def __post_init__(self):
-        if not (np.isfinite(check_float32("tau", self.tau)) and self.tau >= 1.0):
-            raise ValueError(f"tau must be a finite number >= 1 (time steps), got {self.tau}")
-        if np.isnan(check_float32("v_threshold", self.v_threshold)):
-            raise ValueError("v_threshold must not be NaN")
-        if self.v_reset is not None and not np.isfinite(check_float32("v_reset", self.v_reset)):
-            raise ValueError(f"v_reset must be finite or None (soft reset), got {self.v_reset}")
-        if not isinstance(self.decay_input, (bool, np.bool_)):
-            raise TypeError(f"decay_input must be a bool, got {type(self.decay_input).__name__}: {self.decay_input!r}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from ._checks import as_array, as_float32, check_int, check_range
-from ._parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
+from .validation import as_array, as_float32, check_int, check_range
+from .parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
 from .events import Events
 from .synapses import Synapses
 
@@ -73,7 +73,7 @@ def overlap(active, synapses: Synapses) -> np.ndarray:
     _check_synapses(synapses)
     single = isinstance(active, np.ndarray) and active.ndim == 1 or (
         not isinstance(active, np.ndarray) and len(active) > 0 and np.isscalar(active[0]))
-    indices, ptr = _active_lists([active] if single else active)
+    indices, ptr = active_lists([active] if single else active)
     check_range("active", indices, 0, synapses.n_pre)
     n_b = ptr.shape[0] - 1
     out = np.zeros((n_b, synapses.n_post), np.int32)
@@ -161,7 +161,7 @@ def _check_events_in_bounds(events: Events) -> None:
     check_range("events.unit", events.unit, 0, events.n_units)
 
 
-def _active_lists(active: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def active_lists(active: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(active, np.ndarray) and active.ndim == 2:
         arr = as_array("active", active, kind="i")
         ptr = np.arange(arr.shape[0] + 1, dtype=np.int64) * arr.shape[1]

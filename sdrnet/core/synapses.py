@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from ._checks import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
+from .validation import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
 from ._sampling import sample_rows
 
 __all__ = ["Synapses"]
@@ -191,14 +191,14 @@ class Synapses:
     def random_fixed_fan_in(cls, n_pre: int, n_post: int, fan_in: int, rng: np.random.Generator, *,
                             weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
         """Each postsynaptic unit gets ``fan_in`` distinct presynaptic partners, drawn uniformly."""
-        pre, post = _fixed_partners(n_pre, n_post, fan_in, rng, ("fan_in", "n_pre", "n_post"))
+        pre, post = fixed_partners(n_pre, n_post, fan_in, rng, ("fan_in", "n_pre", "n_post"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
     def random_fixed_fan_out(cls, n_pre: int, n_post: int, fan_out: int, rng: np.random.Generator, *,
                              weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
         """Each presynaptic unit gets ``fan_out`` distinct postsynaptic partners, drawn uniformly."""
-        post, pre = _fixed_partners(n_post, n_pre, fan_out, rng, ("fan_out", "n_post", "n_pre"))
+        post, pre = fixed_partners(n_post, n_pre, fan_out, rng, ("fan_out", "n_post", "n_pre"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
@@ -344,7 +344,7 @@ class Synapses:
                 f"density={self.density:.3g}, max_delay={self.max_delay})")
 
 
-def _fixed_partners(n_partners, n_owners, count, rng, names):
+def fixed_partners(n_partners, n_owners, count, rng, names):
     """``count`` distinct partners drawn uniformly for each owner: (partner, owner) arrays.
 
     ``names`` are the argument names of (count, n_partners, n_owners), for error messages.

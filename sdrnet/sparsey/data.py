@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core._checks import as_array, check_int
+from ..core.validation import as_array, check_int
 
 
 def oriented_edges(images, *, upsample: int = 2, n_orientations: int = 4, threshold: float = 0.4) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core._checks import check_int
+from ..core.validation import check_int
 from .csa import CSAParams
 from ..sdr import SDR, SDRBatch
 from .macrocolumn import Code, Level

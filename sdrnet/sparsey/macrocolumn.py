@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from ..core import Synapses, overlap
-from ..core._checks import as_array, check_int, check_range, check_rng
+from ..core.validation import as_array, check_int, check_range, check_rng
 from ..sdr import SDR, SDRBatch
 from . import kernels
 from .csa import CSAParams, normalize

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core import Synapses, overlap
-from ..core._checks import as_array, check_int, check_rng
+from ..core.validation import as_array, check_int, check_rng
 from ..sdr import SDR, SDRBatch
 from .hierarchy import Hierarchy, LevelSpec
 

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import kernels
-from ._checks import check_int
+from .validation import check_int
 
 __all__ = ["get_num_threads", "set_num_threads", "get_cache_size", "set_cache_size", "map_parts", "split", "cache_blocks",
            "block_plan", "parts", "worth_sharing"]
