@@ -40,3 +40,25 @@ class LIFParams:
             raise ValueError(f"v_reset must be finite or None (soft reset), got {self.v_reset}")
         if not isinstance(self.decay_input, (bool, np.bool_)):
             raise TypeError(f"decay_input must be a bool, got {type(self.decay_input).__name__}: {self.decay_input!r}")
+
+    code = 0  # `sdrnet.core.kernels.neuron_step`
+    state_vars = ("v",)
+
+    @property
+    def fires(self) -> bool:
+        """False for a readout (``v_threshold = inf``): its membrane potential is its output."""
+        return bool(np.isfinite(self.v_threshold))
+
+    def resolve(self, dt: float | None) -> LIFParams:
+        """This model in steps."""
+        return self
+
+    def kernel_constants(self) -> np.ndarray:
+        """``[tau, v_threshold, v_reset (0 if soft), soft, decay_input, 0, 0, 0]`` in float32."""
+        reset = 0.0 if self.v_reset is None else self.v_reset
+        return np.array([self.tau, self.v_threshold, reset, self.v_reset is None, self.decay_input, 0, 0, 0],
+                        np.float32)
+
+    def init_state(self, n: int) -> np.ndarray:
+        """``[1, n]``: every membrane potential at ``v_reset`` (0 for a soft reset)."""
+        return np.full((1, n), 0.0 if self.v_reset is None else self.v_reset, np.float32)
