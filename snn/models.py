@@ -22,6 +22,8 @@ from spikingjelly.activation_based import functional, layer, neuron, surrogate
 from torch import nn
 from torch.nn import functional as F
 
+from sdrnet.core.protocol import check_dt
+
 from .delays import DelayedLinear, sigma_at
 
 __all__ = ["DelaySNN", "SNNConfig", "sum_softmax", "snn_loss"]
@@ -35,7 +37,9 @@ class SNNConfig:
     """Architecture of a `DelaySNN` (the SHD recipe by default: 140 → 2×256 → 20, delays 0–24 steps).
 
     ``max_delay`` is the largest delay in steps; the reference's ``max_delay`` is the kernel size,
-    one more (25 for SHD).
+    one more (25 for SHD). ``dt`` is the length of one step in seconds, the bin width of the data the
+    model is trained on (`snn.train` sets it); None (configs from before it existed) leaves ``tau`` and
+    the delays in steps of unstated length, and an export to physical time then asks for it.
     """
 
     n_inputs: int = 140
@@ -48,8 +52,10 @@ class SNNConfig:
     dropout: float = 0.4
     batchnorm: bool = True
     surrogate_alpha: float = 5.0
+    dt: float | None = None
 
     def __post_init__(self):
+        object.__setattr__(self, "dt", check_dt(self.dt))
         if self.delays not in DELAY_MODES:
             raise ValueError(f"delays must be one of {DELAY_MODES}, got {self.delays!r}")
         for name in ("n_inputs", "n_hidden", "n_layers", "n_outputs"):

@@ -144,9 +144,10 @@ class TrainConfig:
         return 5 * self.lr_weights if self.max_lr_weights is None else self.max_lr_weights
 
     def model_config(self, n_inputs: int, n_outputs: int) -> SNNConfig:
+        """The model's architecture; its ``dt`` is the data's step length (`load_datasets` bins at ``dt``)."""
         return SNNConfig(n_inputs=n_inputs, n_hidden=self.n_hidden, n_layers=self.n_layers, n_outputs=n_outputs,
                          max_delay=self.max_delay, delays=self.delays, tau=self.tau, dropout=self.dropout,
-                         batchnorm=self.batchnorm)
+                         batchnorm=self.batchnorm, dt=self.dt)
 
 
 def _checked_field(field: dataclasses.Field, value):
@@ -190,7 +191,7 @@ def recipe(name: str, **overrides) -> TrainConfig:
 def load_datasets(cfg: TrainConfig) -> dict[str, data.SpikeDataset]:
     """``{'train', 'valid', 'test'}`` for the configured data set (validation never taken from test)."""
     if cfg.dataset == "synthetic":
-        full = data.timing_task(n_samples=cfg.synthetic_samples, seed=cfg.seed)
+        full = data.timing_task(n_samples=cfg.synthetic_samples, seed=cfg.seed, dt=cfg.dt)
         rest, test = data.holdout(full, fraction=0.25, seed=cfg.seed + 1)
         train_set, valid = data.holdout(rest, fraction=cfg.holdout, seed=cfg.seed)
         return {"train": train_set, "valid": valid, "test": test}
@@ -217,6 +218,9 @@ def _check_datasets(datasets: dict, cfg: TrainConfig, world: int, built: bool) -
                 hint = (f"synthetic_samples={cfg.synthetic_samples} is too few (test takes 25 %, validation "
                         f"{cfg.holdout * 100:g} % of the rest, stratified over the classes)")
             raise ValueError(f"the {name} split is empty (sizes {sizes}): {hint}")
+        if ds.dt is not None and not np.isclose(ds.dt, cfg.dt, rtol=1e-9, atol=0):
+            raise ValueError(f"the {name} split is binned at dt={ds.dt:g} s but the configuration says dt={cfg.dt:g} s "
+                             f"(the model's step length): set dt to the data's (--set dt={ds.dt:g})")
         lengths = ds.lengths
         worst = int(np.argmax(lengths))
         if lengths[worst] > cfg.max_steps:
