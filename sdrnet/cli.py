@@ -1,5 +1,11 @@
 """The ``sdrnet`` command: ``sdrnet demo`` tours every capability on built-in data.
 
+Each subcommand is a `Command`. sdrnet's own (``demo``, ``sparsey``, ``prune``) are defined here; the other
+installed packages announce theirs in the ``sdrnet.commands`` entry-point group (``name = module:COMMAND``
+in setup.cfg: ``snn-train`` and ``delta`` in `snn.commands`, ``dendrites`` and ``active-dendrites`` in
+`dendrites.commands`), so that this module imports none of them. A command's module loads nothing heavy
+(no torch): the work is imported when the command runs.
+
 Errors are one line on stderr with exit status 2, found before any work starts; Ctrl-C ends with
 status 130.
 """
@@ -7,16 +13,22 @@ status 130.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import runpy
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
 from ._optional import EXTRAS
 
+__all__ = ["Command", "Parser", "commands", "check_mnist", "main", "COMMANDS"]
+
+COMMANDS = "sdrnet.commands"  # entry-point group: subcommand name = module:Command
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # (title, example script) for each capability, in tour order; later capabilities add theirs.
 DEMO_PARTS = [
@@ -29,11 +41,29 @@ DEMO_PARTS = [
     ("delta activation layers: temporal sparsity on moving digits (Yousefzadeh & Sifalakis)", "delta_video.py"),
     ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
-# optional imports each command needs, and the extra that installs all of them
-NEEDS = {"demo": (("torch", "spikingjelly", "nir"), "snn"), "active-dendrites": (("torch",), "torch"),
-         "delta": (("torch",), "torch"), "prune": (("torch", "spikingjelly", "nir"), "snn"),
-         "snn-train": (("torch", "spikingjelly"), "snn")}
 MAX_SEED = 2**32 - 1  # the widest range numpy's legacy seeding and scikit-learn accept
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand of ``sdrnet``.
+
+    ``run(args)`` does the work and returns the exit status (None: 0). ``options(parser)`` adds the
+    command's options; ``full`` (the help of ``--full``) makes it an experiment with the options every
+    experiment has: ``--out`` (default runs/<name>), ``--full``, ``--seed``, ``--no-progress``. ``needs``: the optional packages the command imports, and
+    ``extra``, the extra of setup.cfg that installs them; both are checked before any work, as are
+    ``check(parser, args)`` (refuse bad options with ``parser.error``) and ``--out``. ``own_parser``: the
+    command parses its arguments itself, ``run(argv, prog)`` with ``argv`` what follows its name.
+    """
+
+    help: str
+    run: Callable
+    options: Callable[[argparse.ArgumentParser], None] | None = None
+    full: str | None = None
+    needs: tuple[str, ...] = ()
+    extra: str = ""
+    check: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None
+    own_parser: bool = False
 
 
 class Parser(argparse.ArgumentParser):
@@ -45,10 +75,11 @@ class Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser, commands = _parser()
-    prog = parser.prog if not argv or argv[0] not in commands else commands[argv[0]].prog
+    specs = commands()
+    parser, parsers = _parser(specs)
+    prog = parser.prog if not argv or argv[0] not in parsers else parsers[argv[0]].prog
     try:
-        return _run(parser, commands, argv)
+        return _run(parser, parsers, specs, argv)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -60,98 +91,49 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _run(parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser], argv: list[str]) -> int:
-    if argv[:1] == ["snn-train"]:  # its options live in snn.train (imported only when used: torch is slow to load)
-        _check_needs(commands["snn-train"])
-        from snn.train import main as snn_train
+def commands() -> dict[str, Command]:
+    """Every subcommand by name, sorted: sdrnet's own and those the installed packages announce (`COMMANDS`)."""
+    found = dict(BUILT_IN)
+    for ep in importlib.metadata.entry_points(group=COMMANDS):
+        found.setdefault(ep.name, ep.load())
+    return dict(sorted(found.items()))
 
-        return snn_train(argv[1:], prog=commands["snn-train"].prog)
+
+def _run(parser: argparse.ArgumentParser, parsers: dict[str, argparse.ArgumentParser], specs: dict[str, Command],
+         argv: list[str]) -> int:
+    if argv and argv[0] in specs and specs[argv[0]].own_parser:
+        _check_needs(parsers[argv[0]], specs[argv[0]])
+        return specs[argv[0]].run(argv[1:], parsers[argv[0]].prog)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    _check(commands[args.command], args)
-    if args.command == "demo":
-        return demo(args.out, seed=args.seed)
-    if args.command == "dendrites":
-        from dendrites.figures import FULL, QUICK, run
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-    elif args.command == "sparsey":
-        sparsey(args)
-    elif args.command == "delta":
-        from snn.delta.experiment import FULL, QUICK, run
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-    elif args.command == "prune":
-        from sdrnet.prune.experiment import FULL, QUICK, deploy, run
-        from sdrnet.prune.targets import PROFILES
-
-        run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-        deploy(args.out, PROFILES[args.target], seed=args.seed)
-    elif args.command == "active-dendrites":
-        from dendrites.continual import FULL, QUICK, run, with_mnist
-
-        budget = FULL if args.full else QUICK
-        run(args.out, budget=with_mnist(budget, args.mnist) if args.mnist else budget, seed=args.seed,
-            progress=not args.no_progress)
-    return 0
+    spec = specs[args.command]
+    _check(parsers[args.command], spec, args)
+    status = spec.run(args)
+    return 0 if status is None else status
 
 
-def demo(out: Path, seed: int = 0) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    for i, (title, script) in enumerate(DEMO_PARTS, 1):
-        path = EXAMPLES / script
-        if not path.exists():
-            print(f"sdrnet demo: {path} not found; the demo runs the examples of a source checkout "
-                  "(pip install -e .)", file=sys.stderr)
-            return 2
-        print(f"\n=== [{i}/{len(DEMO_PARTS)}] {title} ({script}) ===\n", flush=True)
-        runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out, seed=seed)
-    print(f"\nsdrnet demo: done in {time.perf_counter() - start:.1f} s; figures and tables in {out}/")
-    return 0
-
-
-def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+def _parser(specs: dict[str, Command]) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``sdrnet`` parser and its subcommands' parsers by name."""
     parser = Parser(prog="sdrnet", description="Biologically-inspired sparse computing on an event-driven sparse core.")
     parser.add_argument("--version", action="version", version=f"sdrnet {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    p_demo = sub.add_parser("demo", help="tour every capability on built-in data (tables, figures under runs/demo)")
-    p_demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    p_demo.add_argument("--seed", type=_seed, default=0, help="random seed of every part (default: 0)")
-    _experiment(sub, "dendrites", "Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures",
-                "larger Monte Carlo budgets (minutes instead of seconds)")
-    p_sp = _experiment(sub, "sparsey", "Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)",
-                       "larger Monte Carlo budgets")
-    p_sp.add_argument("--mnist", type=Path, metavar="DIR",
-                      help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)")
-    p_sp.add_argument("--per-class", type=_positive, default=200, help="MNIST training images per class (default: 200)")
-    p_ad = _experiment(sub, "active-dendrites",
-                       "Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP",
-                       "50 tasks, 2×1024 hidden, 3 seeds (about 20 min)")
-    p_ad.add_argument("--mnist", type=Path, metavar="DIR", help="permuted MNIST from the standard IDX files in DIR")
-    sub.add_parser("snn-train", add_help=False,
-                   help="train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help")
-    _experiment(sub, "delta", "delta activation layers on moving digits: sparsity, operations, core",
-                "more clips, epochs and penalty strengths")
-    p_prune = _experiment(sub, "prune", "pruning methods on digits, then a spiking MLP fitted to a chip profile",
-                          "larger network, more epochs and seeds")
-    p_prune.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
-                         help="hardware profile to fit (default: loihi)")
+    for name, spec in specs.items():
+        p = sub.add_parser(name, help=spec.help, add_help=not spec.own_parser)
+        if spec.full is not None:
+            _experiment_options(p, spec.full)
+        if spec.options is not None:
+            spec.options(p)
     return parser, sub.choices
 
 
-def _experiment(sub, name: str, help: str, full_help: str) -> argparse.ArgumentParser:
-    """A subcommand with the options every experiment has: --out, --full, --seed, --no-progress."""
-    out = Path("runs") / name.replace("-", "_")
-    p = sub.add_parser(name, help=help)
-    p.add_argument("--out", type=Path, default=out, help=f"output folder (default: {out})")
-    p.add_argument("--full", action="store_true", help=full_help)
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    return p
+def _experiment_options(parser: argparse.ArgumentParser, full_help: str) -> None:
+    out = Path("runs") / parser.prog.rpartition(" ")[2].replace("-", "_")
+    parser.add_argument("--out", type=Path, default=out, help=f"output folder (default: {out})")
+    parser.add_argument("--full", action="store_true", help=full_help)
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
 def _seed(text: str) -> int:
@@ -175,38 +157,35 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
-def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse, before any work, what the command would fail on later: missing extras, MNIST, ``--out``."""
-    _check_needs(parser)
-    if getattr(args, "mnist", None) is not None:
-        from .datasets import mnist_files
-
-        try:
-            for split in ("train", "test"):
-                mnist_files(args.mnist, split)
-        except (OSError, ValueError) as err:
-            parser.error(f"--mnist: {err}")
-    if getattr(args, "target", None) is not None:
-        from .prune.experiment import check_deploy
-        from .prune.targets import PROFILES, TargetError
-
-        try:
-            check_deploy(PROFILES[args.target])
-        except TargetError as err:
-            parser.error(f"--target {args.target}: the command's spiking MLP (64 inputs, 128 hidden, 10 outputs) "
-                         f"{err.summary}")
+def _check(parser: argparse.ArgumentParser, spec: Command, args: argparse.Namespace) -> None:
+    """Refuse, before any work, what the command would fail on later: missing extras, its options, ``--out``."""
+    _check_needs(parser, spec)
+    if spec.check is not None:
+        spec.check(parser, args)
     _check_out(parser, args.out)
 
 
-def _check_needs(parser: argparse.ArgumentParser) -> None:
-    modules, extra = NEEDS.get(parser.prog.removeprefix("sdrnet "), ((), ""))
-    for module in modules:
+def _check_needs(parser: argparse.ArgumentParser, spec: Command) -> None:
+    for module in spec.needs:
         if importlib.util.find_spec(module) is None:
-            parser.exit(2, f"{parser.prog}: error: {_needs(module, extra)}\n")
+            parser.exit(2, f"{parser.prog}: error: {_needs(module, spec.extra)}\n")
 
 
 def _needs(module: str, extra: str) -> str:
     return f"this command needs {module}: pip install 'sdrnet[{extra}]'"
+
+
+def check_mnist(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse ``--mnist DIR`` (when given) unless DIR holds readable MNIST IDX files of both splits."""
+    if args.mnist is None:
+        return
+    from .datasets import mnist_files
+
+    try:
+        for split in ("train", "test"):
+            mnist_files(args.mnist, split)
+    except (OSError, ValueError) as err:
+        parser.error(f"--mnist: {err}")
 
 
 def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
@@ -219,6 +198,27 @@ def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
             pass
     except OSError as err:
         parser.error(f"--out {out}: cannot write there ({err.strerror or err})")
+
+
+# ---------------------------------------------------------------------------------------------- sdrnet's commands
+def demo(out: Path, seed: int = 0) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for i, (title, script) in enumerate(DEMO_PARTS, 1):
+        path = EXAMPLES / script
+        if not path.exists():
+            print(f"sdrnet demo: {path} not found; the demo runs the examples of a source checkout "
+                  "(pip install -e .)", file=sys.stderr)
+            return 2
+        print(f"\n=== [{i}/{len(DEMO_PARTS)}] {title} ({script}) ===\n", flush=True)
+        runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out, seed=seed)
+    print(f"\nsdrnet demo: done in {time.perf_counter() - start:.1f} s; figures and tables in {out}/")
+    return 0
+
+
+def _demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed of every part (default: 0)")
 
 
 def sparsey(args) -> None:
@@ -234,6 +234,49 @@ def sparsey(args) -> None:
                                  "with 200 per class in 220 s on one thread"))
         results.update(mnist=rows, mnist_info=info)
         (args.out / "sparsey.json").write_text(json.dumps(results, indent=2))
+
+
+def _sparsey_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mnist", type=Path, metavar="DIR",
+                        help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)")
+    parser.add_argument("--per-class", type=_positive, default=200,
+                        help="MNIST training images per class (default: 200)")
+
+
+def _prune(args) -> None:
+    from sdrnet.prune.experiment import FULL, QUICK, deploy, run
+    from sdrnet.prune.targets import PROFILES
+
+    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    deploy(args.out, PROFILES[args.target], seed=args.seed)
+
+
+def _prune_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
+                        help="hardware profile to fit (default: loihi)")
+
+
+def _check_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    from .prune.experiment import check_deploy
+    from .prune.targets import PROFILES, TargetError
+
+    try:
+        check_deploy(PROFILES[args.target])
+    except TargetError as err:
+        parser.error(f"--target {args.target}: the command's spiking MLP (64 inputs, 128 hidden, 10 outputs) "
+                     f"{err.summary}")
+
+
+BUILT_IN = {
+    "demo": Command("tour every capability on built-in data (tables, figures under runs/demo)",
+                    lambda args: demo(args.out, seed=args.seed), _demo_options,
+                    needs=("torch", "spikingjelly", "nir"), extra="snn"),
+    "sparsey": Command("Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)", sparsey,
+                       _sparsey_options, full="larger Monte Carlo budgets", check=check_mnist),
+    "prune": Command("pruning methods on digits, then a spiking MLP fitted to a chip profile", _prune, _prune_options,
+                     full="larger network, more epochs and seeds", needs=("torch", "spikingjelly", "nir"), extra="snn",
+                     check=_check_target),
+}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,27 @@
+"""The ``sdrnet`` subcommands of this package, announced in setup.cfg's ``sdrnet.commands`` entry points:
+``snn-train`` (`snn.train.main`) and ``delta`` (`snn.delta.experiment`). Nothing heavy is imported until a
+command runs."""
+
+from __future__ import annotations
+
+from sdrnet.cli import Command
+
+__all__ = ["SNN_TRAIN", "DELTA"]
+
+
+def _snn_train(argv: list[str], prog: str) -> int:
+    from snn.train import main  # its options live there: torch loads only when the command runs
+
+    return main(argv, prog=prog)
+
+
+def _delta(args) -> None:
+    from snn.delta.experiment import FULL, QUICK, run
+
+    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+
+
+SNN_TRAIN = Command("train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help",
+                    _snn_train, needs=("torch", "spikingjelly"), extra="snn", own_parser=True)
+DELTA = Command("delta activation layers on moving digits: sparsity, operations, core", _delta,
+                full="more clips, epochs and penalty strengths", needs=("torch",), extra="torch")
