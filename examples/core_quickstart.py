@@ -79,7 +79,7 @@ def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     # 4. A LIF network (SpikingJelly LIFNode dynamics) run event-driven
     net = Network([Layer(syn1, LIFParams(tau=2.0, v_threshold=1.0)),
                    Layer(syn2, LIFParams(tau=2.0, v_threshold=1.0))])
-    res = net.run(pooled, record_v=True)
+    res = net.run(pooled)
     dense_macs = [pooled.n_steps * pooled.n_samples * s.n_pre * s.n_post for s in (syn1, syn2)]
     print("\n" + format_table([
         dict(layer=i, neurons=layer.n, spikes=e.n_events, rate_per_step=e.n_events / (e.n_steps * e.n_samples * layer.n),

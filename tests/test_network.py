@@ -46,23 +46,34 @@ def networks(draw):
 def test_network_matches_numpy_reference(net_input, n_steps):
     layers, x = net_input
     net = Network(layers)
-    res = net.run(Events.from_dense(x), n_steps=n_steps, record_v=True)
-    T = x.shape[0] + sum(layer.tail or 0 for layer in layers) if n_steps is None else n_steps
+    res = net.run(Events.from_dense(x), n_steps=n_steps, record="v")
+    # the default covers the pipeline: per layer its tail, or else its longest delay
+    T = x.shape[0] + sum(lay.tail if lay.tail is not None else lay.synapses.max_delay for lay in layers) \
+        if n_steps is None else n_steps
     spikes, v, v_seq = network_ref(x, layers, T)
     for got, want in zip(res.layer_spikes, spikes):
         np.testing.assert_array_equal(got.to_dense(), want)
-    for got, want in zip(res.v, v):
+    for got, want in zip(res.state.v, v):
         # non-dyadic tau: float32 op order is the same, allow one ulp of drift
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(res.v_seq, v_seq, rtol=1e-6, atol=1e-6)
-    # synaptic operations: every delivered event times the fan-out of its source
-    fan = [layer.synapses.fan_out() for layer in layers]
-    src = [x] + spikes[:-1]
+    np.testing.assert_allclose(res.records["v"][len(layers) - 1], v_seq, rtol=1e-6, atol=1e-6)
+    # synaptic operations: every delivery that arrives while its layer runs
+    src, end = [x[:T]] + spikes[:-1], x.shape[0]
     for li, layer in enumerate(layers):
-        count = (np.count_nonzero(src[li][:T], axis=(0, 1)) * fan[li]).sum()
+        end = T if layer.tail is None else end + layer.tail
+        count = landed_ref(src[li], layer.synapses, min(end, T), lag=0)
         if layer.recurrent is not None:
-            count += (np.count_nonzero(spikes[li], axis=(0, 1)) * layer.recurrent.fan_out()).sum()
+            count += landed_ref(spikes[li], layer.recurrent, min(end, T), lag=1)
         assert res.synops[li] == count
+
+
+def landed_ref(src: np.ndarray, syn, stop: int, lag: int) -> int:
+    """Deliveries of the events of ``src [T, B, n_pre]`` through ``syn`` arriving (``t + lag + d``) before ``stop``."""
+    if src.shape[0] == 0:
+        return 0
+    before = np.cumsum(np.count_nonzero(src, axis=1), axis=0)  # [t, i]: events of unit i at steps <= t
+    last = np.minimum(stop - lag - syn._delays().astype(np.int64) - 1, src.shape[0] - 1)  # the latest step whose delivery lands
+    return int(np.where(last >= 0, before[np.maximum(last, 0), syn.pre()], 0).sum())
 
 
 def test_network_matches_spikingjelly_lifnode():
@@ -88,7 +99,7 @@ def test_network_matches_spikingjelly_lifnode():
             with torch.no_grad():
                 h = node(lin(h))
             sj_spikes.append((h.numpy(), node.v.numpy()))
-        for got_s, got_v, (want_s, want_v) in zip(res.layer_spikes, res.v, sj_spikes):
+        for got_s, got_v, (want_s, want_v) in zip(res.layer_spikes, res.state.v, sj_spikes):
             assert want_s.sum() > 0
             np.testing.assert_array_equal(got_s.to_dense(), want_s)
             np.testing.assert_allclose(got_v, want_v, rtol=1e-6, atol=1e-6)
@@ -99,7 +110,12 @@ def test_delays_shift_arrival():
     net = Network([Layer(syn, LIFParams(tau=2.0, v_threshold=0.5, decay_input=False))])
     res = net.run(Events.from_dense(np.array([[1.0], [0], [0], [0], [0]], np.float32)))
     assert res.spikes.time.tolist() == [3]
-    assert net.run(Events.from_dense(np.array([[1.0], [0]], np.float32))).spikes.n_events == 0
+    # by default the run lasts until the delayed spike has landed (as propagate's default does) ...
+    short = net.run(Events.from_dense(np.array([[1.0], [0]], np.float32)))
+    assert short.spikes.time.tolist() == [3] and short.spikes.n_steps == 5 and short.synops.tolist() == [1]
+    # ... and a shorter run, asked for, drops it and does not count it
+    cut = net.run(Events.from_dense(np.array([[1.0], [0]], np.float32)), n_steps=2)
+    assert cut.spikes.n_events == 0 and cut.synops.tolist() == [0]
     assert net.run(Events.from_dense(np.array([[1.0], [0]], np.float32)), n_steps=4).spikes.time.tolist() == [3]
 
 

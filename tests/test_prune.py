@@ -583,13 +583,13 @@ def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
     assert sum(layer.synapses.nnz for layer in network.layers) == kept < sum(s.weight.numel() for s in model.synapses)
     pred, _, _ = predict_core(network, Events.from_dense(x.numpy()))
     np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
-    np.testing.assert_allclose(network.run(Events.from_dense(x.numpy()), record_v=True).v_seq, v.numpy(), atol=1e-5)
+    np.testing.assert_allclose(network.run(Events.from_dense(x.numpy())).output, v.numpy(), atol=1e-5)
 
 
 def test_timing_task_runs_through_the_harness():
     from sdrnet.prune import experiment
 
-    task = experiment.TASKS["timing"](0)
+    task = experiment.get_task("timing")(0)
     assert task.x_train.shape[1:] == (100, 140) and task.n_classes == 10
     assert experiment.SNN_QUICK.task == "timing" and "neurons (structured)" not in task.methods
     small = experiment.Task(task.name, task.x_train[:48], task.y_train[:48], task.x_test[:32], task.y_test[:32],

@@ -161,9 +161,9 @@ def test_network_is_bit_identical_for_every_thread_count_and_block_split(net_inp
     net, events = Network(layers), Events.from_dense(x)
 
     def run():
-        res = net.run(events, record_v=record)
+        res = net.run(events, record="v" if record else ())
         spikes = [(s.time, s.unit, s.sample_ptr) for s in res.layer_spikes]
-        return tuple(a for s in spikes for a in s) + (*res.v, res.synops, res.v_seq if record else 0)
+        return tuple(a for s in spikes for a in s) + (*res.state.v, res.synops, *res.records.get("v", {}).values())
 
     assert_all_equal(each_split(run))
 
@@ -181,16 +181,16 @@ def test_a_large_network_equals_propagate_then_the_lif_step_on_every_split(rng):
         s, v = lif_step_ref(current, v, p)
         want.append(s[0])
     t, j = np.nonzero(np.array(want))
-    results = each_split(lambda: net.run(events))
+    results = each_split(lambda: net.run(events, n_steps=60))
     set_cache_size(16 * 1024)  # 65 steps × 4 B × 3,000 posts over 64 KiB slices: 12 blocks of one core's plan
     try:
-        results.append(net.run(events))
+        results.append(net.run(events, n_steps=60))
     finally:
         set_cache_size(None)
     assert t.size > 100
     for res in results:
         assert res.spikes.time.tolist() == t.tolist() and res.spikes.unit.tolist() == j.tolist()
-        assert np.array_equal(res.v[0], v)
+        assert np.array_equal(res.state.v[0], v)
 
 
 def test_dendrite_kernels_give_the_same_matches_on_every_split(monkeypatch, rng):

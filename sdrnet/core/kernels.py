@@ -190,38 +190,42 @@ def kwta_kernel(x, k, out):
 
 
 @njit(cache=True, nogil=True)
-def lif_layer_step(cur, bias, v, tau, v_th, v_reset, soft_reset, decay_input, spiked):
-    """One SpikingJelly ``LIFNode`` step for a layer, in float32 with the same operation order.
+def neuron_step(code, c, cur, bias, state, spiked):
+    """One step of a layer of neurons (`sdrnet.core.neurons`: ``code`` picks the model, ``c`` its
+    `kernel_constants`), in float32 with the operation order of the model's numpy ``step``.
 
-    Input ``x = cur + bias``; ``cur`` (the ring-buffer slot just consumed) is zeroed.
-    Updates ``v`` and ``spiked`` in place; returns the number of spikes.
+    Input ``x = cur + bias``; ``cur`` (the ring-buffer slot just consumed) is zeroed. Updates ``state``
+    (``[n_vars, w]``, row 0 the membrane potential) and ``spiked`` in place; returns the number of spikes.
+    LIF (code 0; SpikingJelly ``LIFNode``), ``c = [tau, v_threshold, v_reset (0 if soft), soft, decay_input]``.
     """
-    reset = np.float32(0.0) if soft_reset else v_reset
     n_spikes = 0
-    for j in range(v.shape[0]):
-        x = cur[j] + bias[j]
-        cur[j] = 0.0
-        vj = v[j]
-        if decay_input:
-            h = vj + (x - (vj - reset)) / tau
-        else:
-            h = vj - (vj - reset) / tau + x
-        s = h - v_th >= 0
-        spiked[j] = s
-        n_spikes += s
-        if soft_reset:
-            v[j] = h - v_th if s else h
-        else:
-            v[j] = v_reset if s else h
+    v = state[0]
+    if code == 0:
+        tau, v_th, v_reset, soft, decay_input = c[0], c[1], c[2], c[3] != 0, c[4] != 0
+        for j in range(v.shape[0]):
+            x = cur[j] + bias[j]
+            cur[j] = 0.0
+            vj = v[j]
+            if decay_input:
+                h = vj + (x - (vj - v_reset)) / tau
+            else:
+                h = vj - (vj - v_reset) / tau + x
+            s = h - v_th >= 0
+            spiked[j] = s
+            n_spikes += s
+            if soft:
+                v[j] = h - v_th if s else h
+            else:
+                v[j] = v_reset if s else h
     return n_spikes
 
 
 @njit(cache=True, nogil=True)
 def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                  indptr, post, weight, delay, has_delay, offsets, bounds, c0, c1,
-                 rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay,
-                 n_ring, tau, v_th, v_reset, soft_reset, decay_input, bias, v_init, v_out, v_seq):
-    """Run one layer of LIF neurons (`lif_layer_step`) over samples ``[s0, s1)`` and blocks ``[c0, c1)``.
+                 rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay, own_time, own_unit, own_ptr,
+                 n_ring, code, consts, bias, state, v_seq):
+    """Run one layer of neurons (`neuron_step`) over samples ``[s0, s1)`` and blocks ``[c0, c1)``.
 
     The source events ``(time, unit, value)`` of sample ``b`` are ``src_ptr[b]:src_ptr[b + 1]``, sorted by
     time then unit (``src_value`` empty: every value is 1). An event at step ``t`` reaches post ``j`` at
@@ -232,9 +236,13 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
     whole network (input first, then the layers in order), so every ring cell sums its terms in the same
     order. The layer is frozen (no update, no spikes) from step ``stop`` on.
 
-    Writes the final membrane potential into ``v_out[b, j]`` and, when ``v_seq`` is not empty, every
-    step's into ``v_seq[t, b, j]``. Returns spike times and units, sorted by (sample, time, unit), and
-    the spike count of each sample.
+    Events still in flight from an earlier run have negative times (``t >= -(n_ring - 1)``), as have the
+    layer's own earlier spikes ``own_*`` (recurrent layers): they are delivered first, where they land at
+    step 0 or later, in the order the earlier run would have delivered them.
+
+    Updates ``state[:, b, j]`` (row 0: the membrane potential) and, when ``v_seq`` is not empty, writes every
+    step's potential into ``v_seq[t, b, j]``. Returns spike times and units, sorted by (sample, time, unit),
+    and the spike count of each sample.
     """
     recurrent = rec_indptr.shape[0] > 1
     record = v_seq.shape[0] > 0
@@ -258,9 +266,10 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
             w = j1 - j0
             width, origin = np.uint64(w), np.uint64(j0)
             ring[:n_ring * w] = 0.0
-            v = v_out[b, j0:j1]
-            v[:] = v_init[j0:j1]
-            e = e0
+            st = state[:, b, j0:j1]
+            e = _carried(ring, slots, width, origin, src_time, src_unit, src_value, e0, e1, indptr, post, weight,
+                         delay, has_delay, offsets, bounds, c, own_time, own_unit, own_ptr[b], own_ptr[b + 1],
+                         rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay)
             for t in range(t_end):
                 slot0 = np.uint64(t % n_ring)
                 while e < e1 and src_time[e] == t:
@@ -272,10 +281,9 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                     _scatter_ring(ring, slot0, slots, width, origin, post, weight, delay, has_delay, x, k0, k1)
                     e += 1
                 row = t % n_ring * w
-                fired = lif_layer_step(ring[row:row + w], bias[j0:j1], v, tau, v_th, v_reset, soft_reset,
-                                       decay_input, spiked[:w])
+                fired = neuron_step(code, consts, ring[row:row + w], bias[j0:j1], st, spiked[:w])
                 if record:
-                    v_seq[t, b, j0:j1] = v
+                    v_seq[t, b, j0:j1] = st[0]
                 if fired:
                     if n_sp + fired > cap:
                         cap = max(2 * cap, n_sp + fired)
@@ -290,11 +298,59 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                                               rec_has_delay, one, rec_indptr[j0 + jj], rec_indptr[j0 + jj + 1])
             if record:
                 for t in range(t_end, n_steps):
-                    v_seq[t, b, j0:j1] = v
+                    v_seq[t, b, j0:j1] = st[0]
         if c1 - c0 > 1:
             _sort_by_time(s_time, s_unit, first, n_sp, t_end)
         counts[b - s0] = n_sp - first
     return s_time[:n_sp], s_unit[:n_sp], counts
+
+
+@njit(cache=True, nogil=True)
+def _carried(ring, n_ring, width, origin, src_time, src_unit, src_value, e, e1, indptr, post, weight, delay,
+             has_delay, offsets, bounds, c, own_time, own_unit, o, o1, rec_indptr, rec_post, rec_weight, rec_delay,
+             rec_has_delay):
+    """Deliver the events of negative steps (in flight from an earlier run) whose arrival is at step 0 or later:
+    step by step, the source events, then the layer's own spikes through the recurrent synapses (one step
+    later). Returns the first source event at step 0 or later."""
+    one = np.float32(1.0)
+    while (e < e1 and src_time[e] < 0) or o < o1:
+        t = min(src_time[e] if e < e1 and src_time[e] < 0 else 0, own_time[o] if o < o1 else 0)
+        while e < e1 and src_time[e] == t:
+            k0, k1 = _segment(indptr, post, offsets, bounds, src_unit[e], c)
+            x = src_value[e] if src_value.shape[0] else one
+            _scatter_late(ring, t, n_ring, width, origin, post, weight, delay, has_delay, x, k0, k1)
+            e += 1
+        while o < o1 and own_time[o] == t:
+            u = own_unit[o]
+            _scatter_late(ring, t + 1, n_ring, width, origin, rec_post, rec_weight, rec_delay, rec_has_delay, one,
+                          rec_indptr[u], rec_indptr[u + 1])
+            o += 1
+    return e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_late(ring, t, n_ring, width, origin, post, weight, delay, has_delay, x, k0, k1):
+    """`_scatter_ring` for a source at step ``t < n_ring`` steps before 0: only what arrives at step 0 or later."""
+    for k in range(k0, k1):
+        arrival = t + (np.int64(delay[k]) if has_delay else 0)
+        if arrival >= 0:
+            ring[np.uint64(arrival) % n_ring * width + np.uint64(post[k]) - origin] += weight[k] * x
+
+
+@njit(cache=True, nogil=True)
+def landed_synops(time, unit, lo, hi, indptr, delay, has_delay, max_delay):
+    """How many deliveries of the events ``(time, unit)`` arrive at a step in ``[lo, hi)``."""
+    total = 0
+    for e in range(time.shape[0]):
+        t, i = np.int64(time[e]), unit[e]
+        k0, k1 = indptr[i], indptr[i + 1]
+        if t >= lo and t + max_delay < hi:
+            total += k1 - k0
+        elif t + max_delay >= lo and t < hi:
+            for k in range(k0, k1):
+                arrival = t + (np.int64(delay[k]) if has_delay else 0)
+                total += lo <= arrival < hi
+    return total
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -1,10 +1,10 @@
-"""`Network`: an event-driven simulator of LIF layers connected by `Synapses` (a stand-in for a neuromorphic chip)."""
+"""`Network`: an event-driven simulator of spiking layers connected by `Synapses` (a stand-in for a neuromorphic chip)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 import numpy as np
 
@@ -13,9 +13,10 @@ from .validation import as_array, check_int, frozen
 from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .events import Events
 from .neurons import LIFParams
+from .protocol import CoreModel, RunResult, check_dt
 from .synapses import Synapses
 
-__all__ = ["LIFParams", "Layer", "Network", "RunResult"]
+__all__ = ["Layer", "Network", "NetworkState"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,10 +29,13 @@ class Layer:
     that reads the previous step's spikes). ``bias`` is a constant input added every step
     (a scalar or one value per neuron), e.g. a folded BatchNorm.
 
+    ``neuron`` is the neuron model (`sdrnet.core.neurons`: `LIFParams` by default), in steps or in
+    seconds (then the `Network` needs ``dt``).
+
     ``tail`` (optional) ends the layer like a zero-padded convolution over time ends: the layer
-    runs ``tail`` steps past the end of its input (the previous layer's last step, or the input
-    events' ``n_steps`` for the first layer) and is silent afterwards. ``None`` (default): the
-    layer runs for every simulated step.
+    runs ``tail`` steps past the end of its input (the previous layer's end, or the end of the input
+    events for the first layer) and is silent afterwards. ``None`` (default): the layer runs for every
+    simulated step.
 
     A `Network` compiles its layers once, so a layer cannot change afterwards: fields cannot be
     reassigned and an array ``bias`` is kept as a read-only copy. Build a changed layer with
@@ -54,54 +58,58 @@ class Layer:
         return self.synapses.n_post
 
 
-class RunResult(NamedTuple):
-    """What `Network.run` returns.
+class NetworkState(NamedTuple):
+    """Where a `Network` stopped: pass it to ``run(..., state=)`` to continue exactly.
 
-    spikes : Events of the last layer;  layer_spikes : Events of every layer;
-    v : final membrane potential per layer, float32 ``[B, n_l]``;
-    synops : synaptic operations (events × fan-out) delivered into each layer, int64 ``[L]``;
-    v_seq : the last layer's membrane potential at every step ``[T, B, n_out]`` if asked for.
+    t : steps simulated so far;  neurons : per layer, the neuron model's state variables, float32
+    ``[n_vars, B, n_l]`` (row 0 the membrane potential; `v` gives those rows);  in_flight : per layer, the
+    source events still on their way to it (their delays reach past the last step), as
+    ``(time, unit, value, sample_ptr)`` with times relative to the next step (negative);  own : per
+    recurrent layer, its latest spikes still on their way through its recurrent synapses
+    ``(time, unit, sample_ptr)`` (None for a feed-forward layer).
     """
 
-    spikes: Events
-    layer_spikes: list[Events]
-    v: list[np.ndarray]
-    synops: np.ndarray
-    v_seq: np.ndarray | None
+    t: int
+    neurons: tuple
+    in_flight: tuple
+    own: tuple
+
+    @property
+    def v(self) -> tuple:
+        """The membrane potential of every layer, float32 ``[B, n_l]``."""
+        return tuple(n[0] for n in self.neurons)
+
+    @property
+    def n_samples(self) -> int:
+        return self.neurons[0].shape[1]
 
 
-class Network:
-    """Layers of LIF neurons run event-driven, step by step, with per-synapse delays.
+Record = Union[str, Sequence, dict]
+
+
+class Network(CoreModel):
+    """Layers of spiking neurons run event-driven, step by step, with per-synapse delays.
 
     Each step: input events are delivered through the first layer's synapses; then each
     layer reads its input current from a ring buffer of ``max delay + 1`` steps, updates
-    its neurons (`LIFParams`) and sends its spikes through its outgoing synapses. Only
-    events do work, so the cost is (events × fan-out), counted in ``RunResult.synops``.
-    `run` computes exactly this, layer by layer and on several threads.
+    its neurons (`LIFParams` or another model of `sdrnet.core.neurons`) and sends its spikes
+    through its outgoing synapses. Only events do work, so the cost is (events × fan-out),
+    counted in ``RunResult.synops``. `run` computes exactly this, layer by layer and on
+    several threads.
+
+    ``dt`` is the length of a step in seconds (None: steps without a stated length); neuron models
+    given in seconds are turned into steps with it, and exports to physical time (NIR, Brian2) use it.
     """
 
-    def __init__(self, layers: Sequence[Layer]):
+    def __init__(self, layers: Sequence[Layer], dt: float | None = None):
         layers = list(layers)
         if not layers:
             raise ValueError("layers must hold at least one Layer")
+        self.dt = check_dt(dt)
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Layer):
-                raise TypeError(f"layers[{i}] must be a Layer, got {type(layer).__name__}")
-            if not isinstance(layer.synapses, Synapses):
-                raise TypeError(f"layers[{i}].synapses must be Synapses, got {type(layer.synapses).__name__}")
-            if i and layer.synapses.n_pre != layers[i - 1].n:
-                raise ValueError(f"layers[{i}].synapses.n_pre ({layer.synapses.n_pre}) must equal the size of "
-                                 f"layers[{i - 1}] ({layers[i - 1].n})")
-            rec = layer.recurrent
-            if rec is not None and (rec.n_pre, rec.n_post) != (layer.n, layer.n):
-                raise ValueError(f"layers[{i}].recurrent must be {layer.n} x {layer.n}, got {rec.n_pre} x {rec.n_post}")
-            if layer.tail is not None:
-                check_int(f"layers[{i}].tail", layer.tail, 0)
-            bias = as_array(f"layers[{i}].bias", layer.bias, kind="f")
-            if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] != layer.n):
-                raise ValueError(f"layers[{i}].bias must be a scalar or have shape ({layer.n},), got {bias.shape}")
+            _check_layer(i, layer, layers[i - 1] if i else None)
         self.layers = tuple(layers)  # a list could shrink under the compiled arrays the kernel indexes
-        self._compiled = _flatten(layers)
+        self._compiled = [_LayerPlan(i, layer, self.dt) for i, layer in enumerate(layers)]
 
     @property
     def n_inputs(self) -> int:
@@ -111,12 +119,42 @@ class Network:
     def n_outputs(self) -> int:
         return self.layers[-1].n
 
-    def run(self, events: Events, n_steps: int | None = None, record_v: bool = False) -> RunResult:
-        """Simulate every sample of ``events`` for ``n_steps`` steps (default ``events.n_steps``).
+    @property
+    def latency(self) -> int:
+        """Steps the network needs after its input ends for every delivery to land: per layer its ``tail`` if
+        it has one, else its longest delay. (A recurrent layer's own spikes keep arriving after that.)"""
+        return sum(layer.tail if layer.tail is not None else layer.synapses.max_delay for layer in self.layers)
 
-        Spikes whose delays carry them past the last step are not delivered; pass a larger
-        ``n_steps`` to let them arrive. The default adds the layers' tails (`Layer.tail`) to
-        ``events.n_steps``. Membrane potentials start at ``v_reset`` (0 for soft reset).
+    def init_state(self, batch: int) -> NetworkState:
+        """The state before the first step for ``batch`` samples: every neuron at rest, nothing in flight."""
+        batch = check_int("batch", batch, 0)
+        neurons = tuple(np.repeat(plan.neuron.init_state(plan.n)[:, None, :], batch, axis=1)
+                        for plan in self._compiled)
+        empty = (_NO_TIME, _NO_TIME, _UNIT_VALUES, np.zeros(batch + 1, np.int64))
+        own = tuple(None if plan.rec_fan_out is None else empty[:2] + empty[3:] for plan in self._compiled)
+        return NetworkState(0, neurons, (empty,) * len(self.layers), own)
+
+    def run(self, events: Events, state: NetworkState | None = None, n_steps: int | None = None,
+            record: Record = ()) -> RunResult:
+        """Simulate every sample of ``events`` for ``n_steps`` steps.
+
+        ``n_steps`` defaults to ``events.n_steps + latency`` for a fresh run (``state=None``), so that every
+        delivery lands (`latency`; tails count as the layer's end), and to ``events.n_steps`` when continuing
+        from ``state``: what is still in flight then stays in the returned state for the next call. So a long
+        input cut into chunks and run as ``s = net.init_state(B)``, ``r = net.run(chunk, state=s)``,
+        ``s = r.state``, ... gives, chunk after chunk, the spikes and potentials of one run over the whole input
+        (a last call ``net.run(empty, state=s, n_steps=net.latency)`` lets the pipeline drain). Input events at
+        or after ``n_steps`` are not run. A layer with a ``tail`` stops ``tail`` steps after the end of the
+        input events of this call (its input's end, for later layers).
+
+        ``record``: ``"v"`` (or ``("v",)``) records every layer's membrane potential at every step,
+        ``{"v": [0, 2]}`` only those layers': ``result.records["v"][l]`` is float32 ``[n_steps, B, n_l]``.
+
+        Returns a `RunResult`: ``output`` is the last layer's membrane potential at every step if it never fires
+        (a readout, ``v_threshold = inf``), else its spikes at every step (float32 ``[n_steps, B, n_out]``);
+        ``spikes``/``layer_spikes`` the spikes as `Events`; ``state`` a `NetworkState`; ``synops`` the
+        deliveries into each layer that arrive inside the run (events × the synapses they reach; a recurrent
+        layer's own included).
 
         Layer by layer: a layer's input (the network input, or the spikes of the layer before) is
         complete before it runs, so each layer runs its whole time loop at once, in blocks of neurons
@@ -126,38 +164,140 @@ class Network:
         source's step; within a step the input, then the layers in order, each by unit), so the
         result is that simulation's, bit for bit, for every thread count and block size.
         """
+        self._check_events(events)
+        fresh = state is None
+        state = self.init_state(events.n_samples) if fresh else self._check_state(state, events.n_samples)
+        if n_steps is None:
+            n_steps = events.n_steps + (self.latency if fresh else 0)
+        n_steps = check_int("n_steps", n_steps, 0)
+        wanted = _wanted(record, len(self.layers))
+        readout = not self._compiled[-1].neuron.fires
+        if readout:
+            wanted.add(len(self.layers) - 1)
+        threads = get_num_threads()
+        n_b = events.n_samples
+        src = (events.time, events.unit, events.value, events.sample_ptr)
+        end = events.n_steps
+        layer_spikes, neurons, in_flight, own, v_seqs = [], [], [], [], {}
+        synops = np.zeros(len(self.layers), np.int64)
+        for i, plan in enumerate(self._compiled):
+            layer = self.layers[i]
+            end = n_steps if layer.tail is None else end + layer.tail
+            stop = min(end, n_steps)
+            src = _join(state.in_flight[i], src) if not fresh else src
+            v_seq = np.empty((n_steps, n_b, plan.n), np.float32) if i in wanted else _NO_V_SEQ
+            st = state.neurons[i].copy()
+            carried = state.own[i] if plan.rec_fan_out is not None else None
+            s_time, s_unit, ptr = plan.run(src, n_steps, stop, st, v_seq, threads,
+                                           carried if carried is not None else _no_own(n_b))
+            synops[i] = plan.landed(src[0], src[1], stop)
+            spikes = Events(s_time, s_unit, None, ptr, n_steps=n_steps, n_units=plan.n, dt=events.dt or self.dt)
+            if plan.rec_fan_out is not None:
+                mine = _join((*carried[:2], _UNIT_VALUES, carried[2]), (s_time, s_unit, _UNIT_VALUES, ptr))
+                synops[i] += plan.landed_own(mine[0], mine[1], stop)
+                own.append(_later(mine, n_steps, 1 + plan.recurrent.max_delay, values=False))
+            else:
+                own.append(None)
+            in_flight.append(_later(src, n_steps, plan.synapses.max_delay))
+            layer_spikes.append(spikes)
+            neurons.append(st)
+            if i in wanted:
+                v_seqs[i] = v_seq
+            src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
+        out = v_seqs[len(self.layers) - 1] if readout else layer_spikes[-1].to_dense()
+        records = {"v": {i: v for i, v in v_seqs.items() if i in _wanted(record, len(self.layers))}} if record else {}
+        new_state = NetworkState(state.t + n_steps, tuple(neurons), tuple(in_flight), tuple(own))
+        return RunResult(out, new_state, synops, records, layer_spikes[-1], tuple(layer_spikes))
+
+    def _check_events(self, events) -> None:
         if not isinstance(events, Events):
             raise TypeError(f"events must be Events, got {type(events).__name__}")
         if events.n_units != self.n_inputs:
             raise ValueError(f"events.n_units ({events.n_units}) must equal the network's inputs ({self.n_inputs})")
-        tails = [layer.tail or 0 for layer in self.layers]
-        n_steps = events.n_steps + sum(tails) if n_steps is None else check_int("n_steps", n_steps, 0)
-        stop, end = [], events.n_steps
-        for layer in self.layers:
-            end = n_steps if layer.tail is None else end + layer.tail
-            stop.append(min(end, n_steps))
-        threads = get_num_threads()
-        n_b = events.n_samples
-        v_seq = np.empty((n_steps, n_b, self.n_outputs), np.float32) if record_v else _NO_V_SEQ
-        src = (events.time, events.unit, events.value, events.sample_ptr)
-        layer_spikes, v_layers = [], []
-        synops = np.zeros(len(self.layers), np.int64)
-        for i, plan in enumerate(self._compiled):
-            synops[i] = plan.fan_out[src[1][src[0] < n_steps]].sum()
-            v = np.empty((n_b, plan.n), np.float32)
-            last = i == len(self.layers) - 1
-            s_time, s_unit, ptr = plan.run(src, n_steps, stop[i], v, v_seq if last else _NO_V_SEQ, threads)
-            if plan.rec_fan_out is not None:
-                synops[i] += plan.rec_fan_out[s_unit].sum()
-            spikes = Events(s_time, s_unit, None, ptr, n_steps=n_steps, n_units=plan.n, dt=events.dt)
-            layer_spikes.append(spikes)
-            v_layers.append(v)
-            src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
-        return RunResult(layer_spikes[-1], layer_spikes, v_layers, synops, v_seq if record_v else None)
+        if events.dt is not None and self.dt is not None and not np.isclose(events.dt, self.dt, rtol=1e-9, atol=0):
+            raise ValueError(f"events.dt ({events.dt} s) differs from the network's dt ({self.dt} s)")
+
+    def _check_state(self, state, n_samples: int) -> NetworkState:
+        if not isinstance(state, NetworkState):
+            raise TypeError(f"state must be a NetworkState (from init_state or a RunResult), got "
+                            f"{type(state).__name__}")
+        if len(state.neurons) != len(self.layers) or any(
+                s.shape != (len(p.neuron.state_vars), n_samples, p.n) for s, p in zip(state.neurons, self._compiled)):
+            raise ValueError(f"state does not fit this network with {n_samples} samples: its neuron states have "
+                             f"shapes {[s.shape for s in state.neurons]}")
+        return state
 
     def __repr__(self) -> str:
         sizes = " -> ".join([str(self.n_inputs)] + [str(layer.n) for layer in self.layers])
-        return f"Network({sizes}, synapses={sum(layer.synapses.nnz for layer in self.layers)})"
+        dt = "" if self.dt is None else f", dt={self.dt:g} s"
+        return f"Network({sizes}, synapses={sum(layer.synapses.nnz for layer in self.layers)}{dt})"
+
+
+def _check_layer(i: int, layer, previous) -> None:
+    if not isinstance(layer, Layer):
+        raise TypeError(f"layers[{i}] must be a Layer, got {type(layer).__name__}")
+    if not isinstance(layer.synapses, Synapses):
+        raise TypeError(f"layers[{i}].synapses must be Synapses, got {type(layer.synapses).__name__}")
+    if previous is not None and layer.synapses.n_pre != previous.n:
+        raise ValueError(f"layers[{i}].synapses.n_pre ({layer.synapses.n_pre}) must equal the size of "
+                         f"layers[{i - 1}] ({previous.n})")
+    rec = layer.recurrent
+    if rec is not None and (rec.n_pre, rec.n_post) != (layer.n, layer.n):
+        raise ValueError(f"layers[{i}].recurrent must be {layer.n} x {layer.n}, got {rec.n_pre} x {rec.n_post}")
+    if layer.tail is not None:
+        check_int(f"layers[{i}].tail", layer.tail, 0)
+    bias = as_array(f"layers[{i}].bias", layer.bias, kind="f")
+    if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] != layer.n):
+        raise ValueError(f"layers[{i}].bias must be a scalar or have shape ({layer.n},), got {bias.shape}")
+
+
+def _wanted(record, n_layers: int) -> set[int]:
+    """The layers whose membrane potential ``record`` asks for (see `Network.run`)."""
+    if isinstance(record, str):
+        record = (record,)
+    if isinstance(record, dict):
+        unknown = set(record) - {"v"}
+        layers = record.get("v", ())
+    else:
+        record = tuple(record)
+        unknown = set(record) - {"v"}
+        layers = range(n_layers) if "v" in record else ()
+    if unknown:
+        raise ValueError(f"record can ask for 'v' (membrane potentials), got {sorted(map(str, unknown))}")
+    out = set()
+    for layer in layers:
+        out.add(check_int("record['v'] layer", layer, 0, n_layers - 1))
+    return out
+
+
+def _join(early, late):
+    """The events of ``early`` then ``late`` for each sample (both ``(time, unit, value, sample_ptr)``)."""
+    if early[0].shape[0] == 0:
+        return late
+    n_b = late[3].shape[0] - 1
+    sample = np.concatenate([np.repeat(np.arange(n_b), np.diff(early[3])), np.repeat(np.arange(n_b), np.diff(late[3]))])
+    order = np.argsort(sample, kind="stable")
+    values = (_UNIT_VALUES if late[2].shape[0] == 0 and early[2].shape[0] == 0 else
+              np.concatenate([_values(early), _values(late)])[order])
+    ptr = early[3] + late[3]
+    return (np.concatenate([early[0], late[0]])[order], np.concatenate([early[1], late[1]])[order], values, ptr)
+
+
+def _values(events) -> np.ndarray:
+    return events[2] if events[2].shape[0] else np.ones(events[0].shape[0], np.float32)
+
+
+def _later(events, n_steps: int, reach: int, values: bool = True):
+    """The events of the last ``reach`` steps before ``n_steps``, with times relative to ``n_steps``."""
+    time, unit, value, ptr = events
+    keep = (time >= n_steps - reach) & (time < n_steps)
+    sample = np.repeat(np.arange(ptr.shape[0] - 1), np.diff(ptr))
+    counts = np.bincount(sample[keep], minlength=ptr.shape[0] - 1)
+    new_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out_time = (time[keep].astype(np.int64) - n_steps).astype(np.int32)
+    if not values:
+        return out_time, unit[keep], new_ptr
+    return out_time, unit[keep], value[keep] if value.shape[0] else _UNIT_VALUES, new_ptr
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -169,27 +309,30 @@ _NO_V_SEQ = np.zeros((0, 0, 0), np.float32)
 _UNIT_VALUES = _readonly(np.zeros(0, np.float32))  # source events without values: every spike is 1
 _NO_ROWS = (_readonly(np.zeros(1, np.int64)), _readonly(np.zeros(0, np.int32)), _readonly(np.zeros(0, np.float32)),
             _readonly(np.zeros(0, np.uint8)), False)
+_NO_TIME = _readonly(np.zeros(0, np.int32))
 _MAX_RING_BYTES = 1 << 30  # a recurrent layer's ring buffer (one per thread) may not exceed this
 _MAX_SLICE_BYTES = 16 << 20  # a feed-forward layer is split into blocks until each block's ring is at most this
 
 
-class _LayerPlan:
-    """One layer as `kernels.layer_kernel` reads it: the layer's own arrays (no copies), its LIF
-    constants in float32, its ring size and its blocks of neurons (planned once per block count)."""
+def _no_own(n_samples: int):
+    return _NO_TIME, _NO_TIME, np.zeros(n_samples + 1, np.int64)
 
-    def __init__(self, i: int, layer: Layer):
+
+class _LayerPlan:
+    """One layer as `kernels.layer_kernel` reads it: the layer's own arrays (no copies), its neuron model in
+    steps and its kernel constants, its ring size and its blocks of neurons (planned once per block count)."""
+
+    def __init__(self, i: int, layer: Layer, dt: float | None):
         syn, rec = layer.synapses, layer.recurrent
-        p = layer.neuron
+        self.neuron = layer.neuron.resolve(dt)
         self.n = n = layer.n
-        self.synapses = syn
+        self.synapses, self.recurrent = syn, rec
         self.rows = _rows(syn)
         self.rec_rows = _NO_ROWS if rec is None else _rows(rec)
         self.fan_out = syn.fan_out()
         self.rec_fan_out = None if rec is None else rec.fan_out()
-        reset = np.float32(0.0 if p.v_reset is None else p.v_reset)
-        self.lif = (np.float32(p.tau), np.float32(p.v_threshold), reset, p.v_reset is None, bool(p.decay_input))
+        self.code, self.consts = self.neuron.code, self.neuron.kernel_constants()
         self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(layer.bias, np.float32), (n,)))
-        self.v_init = np.full(n, reset, np.float32)
         self.n_ring = max(syn.max_delay, -1 if rec is None else 1 + rec.max_delay) + 1  # lag + delay < n_ring
         if rec is not None and self.n_ring * n * 4 > _MAX_RING_BYTES:
             raise ValueError(f"layers[{i}] is recurrent, so its neurons share one ring buffer: {self.n_ring} steps "
@@ -210,8 +353,19 @@ class _LayerPlan:
             plan = self._plans[n_blocks] = block_plan(syn, n_blocks)
         return plan
 
-    def run(self, src, n_steps: int, stop: int, v_out: np.ndarray, v_seq: np.ndarray, threads: int):
-        """The layer's spikes ``(time, unit, sample_ptr)`` for the source events ``src``; fills ``v_out``, ``v_seq``."""
+    def landed(self, time, unit, stop: int) -> int:
+        """Deliveries of the source events ``(time, unit)`` that arrive in ``[0, stop)``."""
+        return kernels.landed_synops(time, unit, 0, stop, self.rows[0], self.rows[3], self.rows[4],
+                                     self.synapses.max_delay)
+
+    def landed_own(self, time, unit, stop: int) -> int:
+        """Deliveries of the layer's own spikes through its recurrent synapses (one step later) in ``[0, stop)``."""
+        rec = self.rec_rows
+        return kernels.landed_synops(time, unit, -1, stop - 1, rec[0], rec[3], rec[4], self.recurrent.max_delay)
+
+    def run(self, src, n_steps: int, stop: int, state: np.ndarray, v_seq: np.ndarray, threads: int, own):
+        """The layer's spikes ``(time, unit, sample_ptr)`` for the source events ``src`` (and its own earlier
+        spikes ``own``, recurrent layers); updates ``state`` and fills ``v_seq``."""
         s_time, s_unit, s_value, s_ptr = src
         n_b = s_ptr.shape[0] - 1
         bounds, offsets = self.blocks(n_b, threads)
@@ -222,8 +376,8 @@ class _LayerPlan:
         def part(p):
             s0, s1, c0, c1 = (*parts[p], 0, n_blocks) if by_sample else (0, n_b, *parts[p])
             return kernels.layer_kernel(s_time, s_unit, s_value, s_ptr, s0, s1, n_steps, stop, *self.rows, offsets,
-                                        bounds, c0, c1, *self.rec_rows, self.n_ring, *self.lif, self.bias,
-                                        self.v_init, v_out, v_seq)
+                                        bounds, c0, c1, *self.rec_rows, *own, self.n_ring, self.code, self.consts,
+                                        self.bias, state, v_seq)
 
         out = map_parts(part, len(parts))
         time = np.concatenate([o[0] for o in out]) if out else np.zeros(0, np.int32)
@@ -242,8 +396,3 @@ def _rows(syn: Synapses) -> tuple:
     """(indptr, post, weight, delay, has_delay) as the kernels take them."""
     has_delay = syn.delay is not None
     return syn.indptr, syn.post, syn.weight, syn.delay if has_delay else _NO_ROWS[3], has_delay
-
-
-def _flatten(layers: list[Layer]) -> list[_LayerPlan]:
-    """The layers as the kernel reads them, one `_LayerPlan` each (views of the layers' arrays)."""
-    return [_LayerPlan(i, layer) for i, layer in enumerate(layers)]

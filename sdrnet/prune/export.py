@@ -152,9 +152,8 @@ def core_forward(network: Network, x) -> tuple[np.ndarray, RunResult]:
     x = _numpy(x)
     if x.ndim != 3 or x.shape[2] != network.n_inputs:
         raise ValueError(f"x must have shape [T, B, {network.n_inputs}], got {x.shape}")
-    readout = network.layers[-1].neuron == READOUT
-    result = network.run(Events.from_dense(x), record_v=readout)
-    return (result.v_seq if readout else result.spikes.to_dense()), result
+    result = network.run(Events.from_dense(x))
+    return result.output, result
 
 
 # ---------------------------------------------------------------------------------------------- quantisation
