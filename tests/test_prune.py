@@ -411,10 +411,32 @@ def test_mlp_to_core_equal_outputs_zeros_not_stored():
     core = prune.to_core(model)
     assert [s.nnz for s in core.synapses] == [int((m.weight != 0).sum()) for m in model if isinstance(m, nn.Linear)]
     x = torch.randn(20, 12)
-    np.testing.assert_allclose(core.forward(x), model(x).detach().numpy(), atol=1e-5)
+    result = core.run(x)
+    np.testing.assert_allclose(result.output, model(x).detach().numpy(), atol=1e-5)
     h = torch.relu(model[0](x))  # synops: non-zero inputs × fan-out
     fan = (model[2].weight != 0).sum(0)
-    assert core.synops[1] == int(((h != 0).float() @ fan.float()).sum())
+    assert result.synops[1] == int(((h != 0).float() @ fan.float()).sum())
+    assert len(result.kernels) == 3 and result.state is None
+    with pytest.warns(DeprecationWarning, match="CoreMLP.forward is deprecated"):
+        old = core.forward(x)  # the alias of one release: the same logits, synops and kernels as attributes
+    np.testing.assert_array_equal(old, result.output)
+    np.testing.assert_array_equal(core.synops, result.synops)
+    assert core.kernels == list(result.kernels)
+
+
+def test_mlp_core_takes_one_step_events_and_refuses_time():
+    model = mlp(4)
+    core = prune.to_core(model)
+    x = torch.randn(6, 12).relu()
+    np.testing.assert_array_equal(core.run(Events.from_dense(x.numpy()[None])).output, core.run(x).output)
+    with pytest.raises(ValueError, match="one step of 12 units"):
+        core.run(Events.from_dense(np.ones((2, 3, 12), np.float32)))
+    with pytest.raises(ValueError, match=r"events must have shape \[B, 12\]"):
+        core.run(x[:, :5])
+    with pytest.raises(ValueError, match="no state"):
+        core.run(x, state=())
+    with pytest.raises(ValueError, match="dt must be None"):
+        prune.to_core(model, dt=1e-3)
 
 
 @pytest.mark.parametrize("decay_input,v_reset,readout", [(True, 0.0, False), (False, 0.0, False), (True, None, False),
@@ -423,12 +445,17 @@ def test_snn_to_core_same_spikes_and_potentials(decay_input, v_reset, readout):
     model = snn(4, tau=3.0, decay_input=decay_input, v_reset=v_reset, readout=readout)
     prune.magnitude_prune(model, 0.8)
     net = prune.to_core(model)
-    assert isinstance(net, Network)
+    assert isinstance(net, Network) and net.dt is None  # a spiking model has no dt of its own
+    assert prune.to_core(model, dt=0.01).dt == 0.01
     x = (torch.rand(40, 6, 10) < 0.5).float()
     functional.reset_net(model)
     with torch.no_grad():
         expected = model(x).numpy()
-    out, result = prune.core_forward(net, x)
+    result = net.run(Events.from_dense(x.numpy()))
+    out = result.output
+    with pytest.warns(DeprecationWarning, match="core_forward is deprecated"):
+        old, _ = prune.core_forward(net, x)  # the alias of one release returns the same
+    np.testing.assert_array_equal(old, out)
     if readout:
         np.testing.assert_allclose(out, expected, atol=1e-5)
         assert out.std() > 0
@@ -490,7 +517,8 @@ def test_fit_to_target_prunes_and_quantises_or_explains():
     x = (torch.rand(10, 2, 10) < 0.3).float()
     functional.reset_net(fit.model)
     with torch.no_grad():
-        np.testing.assert_allclose(prune.core_forward(fit.network, x)[0], fit.model(x).numpy(), atol=1e-5)
+        np.testing.assert_allclose(fit.network.run(Events.from_dense(x.numpy())).output, fit.model(x).numpy(),
+                                   atol=1e-5)
     with pytest.raises(prune.TargetError, match="output neurons is 6, the target allows 2") as err:
         prune.fit_to_target(model, prune.TargetProfile("tiny", max_outputs=2, max_hidden=10))
     assert {v.rule for v in err.value.violations} == {"output neurons", "hidden neurons"}
@@ -705,8 +733,10 @@ def test_quantize_network_keeps_everything_but_the_weights():
     rng = np.random.default_rng(0)
     net = Network([Layer(Synapses.from_dense(rng.normal(size=(6, 5)), rng.integers(0, 3, (6, 5))),
                          LIFParams(tau=2.0), bias=0.3, tail=2),
-                   Layer(Synapses.from_dense(rng.normal(size=(5, 3))), prune.READOUT, bias=rng.normal(size=3), tail=1)])
+                   Layer(Synapses.from_dense(rng.normal(size=(5, 3))), prune.READOUT, bias=rng.normal(size=3), tail=1)],
+                  dt=0.01)
     q = prune.quantize_network(net, 4)
+    assert q.dt == 0.01
     for a, b in zip(net.layers, q.layers):
         assert (b.tail, b.neuron) == (a.tail, a.neuron) and np.array_equal(b.bias, a.bias)
         np.testing.assert_array_equal(b.synapses.delay_matrix(), a.synapses.delay_matrix())

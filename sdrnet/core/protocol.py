@@ -24,8 +24,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .events import Events
+from .validation import as_array, as_float32, check_int
 
-__all__ = ["CoreModel", "RunResult", "register_core", "to_core", "registered_cores", "ENTRY_POINTS"]
+__all__ = ["CoreModel", "RunResult", "register_core", "to_core", "registered_cores", "static_input",
+           "ENTRY_POINTS"]
 
 ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that calls `register_core` on import
 
@@ -164,3 +166,25 @@ def check_dt(dt, name: str = "dt") -> float | None:
             np.isfinite(dt) and dt > 0):
         raise ValueError(f"{name} must be a positive finite number of seconds, got {dt!r}")
     return float(dt)
+
+
+def static_input(events, n_inputs: int, state=None, n_steps: int | None = None) -> np.ndarray:
+    """The input of a static model's `CoreModel.run` (one step, no state) as float32 ``[B, n_inputs]``.
+
+    ``events``: a dense real ``[B, n_inputs]`` array (numpy, or a tensor with ``.detach()`` such as torch's) or
+    an `Events` of one step; ``state`` must be None and ``n_steps`` None or 1."""
+    if state is not None:
+        raise ValueError(f"a static model has no state: state must be None, got {type(state).__name__}")
+    if n_steps is not None and check_int("n_steps", n_steps) != 1:
+        raise ValueError(f"a static model runs one step: n_steps must be None or 1, got {n_steps}")
+    if isinstance(events, Events):
+        if events.n_steps != 1 or events.n_units != n_inputs:
+            raise ValueError(f"events must be one step of {n_inputs} units, got n_steps={events.n_steps}, "
+                             f"n_units={events.n_units}")
+        return events.to_dense()[0]
+    if hasattr(events, "detach"):
+        events = events.detach().cpu().numpy()
+    x = as_array("events", events, kind="f")
+    if x.ndim != 2 or x.shape[1] != n_inputs:
+        raise ValueError(f"events must have shape [B, {n_inputs}], got {x.shape}")
+    return as_float32("events", x)

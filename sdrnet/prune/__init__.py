@@ -12,9 +12,9 @@ but keep ``weight`` a plain parameter, so ``state_dict``, ``deepcopy`` and stric
 >>> prune.magnitude_prune(model, 0.75, scope="global")   # one threshold; the readout (last Linear) stays dense
 >>> {name: round(s, 2) for name, s in prune.sparsity(model)["layers"].items()}
 {'0.weight': 0.75, '2.weight': 0.0}
->>> core = prune.to_core(model)   # a CoreMLP on sdrnet.core.Synapses, zeros not stored
+>>> core = prune.to_core(model)   # a CoreMLP on sdrnet.core.Synapses, zeros not stored (= sdrnet.core.to_core)
 >>> x = torch.randn(5, 8)
->>> bool(abs(core.forward(x) - model(x).detach().numpy()).max() < 1e-5)
+>>> bool(abs(core.run(x).output - model(x).detach().numpy()).max() < 1e-5)
 True
 """
 

@@ -4,18 +4,22 @@
 ``LIFNode``s (multi-step, time-major ``[T, B, C]``) — giving a `sdrnet.core.Network` — or ``nn.ReLU``
 — giving a `CoreMLP` that runs each layer by `sdrnet.core.sparse_matmul`: event-driven (only the
 non-zero inputs do work) or batched over samples, whichever its cost model predicts faster, with the
-same result. ``nn.Dropout``/``nn.Identity`` are skipped (eval mode).
+same result. ``nn.Dropout``/``nn.Identity`` are skipped (eval mode). Both are `sdrnet.core.CoreModel`s:
+``run(...)`` returns a `sdrnet.core.RunResult`. Importing this module registers the family with
+`sdrnet.core.to_core` (``"prune"``), so ``sdrnet.core.to_core(model)`` gives the same.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 from torch import nn
 
-from sdrnet.core import Events, Layer, LIFParams, Network, RunResult, Synapses, sparse_matmul
+from sdrnet.core import CoreModel, Events, Layer, LIFParams, Network, RunResult, Synapses, sparse_matmul
+from sdrnet.core.protocol import register_core, static_input
 
 from .masks import effective_weight, layer_names, targets
 
@@ -28,13 +32,14 @@ READOUT = LIFParams(tau=1.0, v_threshold=float("inf"), v_reset=0.0, decay_input=
 
 
 @dataclass
-class CoreMLP:
+class CoreMLP(CoreModel):
     """A ReLU MLP on core `Synapses`: ``h ← relu(W·h + b)`` per layer by `sdrnet.core.sparse_matmul`, whose
     event kernel is one time step of `propagate` (only non-zero inputs do work) and whose batched kernel
     reads each weight once for a tile of samples; both give the same bits.
 
-    After `forward`: ``synops``, synaptic operations per layer (non-zero inputs × their fan-out), and
-    ``kernels``, the kernel each layer ran.
+    A static model (``dt`` None, no state): `run` returns the logits ``[B, n_outputs]`` as ``output``,
+    ``synops`` per layer (non-zero inputs × their fan-out) and the kernel each layer ran. ``synops`` and
+    ``kernels`` as attributes are set only by the deprecated `forward`.
     """
 
     synapses: list[Synapses]
@@ -47,22 +52,36 @@ class CoreMLP:
     def n_inputs(self) -> int:
         return self.synapses[0].n_pre
 
-    def forward(self, x, kernel: str = "auto") -> np.ndarray:
-        """``x``: float ``[B, n_inputs]`` (numpy or torch) -> float32 ``[B, n_outputs]``; ``kernel``:
-        ``"auto"`` (the cost model of `sparse_matmul` per layer), ``"event"`` or ``"batched"``."""
-        h = _numpy(x)
-        if h.ndim != 2 or h.shape[1] != self.n_inputs:
-            raise ValueError(f"x must have shape [B, {self.n_inputs}], got {h.shape}")
-        self.synops = np.zeros(len(self.synapses), np.int64)
-        self.kernels = []
+    @property
+    def n_outputs(self) -> int:
+        return self.synapses[-1].n_post
+
+    def run(self, events, state=None, n_steps: int | None = None, record=(), kernel: str = "auto") -> RunResult:
+        """Logits of ``events`` (float ``[B, n_inputs]``, numpy or torch, or a one-step `Events`).
+
+        ``kernel``: ``"auto"`` (the cost model of `sparse_matmul` per layer), ``"event"`` or ``"batched"``:
+        the same logits. ``state`` must be None and ``n_steps`` None or 1; the model records nothing
+        (``record`` empty)."""
+        h = static_input(events, self.n_inputs, state, n_steps)
+        if record:
+            raise ValueError(f"a CoreMLP records nothing: record must be empty, got {record!r}")
+        synops, kernels = np.zeros(len(self.synapses), np.int64), []
         for i, (syn, bias, relu) in enumerate(zip(self.synapses, self.biases, self.relu)):
             result = sparse_matmul(h, syn, kernel)
-            self.synops[i] = result.synops
-            self.kernels.append(result.kernel)
+            synops[i] = result.synops
+            kernels.append(result.kernel)
             h = result.out + bias
             if relu:
                 np.maximum(h, 0, out=h)
-        return h
+        return RunResult(h, None, synops, {}, kernels=tuple(kernels))
+
+    def forward(self, x, kernel: str = "auto") -> np.ndarray:
+        """Deprecated: ``run(x, kernel=kernel).output``. Returns the logits and sets ``synops`` and ``kernels``."""
+        warnings.warn("CoreMLP.forward is deprecated: use CoreMLP.run(x).output (synops and kernels are fields of "
+                      "the RunResult)", DeprecationWarning, stacklevel=2)
+        result = self.run(x, kernel=kernel)
+        self.synops, self.kernels = result.synops, list(result.kernels)
+        return result.output
 
     __call__ = forward
 
@@ -111,18 +130,24 @@ def _bias(linear: nn.Linear) -> np.ndarray:
     return linear.bias.detach().cpu().numpy().astype(np.float32)
 
 
-def to_core(model: nn.Module) -> Network | CoreMLP:
+def to_core(model: nn.Module, dt: float | None = None) -> Network | CoreMLP:
     """Export a pruned ``nn.Sequential`` to the core; zero weights are not stored.
 
     Linear → LIFNode stacks give a `Network`: each Linear's weights become the next layer's
     `Synapses`, its bias the layer's per-step bias, the LIFNode's ``tau``, ``v_threshold``,
     ``v_reset`` (None: soft reset) and ``decay_input`` its `LIFParams`; a trailing Linear becomes a
-    `READOUT` layer whose membrane potential is the Linear's output (`core_forward` returns it).
-    ReLU MLPs give a `CoreMLP`. Raises TypeError on any other layer, before doing anything.
+    `READOUT` layer whose membrane potential is the Linear's output (the run's ``output``).
+    A spiking model does not know the length of its steps, so the network's ``dt`` (seconds per step) is
+    the one given: with ``dt=None`` its steps have no stated length, which runs on the core, but exports to
+    physical time refuse it (`sdrnet.core.nir.network_to_nir` then needs ``dt``).
+    ReLU MLPs give a `CoreMLP` (no time: ``dt`` must be None). Raises TypeError on any other layer, before
+    doing anything.
     """
     stack = _parse(model)
     spiking = any(act is not None and _is_lif(act) for _, _, act in stack)
     if not spiking:
+        if dt is not None:
+            raise ValueError(f"a ReLU MLP runs without time steps: dt must be None, got {dt!r}")
         return CoreMLP([Synapses.from_dense(_weight(lin)) for _, lin, _ in stack], [_bias(lin) for _, lin, _ in stack],
                        [act is not None for _, _, act in stack])
     layers = []
@@ -132,7 +157,18 @@ def to_core(model: nn.Module) -> Network | CoreMLP:
                             f"(found {type(act).__name__ if act is not None else 'Linear -> Linear'})")
         layers.append(Layer(Synapses.from_dense(_weight(lin)), READOUT if act is None else _lif_params(act, i),
                             bias=_bias(lin)))
-    return Network(layers)
+    return Network(layers, dt=dt)
+
+
+def _matches(model) -> bool:
+    """An ``nn.Sequential`` of ``nn.Linear`` with only ReLU, LIFNode, Dropout and Identity between (so not a delta
+    network, whose delta layers are none of these)."""
+    return (isinstance(model, nn.Sequential) and any(isinstance(m, nn.Linear) for m in model)
+            and all(isinstance(m, (nn.Linear, nn.Dropout, nn.Identity)) or type(m) is nn.ReLU or _is_lif(m)
+                    for m in model))
+
+
+register_core("prune", _matches, to_core)
 
 
 def _lif_params(node, index: int) -> LIFParams:
@@ -144,11 +180,12 @@ def _lif_params(node, index: int) -> LIFParams:
 
 
 def core_forward(network: Network, x) -> tuple[np.ndarray, RunResult]:
-    """Run ``x`` (float ``[T, B, n_inputs]``, numpy or torch) through ``network``.
+    """Deprecated: ``result = network.run(Events.from_dense(x))``; ``result.output`` is the first value.
 
-    Returns the output ``[T, B, n_out]`` — the last layer's spikes, or its membrane potential for a
-    `READOUT` layer — and the `RunResult` (``synops`` per layer).
-    """
+    Run ``x`` (float ``[T, B, n_inputs]``, numpy or torch) through ``network``; returns the output ``[T, B, n_out]``
+    (the last layer's spikes, or its membrane potential for a `READOUT` layer) and the `RunResult`."""
+    warnings.warn("core_forward is deprecated: use network.run(Events.from_dense(x)) and its output",
+                  DeprecationWarning, stacklevel=2)
     x = _numpy(x)
     if x.ndim != 3 or x.shape[2] != network.n_inputs:
         raise ValueError(f"x must have shape [T, B, {network.n_inputs}], got {x.shape}")
@@ -201,10 +238,10 @@ def quantize_synapses(synapses: Synapses, bits: int, per: str = "layer") -> Syna
 
 def quantize_network(network: Network, bits: int, per: str = "layer") -> Network:
     """A copy of ``network`` with every layer's synapses quantised (`quantize_synapses`); everything else
-    (neurons, bias, ``tail``) as it was."""
+    (neurons, bias, ``tail``, ``dt``) as it was."""
     return Network([replace(lay, synapses=quantize_synapses(lay.synapses, bits, per),
                             recurrent=None if lay.recurrent is None else quantize_synapses(lay.recurrent, bits, per))
-                    for lay in network.layers])
+                    for lay in network.layers], dt=network.dt)
 
 
 def check_bits(synapses: Synapses, bits: int, per: str = "layer") -> bool:
