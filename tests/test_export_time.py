@@ -59,3 +59,89 @@ def test_config_dt_must_be_seconds():
     assert DelaySNN(SNNConfig(n_inputs=4, n_hidden=3, n_outputs=2, dt=1)).config.dt == 1.0
     model, _ = trained_like_delay_snn(dt=DT)
     assert model.config.dt == DT
+
+
+def _delay_branches(graph, i):
+    """``{delay in seconds: W_d}`` of layer ``i``'s delayed branches in a graph of `network_to_nir`."""
+    nir = pytest.importorskip("nir")
+    into = {}
+    for a, b in graph.edges:
+        into.setdefault(b, []).append(a)
+    out = {}
+    for branch in into[f"lif{i}"]:
+        source = into[branch][0]
+        if isinstance(graph.nodes[source], nir.Delay):
+            delay = graph.nodes[source].delay
+            assert np.all(delay == delay[0])
+            out[float(delay[0])] = graph.nodes[branch].weight
+    return out
+
+
+def test_nir_export_writes_tau_and_the_models_delays_in_seconds(tmp_path):
+    nir = pytest.importorskip("nir")
+    from sdrnet.core.nir import network_from_nir
+    from snn.export import export, to_nir
+
+    model, _ = trained_like_delay_snn(seed=2, batchnorm=False, dt=DT)
+    network = export(model)
+    assert network.dt == DT
+    to_nir(model, tmp_path / "snn.nir", drop_tails=True)
+    graph = nir.read(tmp_path / "snn.nir")
+    assert graph.metadata["dt"] == DT
+    for i, syn in enumerate(model.synapses):
+        np.testing.assert_allclose(graph.nodes[f"lif{i}"].tau, model.config.tau * DT)  # 10.05 ms
+        w, d = syn.weight.detach().numpy(), syn.integer_delays().numpy()
+        branches = _delay_branches(graph, i)
+        assert sorted(branches) == pytest.approx(sorted({k * DT for k in np.unique(d[w != 0]) if k}))
+        for seconds, weight in branches.items():
+            k = round(seconds / DT)
+            assert seconds == pytest.approx(k * DT)
+            np.testing.assert_array_equal(weight, np.where(d == k, w, 0))
+    back = network_from_nir(graph)
+    assert back.dt == DT
+    for a, b in zip(network.layers, back.layers):
+        assert b.neuron.tau == pytest.approx(model.config.tau)
+        np.testing.assert_array_equal(a.synapses.delay_matrix(), b.synapses.delay_matrix())
+
+
+def test_export_refuses_to_guess_dt_and_a_dt_that_disagrees():
+    from sdrnet.core.nir import network_to_nir
+    from snn.export import export, to_nir
+
+    untimed, _ = trained_like_delay_snn(seed=2, batchnorm=False)
+    assert export(untimed).dt is None
+    with pytest.raises(ValueError, match=r"to_nir needs dt .*pass dt="):
+        to_nir(untimed, drop_tails=True)
+    graph = to_nir(untimed, dt=DT, drop_tails=True)
+    assert graph.metadata["dt"] == DT and graph.nodes["lif0"].tau[0] == pytest.approx(untimed.config.tau * DT)
+    assert export(untimed, dt=DT).dt == DT
+    timed, _ = trained_like_delay_snn(seed=2, batchnorm=False, dt=DT)
+    with pytest.raises(ValueError, match=r"dt=0.001 s disagrees with model.config.dt=0.01 s"):
+        export(timed, dt=1e-3)
+    with pytest.raises(ValueError, match="disagrees"):
+        to_nir(timed, dt=1e-3, drop_tails=True)
+    with pytest.raises(ValueError, match=r"dt=0.001 s disagrees with network.dt=0.01 s"):
+        network_to_nir(export(timed), dt=1e-3, drop_tails=True)
+    assert export(timed, dt=DT).dt == DT  # the same dt given again is fine
+
+
+def test_brian2_runs_at_the_models_dt_and_matches_the_core():
+    pytest.importorskip("brian2")
+    from sdrnet.core import Events
+    from snn.export import export, run_brian2
+
+    model, x = trained_like_delay_snn(seed=1, dt=DT)
+    events = Events.from_dense(x.numpy()[:, :1], dt=DT)
+    network = export(model)
+    res = network.run(events)
+    out = run_brian2(network, events)
+    assert out["dt"] == DT
+    for layer, (t, i) in enumerate(out["spikes"][:-1]):
+        dense = np.zeros((res.layer_spikes[layer].n_steps, network.layers[layer].n))
+        dense[t, i] = 1
+        np.testing.assert_array_equal(dense, res.layer_spikes[layer].to_dense()[:, 0])
+    assert sum(len(t) for t, _ in out["spikes"]) > 5
+    np.testing.assert_allclose(out["v_out"], res.output[:, 0], atol=1e-5)
+    untimed, _ = trained_like_delay_snn(seed=1)
+    with pytest.raises(ValueError, match=r"run_brian2 needs dt"):
+        run_brian2(export(untimed), events)

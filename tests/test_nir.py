@@ -54,17 +54,17 @@ def test_lif_parameters_are_the_euler_step_of_nir_lif(decay_input):
 def test_readout_and_bias_survive(rng):
     net = Network([Layer(Synapses.from_dense(rng.normal(size=(6, 4))), LIFParams(tau=1.0, v_threshold=float("inf"),
                                                                                 decay_input=False), bias=0.3)])
-    graph = network_to_nir(net)
+    graph = network_to_nir(net, dt=1e-3)
     assert np.isinf(graph.nodes["lif0"].v_threshold).all() and isinstance(graph.nodes["w0_d0"], nir.Affine)
     back = network_from_nir(graph)
     ev = Events.from_dense(rng.random((5, 2, 6)).astype(np.float32))
-    np.testing.assert_allclose(net.run(ev, record_v=True).v_seq, back.run(ev, record_v=True).v_seq, atol=1e-6)
+    np.testing.assert_allclose(net.run(ev).output, back.run(ev).output, atol=1e-6)
 
 
 def test_bad_input():
     net = Network([Layer(Synapses.from_dense(np.eye(2, dtype=np.float32)), LIFParams(v_reset=None))])
     with pytest.raises(ValueError, match="soft reset"):
-        network_to_nir(net)
+        network_to_nir(net, dt=1e-3)
     with pytest.raises(TypeError, match="Network"):
         network_to_nir("net")
     with pytest.raises(ValueError, match="dt"):
@@ -75,16 +75,16 @@ def test_a_layer_tail_is_refused_unless_dropped_explicitly(rng):
     first, second = delayed_network(rng).layers
     net = Network([first, replace(second, tail=3)])
     with pytest.raises(ValueError, match=r"layers\[1\] has tail=3 .*drop_tails=True"):
-        network_to_nir(net)
-    back = network_from_nir(network_to_nir(net, drop_tails=True))
+        network_to_nir(net, dt=1e-3)
+    back = network_from_nir(network_to_nir(net, dt=1e-3, drop_tails=True))
     assert [layer.tail for layer in back.layers] == [None, None]
     events = Events.from_dense((rng.random((30, 3, 20)) < 0.2).astype(np.float32))
     with_tail, without = net.run(events), back.run(events, n_steps=events.n_steps + 10)
-    assert with_tail.spikes.n_steps == 30 + 3
+    assert with_tail.spikes.n_steps == 30 + first.synapses.max_delay + 3  # the default lets every delivery land
     # the tail only acts once the input has ended: before that, the two agree spike for spike
     np.testing.assert_array_equal(with_tail.spikes.to_dense()[:30], without.spikes.to_dense()[:30])
     with pytest.raises(TypeError, match="drop_tails"):
-        network_to_nir(net, drop_tails="yes")
+        network_to_nir(net, dt=1e-3, drop_tails="yes")
 
 
 def _with_delay(graph, name, seconds):
@@ -111,3 +111,26 @@ def test_missing_nir_names_the_extra(monkeypatch, rng):
     monkeypatch.setitem(sys.modules, "nir", None)
     with pytest.raises(ModuleNotFoundError, match=r"needs nir: pip install 'sdrnet\[snn\]'"):
         network_to_nir(delayed_network(rng))
+
+
+def test_dt_comes_from_the_network_and_is_never_guessed(rng):
+    net = delayed_network(rng)
+    with pytest.raises(ValueError, match=r"needs dt .*pass dt="):
+        network_to_nir(net)
+    timed = Network(net.layers, dt=0.01)
+    graph = network_to_nir(timed)
+    assert graph.metadata["dt"] == 0.01
+    for i, layer in enumerate(net.layers):
+        np.testing.assert_allclose(graph.nodes[f"lif{i}"].tau, layer.neuron.tau * 0.01)
+        delays = {int(d) for d in np.unique(layer.synapses.delay)} - {0}
+        assert {n: float(graph.nodes[n].delay[0]) for n in graph.nodes if n.startswith(f"delay{i}_")} == pytest.approx(
+            {f"delay{i}_d{d}": d * 0.01 for d in delays})
+    with pytest.raises(ValueError, match=r"dt=0.001 s disagrees with network.dt=0.01 s"):
+        network_to_nir(timed, dt=1e-3)
+    back = network_from_nir(graph)
+    assert back.dt == 0.01 and [b.neuron for b in back.layers] == [a.neuron for a in net.layers]
+    # a graph is continuous in time: read at another dt, its LIF (r = 1) is the Euler step at that dt
+    one = network_to_nir(Network(net.layers[1:], dt=0.01))
+    finer = network_from_nir(one, dt=0.005)
+    assert finer.dt == 0.005 and finer.layers[0].neuron.tau == pytest.approx(2 * net.layers[1].neuron.tau)
+    np.testing.assert_array_equal(finer.layers[0].synapses.delay_matrix(), 2 * net.layers[1].synapses.delay_matrix())

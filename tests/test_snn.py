@@ -16,10 +16,10 @@ pytest.importorskip("spikingjelly")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from sdrnet.core import Events  # noqa: E402
+from sdrnet.core import Events, to_core  # noqa: E402
 from snn import data  # noqa: E402
 from snn.delays import DelayedLinear, sigma_at  # noqa: E402
-from snn.export import export, predict_core, run_brian2  # noqa: E402
+from snn.export import DelaySNNCore, export, predict_core, run_brian2  # noqa: E402
 from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax  # noqa: E402
 from snn.train import TrainConfig, load_model, recipe, train  # noqa: E402
 from snn_fixtures import interrupt_at_epoch, trained_like_delay_snn  # noqa: E402
@@ -148,17 +148,30 @@ def test_export_runs_like_the_model_on_the_core(kw):
         v, spikes = net(x, return_spikes=True)
     events = Events.from_dense(x.numpy())
     network = export(model)
-    res = network.run(events, record_v=True)
-    np.testing.assert_allclose(res.v_seq, v.numpy(), atol=1e-5)
+    res = network.run(events)
+    np.testing.assert_allclose(res.output, v.numpy(), atol=1e-5)
     for s_torch, s_core in zip(spikes, res.layer_spikes):
         dense = s_core.to_dense()
         np.testing.assert_array_equal(dense[:len(s_torch)], s_torch.numpy())
         assert dense[len(s_torch):].sum() == 0  # silent after its tail, as the padded model
-    pred, scores, synops = predict_core(network, events)
+    with pytest.warns(DeprecationWarning, match="to_core"):
+        pred, scores, synops = predict_core(network, events)
     np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
-    fan = [layer.synapses.fan_out() for layer in network.layers]
+    core = to_core(model)
+    assert isinstance(core, DelaySNNCore) and (core.n_inputs, core.n_outputs) == (12, 4)
+    run = core.run(x)  # a dense torch batch, as the model takes
+    np.testing.assert_allclose(run.output, v.numpy(), atol=1e-5)
+    np.testing.assert_allclose(core.scores(run), sum_softmax(v).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(core.predict(events), pred)
+    np.testing.assert_allclose(core.scores(core.run(events)), scores)
+    # synops: deliveries (source event × synapse) that land before the layer stops (its tail's end)
     sources = [x.numpy()] + [s.numpy() for s in spikes]
-    want = [int((np.count_nonzero(src, axis=(0, 1)) * f).sum()) for src, f in zip(sources, fan)]
+    stops = np.cumsum([syn.tail for syn in model.synapses]) + x.shape[0]
+    want = []
+    for src, syn, stop in zip(sources, model.synapses, stops):
+        t, _, i = np.nonzero(src)
+        w, d = syn.weight.detach().numpy(), syn.integer_delays().numpy()
+        want.append(int(((t[:, None] + d[:, i].T < stop) & (w[:, i].T != 0)).sum()))
     assert list(synops) == want
     assert sum(layer.synapses.nnz for layer in network.layers) == sum(
         int((s.weight != 0).sum()) for s in model.synapses)
@@ -168,8 +181,8 @@ def test_brian2_spike_trains_agree_with_the_core():
     pytest.importorskip("brian2")
     model, x = trained_like_delay_snn(seed=1)
     events = Events.from_dense(x.numpy())
-    network = export(model)
-    res = network.run(events, record_v=True)
+    network = export(model, dt=1e-3)
+    res = network.run(events)
     for sample in (0, 3):
         out = run_brian2(network, events, sample=sample)
         for layer, (t, i) in enumerate(out["spikes"][:-1]):
@@ -177,7 +190,7 @@ def test_brian2_spike_trains_agree_with_the_core():
             dense[t, i] = 1
             np.testing.assert_array_equal(dense, res.layer_spikes[layer][sample].to_dense()[:, 0])
         assert sum(len(t) for t, _ in out["spikes"]) > 20
-        np.testing.assert_allclose(out["v_out"], res.v_seq[:, sample], atol=1e-5)
+        np.testing.assert_allclose(out["v_out"], res.output[:, sample], atol=1e-5)
 
 
 def test_nir_round_trip(tmp_path):
@@ -188,17 +201,17 @@ def test_nir_round_trip(tmp_path):
     model, x = trained_like_delay_snn(seed=2, batchnorm=False)
     network = export(model)
     with pytest.raises(ValueError, match=r"layers\[0\] has tail"):  # NIR has no layer that stops
-        to_nir(model, tmp_path / "refused.nir")
-    to_nir(model, tmp_path / "snn.nir", drop_tails=True)
+        to_nir(model, tmp_path / "refused.nir", dt=1e-3)
+    to_nir(model, tmp_path / "snn.nir", dt=1e-3, drop_tails=True)
     back = core_nir.network_from_nir(nir.read(tmp_path / "snn.nir"))
     events = Events.from_dense(x.numpy())
     n = events.n_steps + network.layers[0].tail  # every layer runs alike until the first tail ends
-    a = network.run(events, n_steps=n, record_v=True)
-    b = back.run(events, n_steps=n, record_v=True)
+    a = network.run(events, n_steps=n)
+    b = back.run(events, n_steps=n)
     assert a.layer_spikes[0].n_events > 0
     for sa, sb in zip(a.layer_spikes, b.layer_spikes):
         np.testing.assert_array_equal(sa.to_dense(), sb.to_dense())
-    np.testing.assert_allclose(a.v_seq, b.v_seq, atol=1e-5)
+    np.testing.assert_allclose(a.output, b.output, atol=1e-5)
 
 
 def _tiny(**kw):

@@ -13,7 +13,9 @@ update of `LIFParams` is the Euler step at ``dt`` of NIR's ``τ_nir dv/dt = (v_l
 with ``τ_nir = τ·dt``, ``v_leak = V_reset`` and ``r = 1`` (``decay_input=True``:
 ``V ← V + (X − (V − V_reset))/τ``) or ``r = τ`` (``decay_input=False``: ``V ← V − (V − V_reset)/τ + X``),
 as SpikingJelly's ``nir_exchange`` does. A `READOUT`-style layer keeps ``v_threshold = inf``.
-``dt`` travels in the graph's metadata. Soft reset and recurrent synapses have no NIR form here
+NIR parameters are physical: τ and delays are written in seconds, so the export needs the step length
+``dt`` (the network's `Network.dt`, or given) and refuses to guess it; ``dt`` also travels in the
+graph's metadata, and the import gives its `Network` that ``dt``. Soft reset and recurrent synapses have no NIR form here
 and raise; so does a layer that stops (`Layer.tail`): NIR nodes run for as long as their input, so
 ``network_to_nir`` refuses a tail unless ``drop_tails=True`` (the graph then runs that layer on). On
 import, every ``Delay`` must be a whole number of steps ``dt``.
@@ -25,17 +27,21 @@ import numpy as np
 
 from .._optional import require
 from .network import Layer, LIFParams, Network
+from .protocol import check_dt
 from .synapses import Synapses
 
-__all__ = ["network_to_nir", "network_from_nir"]
+__all__ = ["network_to_nir", "network_from_nir", "step_length"]
 
 
 def _nir():
     return require("nir", "sdrnet.core.nir")
 
 
-def network_to_nir(network: Network, dt: float = 1e-3, *, drop_tails: bool = False):
+def network_to_nir(network: Network, dt: float | None = None, *, drop_tails: bool = False):
     """The NIR graph of ``network`` (LIF layers, per-synapse integer delays as parallel Delay branches).
+
+    ``dt`` (seconds per step) is the network's own (`Network.dt`); pass it for a network without one.
+    ValueError if neither says (τ and delays in seconds depend on it) or if the two disagree.
 
     A layer with a ``tail`` (it stops that many steps after its input ends) raises ValueError, naming
     it: NIR cannot say that a node stops. ``drop_tails=True`` exports such layers as running for every
@@ -44,8 +50,10 @@ def network_to_nir(network: Network, dt: float = 1e-3, *, drop_tails: bool = Fal
     nir = _nir()
     if not isinstance(network, Network):
         raise TypeError(f"network must be an sdrnet.core.Network, got {type(network).__name__}")
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive number of seconds, got {dt}")
+    dt = step_length(network.dt, dt, "network.dt")
+    if dt is None:
+        raise ValueError("network_to_nir needs dt (seconds per step) to write tau and delays in seconds: the "
+                         "network has none (Network(layers, dt=...)); pass dt=")
     if not isinstance(drop_tails, bool):
         raise TypeError(f"drop_tails must be a bool, got {type(drop_tails).__name__}")
     tails = [i for i, layer in enumerate(network.layers) if layer.tail is not None]
@@ -84,6 +92,15 @@ def network_to_nir(network: Network, dt: float = 1e-3, *, drop_tails: bool = Fal
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": float(dt), "source": "sdrnet.core.Network"})
 
 
+def step_length(own: float | None, dt: float | None, name: str) -> float | None:
+    """The step length in seconds: ``dt`` if given, else ``own`` (the model's, named ``name``); ValueError
+    if both are given and disagree (the time constants would be off by their ratio)."""
+    dt = check_dt(dt)
+    if dt is not None and own is not None and not np.isclose(dt, own, rtol=1e-9, atol=0):
+        raise ValueError(f"dt={dt:g} s disagrees with {name}={own:g} s")
+    return own if dt is None else dt
+
+
 def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:
     """``[(d, W_d [n_post, n_pre])]`` for each distinct delay, ascending (one zero-delay matrix if empty)."""
     pre, delay = synapses.pre(), synapses.delay.astype(np.int64) if synapses.delay is not None else None
@@ -99,7 +116,8 @@ def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:
 
 def network_from_nir(graph, dt: float | None = None) -> Network:
     """Rebuild a `Network` from a graph made by `network_to_nir` (or of the same shape: Input → [Delay →]
-    Linear/Affine → LIF → ... → Output). ``dt`` defaults to the graph's ``metadata["dt"]``.
+    Linear/Affine → LIF → ... → Output) with ``dt`` seconds per step (default: the graph's
+    ``metadata["dt"]``; a different one resamples τ and the delays), which the `Network` keeps.
 
     A ``Delay`` that is not a whole, non-negative number of steps raises ValueError naming the node
     (the core's delays are integer steps)."""
@@ -107,7 +125,7 @@ def network_from_nir(graph, dt: float | None = None) -> Network:
 
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"graph must be a nir.NIRGraph, got {type(graph).__name__}")
-    dt = graph.metadata.get("dt") if dt is None else dt
+    dt = check_dt(graph.metadata.get("dt") if dt is None else dt, "dt")
     if dt is None:
         raise ValueError("dt is not in graph.metadata; pass dt (seconds per step)")
     into = {}
@@ -116,8 +134,8 @@ def network_from_nir(graph, dt: float | None = None) -> Network:
     chain = _lif_chain(graph, into)
     layers = []
     for lif_name in chain:
-        layers.append(_layer(graph, into, lif_name, float(dt)))
-    return Network(layers)
+        layers.append(_layer(graph, into, lif_name, dt))
+    return Network(layers, dt=dt)
 
 
 def _lif_chain(graph, into) -> list[str]:
