@@ -34,6 +34,8 @@ import numbers
 import torch
 from torch import nn
 
+from sdrnet.prune.masks import register_prunable
+
 __all__ = ["DelayedLinear", "delay_taps", "delayed_linear", "sigma_at"]
 
 SIGMA_OFFSET = 0.27  # the reference's Gaussian width is |σ| + 0.27
@@ -285,3 +287,6 @@ class DelayedLinear(nn.Module):
         s = "discrete" if self.discrete else f"sigma={self.sigma:.3g}"
         return (f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, tail={self.tail}, {s}, "
                 f"learn_delays={self.delay.requires_grad}, bias={self.bias is not None}")
+
+
+register_prunable(DelayedLinear)  # sdrnet.prune prunes its weights like nn.Linear's

@@ -12,15 +12,17 @@ RigL and GraNet (prune-and-regrow); SR-STE N:M (1:2, 1:4, 1:8, 1:16, 1:32: the n
 whole hidden units removed from the trained network and fine-tuned; and a small dense network.
 
 `TASKS` maps a task name to a factory; other tasks register there (`register_task`) and run through
-the same harness. ``"timing"`` (`spiking_timing_task`, budget `SNN_QUICK`) is the delay SNN
-(`snn.models.DelaySNN`, learned delays) on the synthetic spike-timing task `snn.data.timing_task`,
-trained with its own recipe (`Task.fit`); its ``DelayedLinear`` weights are pruned like ``nn.Linear``'s.
+the same harness (`get_task` imports the module an installed package names for a task). ``"timing"``
+(budget `SNN_QUICK`), registered by `snn.prune_task`, is the delay SNN (`snn.models.DelaySNN`, learned
+delays) on the synthetic spike-timing task `snn.data.timing_task`, trained with its own recipe
+(`Task.fit`); its ``DelayedLinear`` weights are pruned like ``nn.Linear``'s.
 :func:`run` writes ``prune_digits.json`` and ``prune_accuracy_vs_sparsity.png``.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import json
 import math
 import time
@@ -41,8 +43,8 @@ from . import methods as pm
 from .masks import rezero, sparsity, targets
 from .structured import prune_neurons
 
-__all__ = ["Budget", "QUICK", "FULL", "SNN_QUICK", "METHODS", "Task", "TASKS", "register_task", "digits_task",
-           "spiking_timing_task", "train", "check_deploy", "deploy",
+__all__ = ["Budget", "QUICK", "FULL", "SNN_QUICK", "METHODS", "Task", "TASKS", "TASK_ENTRY_POINTS", "register_task",
+           "get_task", "digits_task", "train", "check_deploy", "deploy",
            "accuracy", "run_method", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
 
 FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
@@ -80,7 +82,8 @@ class Budget:
 
 QUICK = Budget(hidden=(128, 128), epochs=12, finetune=6, imp_epochs=6, seeds=1)
 FULL = Budget(hidden=(256, 256), epochs=40, finetune=20, imp_epochs=30, seeds=3, threads=None)
-# the delay SNN on the timing task (2×48 LIF, delays 0–24 steps, as snn.experiments): ~2–3 min on one thread
+# the delay SNN on the timing task of snn.prune_task (2×48 LIF, delays 0–24 steps, as snn.experiments):
+# ~2–3 min on one thread
 SNN_QUICK = Budget(hidden=(48, 48), epochs=8, finetune=3, imp_epochs=4, seeds=1, batch_size=32, lr=1e-3,
                    task="timing", methods=("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)",
                                            "small dense"))
@@ -137,99 +140,29 @@ def digits_task(seed: int) -> Task:
                 make_model, lambda model, x: model(x))
 
 
-def spiking_timing_task(seed: int, n_samples: int = 600, max_delay: int = 24, dropout: float = 0.1) -> Task:
-    """The delay SNN (`snn.models.DelaySNN`, learned delays) on `snn.data.timing_task` (``n_samples``, ``seed``).
-
-    Split as `snn.experiments` (25 % test, ``holdout(seed + 1)``); its 10 % validation part is trained on
-    too (no checkpoint selection here). ``x``: dense spike counts ``[N, T, 140]``; ``forward`` gives the
-    reference's class scores ``Σ_t softmax(v_out[t])`` (so cross-entropy on them is `snn.models.snn_loss`),
-    in eval mode with the delays rounded to integer steps (``model.discretized()``), as `snn.train.evaluate`.
-    ``make_model((h,) * L, seed)``: L hidden layers of h LIF neurons, delays 0–``max_delay`` steps.
-    Training (`Task.fit`) follows `snn.train`: Adam on weights (``budget.lr``, one-cycle to 5×, weight decay
-    1e-5, none on BatchNorm) and on delays (lr 0.1, cosine), σ shrinking to 0.23 over the first quarter of
-    the epochs of a fresh model, delays clamped after every batch. A trained model (σ already final:
-    fine-tuning after one-shot pruning) keeps σ and anneals both learning rates (5×``budget.lr``, 0.1)
-    to zero per batch (cosine).
-    Structured (whole-unit) pruning is not supported (`prune_neurons` knows ``nn.Linear`` only).
-    """
-    require("spikingjelly", "the delay-SNN timing task")
-    from snn import data
-    from snn.models import DelaySNN, SNNConfig, sum_softmax
-
-    full = data.timing_task(n_samples=n_samples, seed=seed)
-    rest, test = data.holdout(full, fraction=0.25, seed=seed + 1)
-    xtr, xte = (torch.from_numpy(np.ascontiguousarray(d.to_dense().transpose(1, 0, 2))) for d in (rest, test))
-    n_in, n_out = full.n_channels, full.n_classes
-
-    def make_model(hidden, model_seed):
-        if len(set(hidden)) != 1:
-            raise ValueError(f"the delay SNN has equal hidden layers, got hidden={tuple(hidden)}")
-        cfg = SNNConfig(n_inputs=n_in, n_hidden=int(hidden[0]), n_layers=len(hidden), n_outputs=n_out,
-                        max_delay=max_delay, delays="learned", dropout=dropout)
-        return DelaySNN(cfg, generator=torch.Generator().manual_seed(model_seed))
-
-    def forward(model, x):
-        net = model if model.training else model.discretized()
-        return sum_softmax(net(x.transpose(0, 1)))
-
-    return Task("timing", xtr, torch.from_numpy(rest.labels), xte, torch.from_numpy(test.labels), make_model, forward,
-                fit=_fit_delay_snn, methods=tuple(m for m in METHODS if m != "neurons (structured)"))
-
-
-def _fit_delay_snn(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None,
-                   after_step=None, sigma_final: float = 0.23) -> None:
-    """`snn.train`'s recipe on ``task``'s tensors (see `spiking_timing_task`), pruned weights kept at zero."""
-    functional = require("spikingjelly.activation_based.functional", "the delay-SNN timing task")
-    from snn.models import snn_loss
-
-    sigmas = [s.sigma for s in model.synapses if not s.discrete]
-    trained = bool(sigmas) and max(sigmas) <= sigma_final + 1e-9
-    n = task.x_train.shape[0]
-    steps = epochs * math.ceil(n / budget.batch_size)
-    groups = model.parameter_groups()
-    opt_w = torch.optim.Adam([{"params": groups["weights"], "weight_decay": 1e-5},
-                              {"params": groups["norm"], "weight_decay": 0.0}],
-                             lr=5 * budget.lr if trained else budget.lr)
-    opts = [opt_w]
-    if groups["delays"]:
-        opts.append(torch.optim.Adam(groups["delays"], lr=0.1))
-    if trained:  # fine-tuning: both learning rates annealed (cosine) from their peaks, per batch
-        batch_scheds = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=steps) for o in opts]
-        epoch_scheds = []
-    else:  # snn.train: one-cycle (weights) and cosine (delays), per epoch
-        batch_scheds = []
-        epoch_scheds = [torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=5 * budget.lr, total_steps=max(epochs, 2))]
-        epoch_scheds += [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=epochs) for o in opts[1:]]
-    sigma_epochs = epochs // 4
-    gen = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        model.set_sigma(sigma_epochs if trained else epoch, sigma_epochs, sigma_final)
-        model.train()
-        for idx in torch.randperm(n, generator=gen).split(budget.batch_size):
-            for o in opts:
-                o.zero_grad(set_to_none=True)
-            snn_loss(model(task.x_train[idx].transpose(0, 1)), task.y_train[idx]).backward()
-            if after_backward is not None:
-                after_backward(opt_w)
-            for o in opts:
-                o.step()
-            model.clamp()
-            rezero(model)
-            if after_step is not None:
-                after_step()
-            for sc in batch_scheds:
-                sc.step()
-        for sc in epoch_scheds:
-            sc.step()
-    functional.reset_net(model)  # neuron state holds non-leaf tensors, which copy.deepcopy refuses
-
-
-TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task, "timing": spiking_timing_task}
+TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task}  # and those registered (`register_task`)
+TASK_ENTRY_POINTS = "sdrnet.prune_tasks"  # entry-point group: task name = module that registers it on import
 
 
 def register_task(name: str, factory: Callable[[int], Task]) -> None:
     """Make ``Budget(task=name)`` use ``factory(seed) -> Task`` (e.g. a delay-SNN synthetic task)."""
+    if not (isinstance(name, str) and name):
+        raise TypeError(f"name must be a non-empty str, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable (seed -> Task), got {type(factory).__name__}")
     TASKS[name] = factory
+
+
+def get_task(name: str) -> Callable[[int], Task]:
+    """The factory of the task ``name``: registered (`register_task`), or registered on import by the module
+    that an installed package names for it in the `TASK_ENTRY_POINTS` group (``"timing"``: `snn.prune_task`)."""
+    if name not in TASKS:
+        for ep in importlib.metadata.entry_points(group=TASK_ENTRY_POINTS, name=name):
+            ep.load()
+    if name not in TASKS:
+        raise ValueError(f"task must be one of {sorted(TASKS)} or a task an installed package registers under "
+                         f"the {TASK_ENTRY_POINTS!r} entry points, got {name!r}")
+    return TASKS[name]
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -372,7 +305,7 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
         jobs = len(budget.methods) * len(budget.sparsities) * budget.seeds
         with tqdm(total=jobs, disable=not progress, desc="pruning methods") as bar:
             for k in range(budget.seeds):
-                task = TASKS[budget.task](seed + k)
+                task = get_task(budget.task)(seed + k)
                 unsupported = [m for m in budget.methods if task.methods is not None and m not in task.methods]
                 if unsupported:
                     raise ValueError(f"task {budget.task!r} does not support {unsupported}")
@@ -564,9 +497,9 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     nir.write(path, network_to_nir(fit.network, dt=1e-3))
     back = network_from_nir(nir.read(path))
     ev = _input_events(x)
-    a, b = fit.network.run(ev, record_v=True), back.run(ev, record_v=True)
+    a, b = fit.network.run(ev), back.run(ev)
     same = bool(np.array_equal(a.layer_spikes[0].to_dense(), b.layer_spikes[0].to_dense())
-                and np.allclose(a.v_seq, b.v_seq, atol=1e-5))
+                and np.allclose(a.output, b.output, atol=1e-5))
     result["nir"] = {"file": str(path), "same_spikes_after_round_trip": bool(same)}
     print(f"NIR: wrote {path.name} ({len(nir.read(path).nodes)} nodes); read back, same spikes: {same}")
     try:

@@ -17,16 +17,35 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "targets", "readout", "layer_names", "get_mask", "set_mask", "is_pruned", "remove", "rezero",
-           "rezero_after_step",
-           "effective_weight", "sparsity", "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict"]
+__all__ = ["PRUNABLE", "register_prunable", "prunable_types", "targets", "readout", "layer_names", "get_mask",
+           "set_mask", "is_pruned", "remove", "rezero", "rezero_after_step", "effective_weight", "sparsity",
+           "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict"]
 
-PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)  # pruned out of the box; the layers of other packages register
 Target = tuple[nn.Module, str]
-# by name, so that sdrnet.prune never imports snn (a DelayedLinear's weight is [out, in]; its delays are not pruned:
-# a pruned synapse's delay has no effect)
-_DELAYED_LINEAR = ("snn.delays", "DelayedLinear")
-_KINDS = ", ".join([t.__name__ for t in PRUNABLE] + ["snn.delays.DelayedLinear"])
+_REGISTERED: list[type] = []
+
+
+def register_prunable(cls: type) -> None:
+    """Let `targets`, and so every pruning method, prune the ``weight`` of the instances of ``cls``.
+
+    ``cls`` is an ``nn.Module`` subclass whose ``weight`` has the output units first (``[out, in, ...]``, as
+    ``nn.Linear``'s and ``nn.Conv*``'s). A package registers its layers when imported, so that this
+    package never imports it: `snn.delays.DelayedLinear` does (its delays are not pruned: a pruned
+    synapse's delay has no effect). Registering a class again changes nothing."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"cls must be an nn.Module subclass, got {cls!r}")
+    if cls not in PRUNABLE and cls not in _REGISTERED:
+        _REGISTERED.append(cls)
+
+
+def prunable_types() -> tuple[type, ...]:
+    """The layer types `targets` prunes: `PRUNABLE` and those registered (`register_prunable`)."""
+    return PRUNABLE + tuple(_REGISTERED)
+
+
+def _kinds() -> str:
+    return ", ".join(c.__name__ if c in PRUNABLE else f"{c.__module__}.{c.__qualname__}" for c in prunable_types())
 
 
 def instance_of(obj, module: str, name: str) -> bool:
@@ -38,20 +57,20 @@ def instance_of(obj, module: str, name: str) -> bool:
 
 
 def _prunable(module) -> bool:
-    return isinstance(module, PRUNABLE) or instance_of(module, *_DELAYED_LINEAR)
+    return isinstance(module, prunable_types())
 
 
 def targets(model, name: str = "weight") -> list[Target]:
     """The ``(module, parameter name)`` pairs to prune.
 
-    ``model`` is an ``nn.Module`` (every ``nn.Linear``/``nn.Conv1d``/``nn.Conv2d``/``snn.delays.DelayedLinear``
-    inside it, in ``modules()`` order), or an
+    ``model`` is an ``nn.Module`` (every layer of `prunable_types` inside it, ``nn.Linear``/``nn.Conv1d``/
+    ``nn.Conv2d``/``snn.delays.DelayedLinear``..., in ``modules()`` order), or an
     iterable of such modules or of ``(module, name)`` pairs (as ``torch.nn.utils.prune.global_unstructured``).
     """
     if isinstance(model, nn.Module):
         found = [(m, name) for m in model.modules() if _prunable(m)]
         if not found:
-            raise TypeError(f"model ({type(model).__name__}) holds no prunable layer ({_KINDS})")
+            raise TypeError(f"model ({type(model).__name__}) holds no prunable layer ({_kinds()})")
         return found
     if not isinstance(model, Iterable):
         raise TypeError(f"model must be an nn.Module or an iterable of modules / (module, name) pairs, "
@@ -60,7 +79,7 @@ def targets(model, name: str = "weight") -> list[Target]:
     for i, item in enumerate(model):
         module, pname = item if isinstance(item, tuple) else (item, name)
         if not _prunable(module):
-            raise TypeError(f"model[{i}] must be one of {_KINDS}, got {type(module).__name__}")
+            raise TypeError(f"model[{i}] must be one of {_kinds()}, got {type(module).__name__}")
         if not isinstance(getattr(module, pname, None), torch.Tensor):
             raise ValueError(f"model[{i}] ({type(module).__name__}) has no tensor named {pname!r}")
         out.append((module, pname))
