@@ -20,7 +20,7 @@ import torch
 from sdrnet.report import format_table, save_figure
 
 from . import data
-from .export import export, predict_core
+from .export import DelaySNNCore, export
 from .models import sum_softmax
 from .train import TrainConfig, train
 
@@ -51,8 +51,9 @@ def _splits(budget: Budget, seed: int) -> dict[str, data.SpikeDataset]:
 
 def _core_check(model, test: data.SpikeDataset) -> dict:
     """Run the test set event-driven on the exported network; compare with the PyTorch model."""
-    network = export(model)
-    pred, _, synops = predict_core(network, test.events)
+    core = DelaySNNCore(export(model))
+    run = core.run(test.events)
+    pred, synops, network = core.scores(run).argmax(1), run.synops, core.network  # predict, without a second run
     x = torch.from_numpy(test.to_dense())
     with torch.no_grad():
         torch_pred = sum_softmax(model.eval()(x)).argmax(1).numpy()
