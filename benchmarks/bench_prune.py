@@ -123,17 +123,17 @@ def bench(sizes, sparsity, batch, threads, repeats):
             tprune.remove(m, "weight")
     torch_sparse, scipy_csr = sparse_peers(model)
     outs = {"torch dense": model(x).detach().numpy(), "torch.sparse": torch_sparse(x).numpy(),
-            "scipy CSR": scipy_csr(xn), "core": core.forward(xn)}
+            "scipy CSR": scipy_csr(xn), "core": core.run(xn).output}
     diffs = {name: float(np.abs(out - ref).max()) for name, out in outs.items()}
     with torch.no_grad():
         t = interleaved_medians({"torch dense": lambda: model(x), "torch.sparse": lambda: torch_sparse(x),
-                                 "scipy CSR": lambda: scipy_csr(xn), "core": lambda: core.forward(xn)}, repeats)
-    core.forward(xn)
+                                 "scipy CSR": lambda: scipy_csr(xn), "core": lambda: core.run(xn)}, repeats)
+    result = core.run(xn)
     nnz = [s.nnz for s in core.synapses]
     dense_macs = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     core_bytes = sum(s.nbytes for s in core.synapses) + sum(b.nbytes for b in core.biases)
-    return dict(sparsity=sparsity, batch=batch, threads=threads, nnz=sum(nnz), synops=int(core.synops.sum()),
-                sparse_macs=batch * sum(nnz), dense_macs=dense_macs, core_kernels=list(core.kernels),
+    return dict(sparsity=sparsity, batch=batch, threads=threads, nnz=sum(nnz), synops=int(result.synops.sum()),
+                sparse_macs=batch * sum(nnz), dense_macs=dense_macs, core_kernels=list(result.kernels),
                 torch_masked_ms=1e3 * t_masked, torch_dense_ms=1e3 * t["torch dense"],
                 torch_sparse_ms=1e3 * t["torch.sparse"], scipy_ms=1e3 * t["scipy CSR"], core_ms=1e3 * t["core"],
                 speedup_vs_dense=t["torch dense"] / t["core"], speedup_vs_masked=t_masked / t["core"],

@@ -19,18 +19,23 @@ row and the winning activation is gathered per sample (`group_contexts`). Output
 those of the dense ``einsum("ijk,bk->bij")`` evaluation, up to float rounding.
 
 `to_core` exports a trained `DendriticMLP` to `sdrnet.core.Synapses` (zeros not stored) and runs it
-with the event-driven kernels.
+with the event-driven kernels, a `sdrnet.core.CoreModel`; importing this module registers the family with
+`sdrnet.core.to_core` (``"dendrites"``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from sdrnet.core import CoreModel, RunResult, Synapses, kwta, sparse_matmul
+from sdrnet.core.protocol import register_core, static_input
 
 __all__ = ["DendriteSegments", "DendriticLayer", "KWinners", "SparseWeights", "DendriticMLP", "MODES",
            "group_contexts", "rezero_weights", "rezero_after_step", "update_boost_strength",
@@ -453,14 +458,18 @@ def _init_feedforward(sparse: SparseWeights, input_density: float) -> None:
 
 # ---------------------------------------------------------------------------------------------- core export
 @dataclass
-class CoreDendriticMLP:
+class CoreDendriticMLP(CoreModel):
     """A trained `DendriticMLP` on the event-driven core: feed-forward sums by `sdrnet.core.sparse_matmul`.
 
     ``synapses[i]`` holds layer ``i``'s non-zero feed-forward weights (pre = input unit, post = output
     unit); only non-zero inputs are events, so after a 5 % k-WTA layer the next sum touches 5 % of
     the rows (the dense input layer may run batched instead: the same sums). Dendritic modulation
-    (numpy) and k-WTA (`sdrnet.core.kwta`) are applied on top. ``kernels`` after `forward`: the kernel
-    each feed-forward sum ran.
+    (numpy) and k-WTA (`sdrnet.core.kwta`) are applied on top.
+
+    A static `sdrnet.core.CoreModel` (``dt`` None, no state): `run` returns the logits ``[B, output_size]``
+    as ``output``, ``synops`` per feed-forward projection (non-zero inputs × their fan-out) and the kernel each
+    projection ran; ``predict(x, context=...)`` the argmax. ``kernels`` as an attribute is set only by the
+    deprecated `forward`.
     """
 
     synapses: list
@@ -471,23 +480,64 @@ class CoreDendriticMLP:
     mode: str
     kernels: list[str] = field(default=None, repr=False)
 
-    def forward(self, x: np.ndarray, context: np.ndarray | None = None, kernel: str = "auto") -> np.ndarray:
-        """Logits ``[B, output_size]`` (eval mode) for inputs ``[B, input_size]`` and contexts ``[B, dim_context]``;
-        ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to `sdrnet.core.sparse_matmul`: the same logits."""
-        x = np.asarray(x, np.float32)
-        self.kernels = []
+    @property
+    def n_inputs(self) -> int:
+        return self.synapses[0].n_pre
+
+    @property
+    def n_outputs(self) -> int:
+        return self.synapses[-1].n_post
+
+    def run(self, events, state=None, n_steps: int | None = None, record=(), context=None,
+            kernel: str = "auto") -> RunResult:
+        """Logits (eval mode) for inputs ``events`` (float ``[B, input_size]``, numpy or torch, or a one-step
+        `sdrnet.core.Events`) and ``context`` (``[B, dim_context]``, ``[1, dim_context]`` or ``[dim_context]``;
+        needed when the layers have segments); ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to
+        `sdrnet.core.sparse_matmul`: the same logits. ``state`` must be None, ``n_steps`` None or 1 and
+        ``record`` empty (the model records nothing)."""
+        x = static_input(events, self.n_inputs, state, n_steps)
+        if record:
+            raise ValueError(f"a CoreDendriticMLP records nothing: record must be empty, got {record!r}")
+        context = self._context(context, x.shape[0])
+        synops, kernels = np.zeros(len(self.synapses), np.int64), []
         for i, segments in enumerate(self.segments):
-            y = self._feedforward(x, i, kernel)
+            y = self._feedforward(x, i, kernel, synops, kernels)
             if segments is not None:
-                y = self._modulate(y, np.asarray(context, np.float32), segments)
+                y = self._modulate(y, context, segments)
             x = self._activate(y, self.k[i], self.boost[i])
-        return self._feedforward(x, len(self.segments), kernel)
+        out = self._feedforward(x, len(self.segments), kernel, synops, kernels)
+        return RunResult(out, None, synops, {}, kernels=tuple(kernels))
 
-    def _feedforward(self, x: np.ndarray, i: int, kernel: str) -> np.ndarray:
-        from sdrnet.core import sparse_matmul
+    def forward(self, x: np.ndarray, context: np.ndarray | None = None, kernel: str = "auto") -> np.ndarray:
+        """Deprecated: ``run(x, context=context, kernel=kernel).output``; sets ``kernels``."""
+        warnings.warn("CoreDendriticMLP.forward is deprecated: use CoreDendriticMLP.run(x, context=...).output "
+                      "(kernels and synops are fields of the RunResult)", DeprecationWarning, stacklevel=2)
+        result = self.run(x, context=context, kernel=kernel)
+        self.kernels = list(result.kernels)
+        return result.output
 
+    def _context(self, context, batch: int) -> np.ndarray | None:
+        dims = {seg.shape[2] for seg in self.segments if seg is not None}
+        if not dims:
+            return None
+        dim = dims.pop()
+        if context is None:
+            raise TypeError(f"context is required: the layers have dendritic segments (context [B, {dim}])")
+        if isinstance(context, torch.Tensor):
+            context = context.detach().cpu().numpy()
+        context = np.asarray(context)
+        if context.dtype.kind != "f":
+            raise TypeError(f"context must be a floating-point array, got {context.dtype}")
+        context = context[None] if context.ndim == 1 else context
+        if context.ndim != 2 or context.shape[1] != dim or context.shape[0] not in (1, batch):
+            raise ValueError(f"context must have shape [B={batch}, dim_context={dim}], [1, {dim}] or [{dim}], "
+                             f"got {context.shape}")
+        return context.astype(np.float32)
+
+    def _feedforward(self, x: np.ndarray, i: int, kernel: str, synops: np.ndarray, kernels: list) -> np.ndarray:
         result = sparse_matmul(x, self.synapses[i], kernel)
-        self.kernels.append(result.kernel)
+        synops[i] = result.synops
+        kernels.append(result.kernel)
         return result.out + self.biases[i]
 
     def _modulate(self, y: np.ndarray, context: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -500,8 +550,6 @@ class CoreDendriticMLP:
 
     @staticmethod
     def _activate(y: np.ndarray, k: int | None, boost: np.ndarray | None) -> np.ndarray:
-        from sdrnet.core import kwta
-
         if k is None:
             return np.maximum(y, 0.0)
         winners = kwta(y if boost is None else y * boost, k)
@@ -510,13 +558,14 @@ class CoreDendriticMLP:
         return out
 
 
-def to_core(model: DendriticMLP) -> CoreDendriticMLP:
+def to_core(model: DendriticMLP, dt: float | None = None) -> CoreDendriticMLP:
     """Export ``model`` (as in eval mode) to `CoreDendriticMLP`: `Synapses.from_dense` of each layer's
-    feed-forward weights (zeros not stored), the segment weights, and k-WTA's inference k and boosting."""
-    from sdrnet.core import Synapses
-
+    feed-forward weights (zeros not stored), the segment weights, and k-WTA's inference k and boosting.
+    The model runs without time steps: ``dt`` must be None. The same as ``sdrnet.core.to_core(model)``."""
     if not isinstance(model, DendriticMLP):
         raise TypeError(f"model must be a DendriticMLP, got {type(model).__name__}")
+    if dt is not None:
+        raise ValueError(f"a DendriticMLP runs without time steps: dt must be None, got {dt!r}")
     linears = [layer if isinstance(layer, SparseWeights) else layer.linear for layer in model.layers]
     linears.append(model.output)
     synapses = [Synapses.from_dense(_numpy(lin.weight).T) for lin in linears]
@@ -536,3 +585,6 @@ def to_core(model: DendriticMLP) -> CoreDendriticMLP:
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
+
+
+register_core("dendrites", lambda model: isinstance(model, DendriticMLP), to_core)

@@ -37,7 +37,7 @@ def export_to_core(seed: int = 0) -> dict:
     context = protos.repeat_interleave(tasks[0].x_test.shape[0], dim=0)
     with torch.no_grad():
         expected = model(x, context).numpy()
-    got = core.forward(x.numpy(), context.numpy())
+    got = core.run(x.numpy(), context=context.numpy()).output
     row = {"synapses stored": sum(s.nnz for s in core.synapses),
            "dense weights": sum(s.n_pre * s.n_post for s in core.synapses),
            "max |core − torch|": float(np.abs(got - expected).max()),

@@ -462,10 +462,20 @@ def test_core_export_agrees_with_torch(kw, mode):
     index = torch.randint(0, 3, (40,))
     with torch.no_grad():
         expected = model.forward_indexed(x, protos, index).numpy()
-    got = core.forward(x.numpy(), protos[index].numpy())
+    result = core.run(x.numpy(), context=protos[index].numpy())
+    got = result.output
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    nonzero = [int((m.weight != 0).sum()) for m in (model.layers[0].linear, model.layers[1].linear, model.output)]
+    linears = (model.layers[0].linear, model.layers[1].linear, model.output)
+    nonzero = [int((m.weight != 0).sum()) for m in linears]
     assert [s.nnz for s in core.synapses] == nonzero and nonzero[0] <= 20 * 64 // 2
+    with torch.no_grad():  # synops per projection: the non-zero inputs × their fan-out, the inputs from torch
+        h = [x, model.activations[0](model.layers[0](x, protos[index]))]
+        h.append(model.activations[1](model.layers[1](h[1], protos[index])))
+    fan_out = [(m.weight != 0).sum(0).float() for m in linears]
+    assert result.synops.tolist() == [int(((a != 0).float() @ f).sum()) for a, f in zip(h, fan_out)]
+    assert len(result.kernels) == 3 and result.state is None
+    with pytest.warns(DeprecationWarning, match="CoreDendriticMLP.forward is deprecated"):
+        np.testing.assert_array_equal(core.forward(x.numpy(), protos[index].numpy()), got)  # the old alias
 
 
 def test_core_export_of_point_neurons():
@@ -473,7 +483,24 @@ def test_core_export_of_point_neurons():
     model = DendriticMLP(10, (30,), 4, 0, 10, kw=True, kw_percent_on=0.2).eval()
     x = torch.randn(7, 10)
     with torch.no_grad():
-        np.testing.assert_allclose(to_core(model).forward(x.numpy()), model(x).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(to_core(model).run(x.numpy()).output, model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_core_export_checks_its_inputs():
+    torch.manual_seed(3)
+    model = DendriticMLP(10, (30,), 4, 2, 6, kw=True, kw_percent_on=0.2).eval()
+    core = to_core(model)
+    x, context = torch.randn(5, 10), torch.randn(6)
+    with torch.no_grad():
+        expected = model(x, context).numpy()
+    np.testing.assert_allclose(core.run(x, context=context).output, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(core.predict(x, context=context), expected.argmax(1))
+    with pytest.raises(TypeError, match="context is required"):
+        core.run(x)
+    with pytest.raises(ValueError, match=r"context must have shape \[B=5, dim_context=6\]"):
+        core.run(x, context=torch.randn(5, 7))
+    with pytest.raises(ValueError, match="dt must be None"):
+        to_core(model, dt=1e-3)
 
 
 @pytest.mark.slow
