@@ -80,7 +80,7 @@ def readout(syn):
 
 
 def run_network(syn, events, net=None):
-    return (net or readout(syn)).run(events).state.v[0][0]
+    return (net or readout(syn)).run(events, n_steps=events.n_steps).state.v[0][0]  # as the peers: no drain
 
 
 def run_propagate(syn, events):
