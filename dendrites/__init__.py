@@ -7,7 +7,7 @@ The main names are here (``dendrites.false_match``, ``dendrites.DendriticNeuron`
 the core.
 """
 
-import importlib
+from sdrnet.lazy import lazy_exports
 
 # name -> the module of this package that defines it
 _WHERE = {
@@ -22,15 +22,4 @@ _WHERE = {
     "simulate_brian2": "brian2_model",
 }
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -7,7 +7,7 @@ The modules: `data` (SHD/SSC, the built-in timing task; numpy only), `delays`, `
 (to the core, NIR and Brian2), `experiments`, `reference`, `delta`.
 """
 
-import importlib
+from sdrnet.lazy import lazy_exports
 
 # name -> the module of this package that defines it
 _WHERE = {
@@ -20,15 +20,4 @@ _WHERE = {
     **dict.fromkeys(("DelaySNNCore", "to_nir", "run_brian2"), "export"),
 }
 __all__ = list(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
