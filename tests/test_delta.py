@@ -348,6 +348,39 @@ def test_event_driven_output_equals_dense_and_ops_are_nonzero_deltas_times_fan_o
     assert 0 < result.synops.sum() < result.dense_synops.sum()
 
 
+def test_event_driven_run_takes_numpy_events_and_n_steps_and_keeps_the_old_alias():
+    from sdrnet.core import Events
+
+    net = insert_delta(dyadic(small_cnn(seed=2)), 0.5, trainable=False)
+    x = torch.round(clips(seed=4) * 4) / 4
+    core = EventDrivenNet(net, (1, 8, 8), dt=0.04)
+    result = core.run(x)
+    with torch.no_grad():
+        dense = net(x).numpy()
+        padded = net(torch.cat([x, torch.zeros(2, *x.shape[1:])])).numpy()  # zero frames after the clip
+        cut = net(x[:3]).numpy()
+    assert result.state is None and result.records["exact"] == dict.fromkeys(range(4), True)  # 4 Linear/Conv
+    np.testing.assert_array_equal(result.events, list(result.records["events"].values()))
+    np.testing.assert_array_equal(core.run(x.numpy()).output, dense)
+    events = Events.from_dense(x.reshape(5, 4, -1).numpy(), dt=0.04)
+    np.testing.assert_array_equal(core.run(events).output, dense)
+    np.testing.assert_array_equal(core.run(x, n_steps=7).output, padded)
+    np.testing.assert_array_equal(core.run(x, n_steps=3).output, cut)
+    np.testing.assert_array_equal(core.predict(x), dense.mean(0).argmax(1))  # clip_logits: logits averaged over time
+    with pytest.warns(DeprecationWarning, match="run_events is deprecated"):
+        old = core.run_events(x)
+    assert old.exact and old.kernels == result.kernels
+    for a, b in zip((old.output, old.synops, old.dense_synops, old.events),
+                    (result.output, result.synops, result.dense_synops, result.events)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="n_units = prod\\(input_shape\\) = 64"):
+        core.run(Events.from_dense(np.ones((5, 4, 63), np.float32)))
+    with pytest.raises(ValueError, match="differs from the network's dt"):
+        core.run(Events.from_dense(x.reshape(5, 4, -1).numpy(), dt=0.01))
+    with pytest.raises(ValueError, match="state must be None"):
+        core.run(x, state=())
+
+
 def test_event_driven_matches_dense_with_trained_like_weights_and_residual_deltas():
     net = insert_delta(small_cnn(seed=5), 0.05, kind="threshold")
     x = clips(seed=6)

@@ -23,11 +23,18 @@ multiples of ``2^g`` and its biases of ``2^h``, and for this input ``2·Σ_i |w_
 scale. This assumes the dense model runs in float32 on the CPU with a direct convolution (not
 Winograd/FFT or TF32).
 Otherwise they agree up to float rounding except at quantisations that straddle a boundary.
+
+`EventDrivenNet` is a `sdrnet.core.CoreModel`: ``run`` returns a `DeltaRunResult` (a `sdrnet.core.RunResult`
+whose ``records`` always hold the Δ ``events``, the ``dense_synops`` and whether the sums were ``exact``, per
+connection layer, also read as arrays through its attributes of those names). Importing this module registers
+the family with `sdrnet.core.to_core` (``"delta"``): ``to_core(model, input_shape=(1, 16, 16))``.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -36,12 +43,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from sdrnet.core import Synapses, sparse_matmul
+from sdrnet.core import CoreModel, Events, RunResult, Synapses, sparse_matmul
+from sdrnet.core.protocol import check_dt, register_core
+from sdrnet.core.validation import as_array, check_int
 
 from . import kernels
 from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _check_time_major, _connection, _flat
 
-__all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "EventRun"]
+__all__ = ["conv2d_to_synapses", "linear_to_synapses", "EventDrivenNet", "DeltaRunResult", "EventRun"]
 
 
 def _conv_out(n: int, k: int, s: int, p: int, d: int) -> int:
@@ -85,8 +94,34 @@ def linear_to_synapses(linear: nn.Linear) -> tuple[Synapses, tuple[int], int]:
             linear.in_features * linear.out_features)
 
 
+class DeltaRunResult(RunResult):
+    """What `EventDrivenNet.run` returns: a `sdrnet.core.RunResult` (``output`` float32 ``[T, B, *out]``, ``state``
+    None, ``synops`` and ``kernels`` per connection layer) whose ``records`` hold, per connection layer ``l``,
+    ``records["events"][l]`` (Δ events sent into it), ``records["dense_synops"][l]`` (what the dense forward
+    multiplies) and ``records["exact"][l]`` (its sums were exact in float32). The attributes give them as the
+    deprecated `EventRun` did."""
+
+    __slots__ = ()
+
+    @property
+    def events(self) -> np.ndarray:
+        """Δ events sent into each connection layer, int64 ``[L]``."""
+        return np.array(list(self.records["events"].values()), np.int64)
+
+    @property
+    def dense_synops(self) -> np.ndarray:
+        """What the dense forward multiplies per connection layer, int64 ``[L]``."""
+        return np.array(list(self.records["dense_synops"].values()), np.int64)
+
+    @property
+    def exact(self) -> bool:
+        """Every sum of this run was exact in float32, so ``output`` is bit for bit the dense ``model(x)`` (the
+        condition in the module docstring)."""
+        return all(self.records["exact"].values())
+
+
 class EventRun(NamedTuple):
-    """What `EventDrivenNet.run` returns.
+    """What the deprecated `EventDrivenNet.run_events` returns (`DeltaRunResult` holds the same).
 
     output : float32 ``[T, B, ...]``, the network output at every step;
     synops : operations done per connection layer (non-zero Δ × fan-out), int64 ``[L]``;
@@ -137,17 +172,20 @@ class _Fused(NamedTuple):
     inv_theta: np.ndarray
 
 
-class EventDrivenNet:
+class EventDrivenNet(CoreModel):
     """A trained time-major ``nn.Sequential`` with delta layers, run event-driven on the core.
 
     The model must begin with a delta layer (the input is sent as changes, ``insert_delta(on_input=True)``)
     and every Linear/Conv2d must be fed by a delta layer (only Flatten/Identity/Dropout between).
     ``input_shape`` is one frame's shape, e.g. ``(1, 16, 16)``. Linear/Conv2d are supported
-    (Conv2d with ``groups=1``, zero padding).
+    (Conv2d with ``groups=1``, zero padding). ``dt`` is the frame period in seconds (None: frames without a
+    stated length). A `sdrnet.core.CoreModel` that runs whole clips from rest (no state across calls);
+    `scores` averages the output over time, as `snn.delta.clip_logits` does.
     """
 
-    def __init__(self, model: nn.Sequential, input_shape):
+    def __init__(self, model: nn.Sequential, input_shape, dt: float | None = None):
         _check_sequential(model)
+        self.dt = check_dt(dt)
         leaves = [copy.deepcopy(m).eval() for m in _flat(model)]
         if not leaves or not isinstance(leaves[0], DELTAS):
             raise ValueError("model must begin with a delta layer, so that its input arrives as events "
@@ -199,19 +237,34 @@ class EventDrivenNet:
             raise ValueError("model holds no Linear/Conv2d to run")
         return stages
 
+    @property
+    def n_inputs(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def n_outputs(self) -> int:
+        return math.prod(self.stages[-1].out_shape)
+
     @torch.no_grad()
-    def run(self, x: torch.Tensor, kernel: str = "auto") -> EventRun:
-        """Run clips ``x [T, B, *input_shape]``; the output equals ``model(x)`` up to float rounding.
+    def run(self, events, state=None, n_steps: int | None = None, record=(), kernel: str = "auto") -> DeltaRunResult:
+        """Run clips ``events``: a float ``[T, B, *input_shape]`` torch tensor or numpy array, or an `Events` of
+        ``prod(input_shape)`` units (frames flattened in C order); the output ``[T, B, *out]`` equals ``model(x)``
+        up to float rounding (bit for bit where ``exact``). ``n_steps`` (default T) runs the first ``n_steps``
+        frames, or after the last frame as many zero frames as it asks more. ``state`` must be None (each run
+        starts from rest) and ``record`` empty: the `DeltaRunResult`'s ``records`` always hold ``events``,
+        ``dense_synops`` and ``exact`` per connection layer.
 
         ``kernel="event"`` (what ``"auto"`` runs where every neuron is ReLU/`DeltaActivation`/pass-through) runs
         each stage in one fused event-driven pass per clip (`snn.delta.kernels`); ``"batched"`` (and ``"auto"``
         otherwise) takes every (step, clip) ``Δ`` as one row of `sdrnet.core.sparse_matmul`, forcing its batched
         kernel for ``"batched"``. The choice does not change the output."""
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
-            raise ValueError(f"x must have shape [T, B, {', '.join(map(str, self.input_shape))}], "
-                             f"got {tuple(x.shape)}")
+        if state is not None:
+            raise ValueError(f"an EventDrivenNet runs each clip from rest: state must be None, got "
+                             f"{type(state).__name__}")
+        if record:
+            raise ValueError(f"record must be empty (the records always hold events, dense_synops and exact), "
+                             f"got {record!r}")
+        x = self._clips(events, n_steps)
         if kernel not in ("auto", "event", "batched"):
             raise ValueError(f"kernel must be one of 'auto', 'event', 'batched', got {kernel!r}")
         fusable = all(stage.fused is not None for stage in self.stages)
@@ -228,11 +281,64 @@ class EventDrivenNet:
                 q, q_max, count = _matmul_stage(q, stage, kernel)
                 maxima.append(q_max)
                 counts.append(count)
-        exact = all(_exact_sums(stage, q_max) for stage, q_max in zip(self.stages, maxima))
-        synops, events, kernels_used = zip(*counts)
-        dense = [stage.pairs * n_steps * n_samples for stage in self.stages]
-        return EventRun(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), np.array(synops, np.int64),
-                        np.array(dense, np.int64), np.array(events, np.int64), exact, kernels_used)
+        synops, n_events, kernels_used = zip(*counts)
+        records = {"events": dict(enumerate(n_events)),
+                   "dense_synops": {i: stage.pairs * n_steps * n_samples for i, stage in enumerate(self.stages)},
+                   "exact": {i: _exact_sums(stage, q_max) for i, (stage, q_max) in enumerate(zip(self.stages, maxima))}}
+        return DeltaRunResult(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), None,
+                              np.array(synops, np.int64), records, kernels=tuple(kernels_used))
+
+    def run_events(self, x: torch.Tensor, kernel: str = "auto") -> EventRun:
+        """Deprecated: `run` (a `DeltaRunResult` holds the same). Returns the `EventRun` of ``run(x, kernel=kernel)``."""
+        warnings.warn("EventDrivenNet.run_events is deprecated: use EventDrivenNet.run (a DeltaRunResult with "
+                      "output, synops, dense_synops, events, exact and kernels)", DeprecationWarning, stacklevel=2)
+        r = self.run(x, kernel=kernel)
+        return EventRun(r.output, r.synops, r.dense_synops, r.events, r.exact, r.kernels)
+
+    def scores(self, result: RunResult) -> np.ndarray:
+        """Class scores ``[B, n_outputs]``: the output averaged over time (`snn.delta.clip_logits`)."""
+        out = result.output
+        return out.reshape(*out.shape[:2], -1).mean(0)
+
+    def _clips(self, x, n_steps: int | None) -> torch.Tensor:
+        """The clips ``x`` (`run`'s ``events``) as a floating-point torch tensor ``[T, B, *input_shape]``, cut or padded with zero frames to
+        ``n_steps``."""
+        shape = ", ".join(map(str, self.input_shape))
+        if isinstance(x, Events):
+            if x.n_units != self.n_inputs:
+                raise ValueError(f"events must have n_units = prod(input_shape) = {self.n_inputs}, got {x.n_units}")
+            if x.dt is not None and self.dt is not None and not np.isclose(x.dt, self.dt, rtol=1e-9, atol=0):
+                raise ValueError(f"events.dt ({x.dt} s) differs from the network's dt ({self.dt} s)")
+            x = torch.from_numpy(x.to_dense().reshape(x.n_steps, x.n_samples, *self.input_shape))
+        elif isinstance(x, np.ndarray):
+            x = as_array("events", x, kind="f")
+            if x.dtype.kind != "f":
+                raise TypeError(f"events must be a floating-point array, got {x.dtype}")
+            x = torch.from_numpy(x)
+        elif not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise TypeError(f"events must be a floating-point torch.Tensor, numpy array or Events, got {type(x).__name__}")
+        if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
+            raise ValueError(f"events must have shape [T, B, {shape}], got {tuple(x.shape)}")
+        if n_steps is None:
+            return x
+        n_steps = check_int("n_steps", n_steps, 1)
+        if n_steps <= x.shape[0]:
+            return x[:n_steps]
+        return torch.cat([x, x.new_zeros(n_steps - x.shape[0], *x.shape[1:])])
+
+
+def _to_core(model: nn.Sequential, dt: float | None = None, input_shape=None) -> EventDrivenNet:
+    if input_shape is None:
+        raise TypeError("to_core of a delta network needs input_shape= (one frame's shape, e.g. (1, 16, 16))")
+    return EventDrivenNet(model, input_shape, dt=dt)
+
+
+def _matches(model) -> bool:
+    """An ``nn.Sequential`` holding a delta layer."""
+    return isinstance(model, nn.Sequential) and any(isinstance(m, DELTAS) for m in _flat(model))
+
+
+register_core("delta", _matches, _to_core)
 
 
 def _input_values(layer, x: torch.Tensor) -> np.ndarray:
