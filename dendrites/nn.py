@@ -499,14 +499,15 @@ class CoreDendriticMLP(CoreModel):
         if record:
             raise ValueError(f"a CoreDendriticMLP records nothing: record must be empty, got {record!r}")
         context = self._context(context, x.shape[0])
-        synops, kernels = np.zeros(len(self.synapses), np.int64), []
+        sums = []
         for i, segments in enumerate(self.segments):
-            y = self._feedforward(x, i, kernel, synops, kernels)
+            y = self._feedforward(x, i, kernel, sums)
             if segments is not None:
                 y = self._modulate(y, context, segments)
             x = self._activate(y, self.k[i], self.boost[i])
-        out = self._feedforward(x, len(self.segments), kernel, synops, kernels)
-        return RunResult(out, None, synops, {}, kernels=tuple(kernels))
+        out = self._feedforward(x, len(self.segments), kernel, sums)
+        return RunResult(out, None, np.array([r.synops for r in sums], np.int64), {},
+                         kernels=tuple(r.kernel for r in sums))
 
     def forward(self, x: np.ndarray, context: np.ndarray | None = None, kernel: str = "auto") -> np.ndarray:
         """Deprecated: ``run(x, context=context, kernel=kernel).output``; sets ``kernels``."""
@@ -534,10 +535,11 @@ class CoreDendriticMLP(CoreModel):
                              f"got {context.shape}")
         return context.astype(np.float32)
 
-    def _feedforward(self, x: np.ndarray, i: int, kernel: str, synops: np.ndarray, kernels: list) -> np.ndarray:
+    def _feedforward(self, x: np.ndarray, i: int, kernel: str, sums: list | None = None) -> np.ndarray:
+        """Layer ``i``'s feed-forward sum plus bias; its `sdrnet.core.MatmulResult` goes to ``sums``."""
         result = sparse_matmul(x, self.synapses[i], kernel)
-        synops[i] = result.synops
-        kernels.append(result.kernel)
+        if sums is not None:
+            sums.append(result)
         return result.out + self.biases[i]
 
     def _modulate(self, y: np.ndarray, context: np.ndarray, segments: np.ndarray) -> np.ndarray:
