@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from ._optional import EXTRAS
+from sdrnet.optional import EXTRAS
 
 __all__ = ["Command", "Parser", "commands", "check_mnist", "main", "COMMANDS"]
 

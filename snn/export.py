@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from sdrnet._optional import require
+from sdrnet.optional import require
 
 torch = require("torch", "snn.export")
 require("spikingjelly", "snn.export")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._optional import require
+from sdrnet.optional import require
 from .network import Layer, LIFParams, Network
 from .protocol import check_dt
 from .synapses import Synapses

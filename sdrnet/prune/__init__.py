@@ -18,7 +18,7 @@ but keep ``weight`` a plain parameter, so ``state_dict``, ``deepcopy`` and stric
 True
 """
 
-from sdrnet._optional import require
+from sdrnet.optional import require
 
 require("torch", "sdrnet.prune")
 

@@ -36,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from sdrnet._optional import require
+from sdrnet.optional import require
 from sdrnet.report import format_table, run_timed, save_figure
 
 from . import methods as pm

@@ -7,7 +7,7 @@ Layers (`layers`): `DeltaActivation` (trainable quantiser, ``q = θ·round(x/θ)
 (`event_driven`). The moving-digits video task (`video`) and the experiment (`experiment`).
 """
 
-from sdrnet._optional import require
+from sdrnet.optional import require
 
 require("torch", "snn.delta")
 
