@@ -266,3 +266,79 @@ def test_brian2_runs_the_numpy_step(model, mean):
     # Brian2 rewrites the expressions (sympy) and holds its constants in float64: the potentials agree to
     # float32 rounding, not bit for bit
     np.testing.assert_allclose(got_v, state.v[:, 0], rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- the kernel
+
+KERNEL_MODELS = [LIFParams(**kw) for kw in LIF_CASES] + [IFParams(1.0, v) for v in (0.0, None, 0.25)] + [
+    CubaLIFParams(0.8, 0.7, 1.25, m, d) for m in ("subtract", "zero", "none") for d in (True, False)]
+
+
+@pytest.mark.parametrize("model", KERNEL_MODELS, ids=repr)
+def test_kernel_neuron_step_is_the_numpy_step(model):
+    from sdrnet.core import kernels
+
+    mean = {LIFParams: 1.0, IFParams: 0.35, CubaLIFParams: 0.12}[type(model)]
+    x = _inputs(5, mean, 0.8)[:, 0]  # [T, n]
+    bias = np.linspace(-0.2, 0.2, N).astype(np.float32)
+    spikes, state = _run(model, x + bias)
+    st, fired = model.init_state(N), np.zeros(N, np.bool_)
+    for t in range(T):
+        cur = x[t].copy()
+        n = kernels.neuron_step(model.code, model.kernel_constants(), cur, bias, st, fired)
+        assert n == fired.sum() and not cur.any()  # the consumed ring slot is zeroed
+        np.testing.assert_array_equal(fired, spikes[t] > 0, err_msg=f"spikes at step {t}")
+        for row, name in enumerate(model.state_vars):
+            np.testing.assert_array_equal(st[row], getattr(state, name)[t], err_msg=f"{name} at step {t}")
+
+
+def _dyadic_layer(rng, n_pre: int, n: int, max_delay: int):
+    """Weights k/8 (sums exact in float32 in any order) and delays in [0, max_delay]: the dense matrices per delay."""
+    w = rng.integers(-4, 10, (n, n_pre)) / 8 * (rng.random((n, n_pre)) < 0.5)
+    d = rng.integers(0, max_delay + 1, (n, n_pre))
+    return w.astype(np.float32), d
+
+
+@pytest.mark.parametrize("max_delay", [0, 3])
+@pytest.mark.parametrize("peer", ["if_hard", "if_soft", "cuba_subtract", "cuba_zero_now"])
+def test_network_matches_peer_neurons(peer, max_delay):
+    """A one-layer `Network` of IF (SpikingJelly IFNode) or CubaLIF (snnTorch Synaptic) neurons gives the peer's
+    spikes and states; the peer's input current is ``Σ_d W_d x[t - d]`` (delays as shifted matrices)."""
+    torch = pytest.importorskip("torch")
+    from sdrnet.core import Events, Layer, Network, Synapses
+
+    rng = np.random.default_rng(11)
+    n_pre, n, steps, batch = 24, 12, 20, 3
+    w, d = _dyadic_layer(rng, n_pre, n, max_delay)
+    x = (rng.random((steps, batch, n_pre)) < 0.3).astype(np.float32)
+    model = {"if_hard": IFParams(1.0, 0.0), "if_soft": IFParams(1.5, None),
+             "cuba_subtract": CubaLIFParams(0.75, 0.5, 2.0, "subtract"),
+             "cuba_zero_now": CubaLIFParams(0.5, 0.875, 2.5, "zero", False)}[peer]
+    syn = Synapses.from_dense(w.T, delay=d.T if max_delay else None)
+    res = Network([Layer(syn, model)]).run(Events.from_dense(x))
+    total = steps + max_delay
+    xin = np.zeros((total, batch, n_pre), np.float32)
+    xin[:steps] = x
+    cur = np.zeros((total, batch, n), np.float32)
+    for k in range(max_delay + 1):
+        cur[k:] += xin[:total - k] @ np.where(d == k, w, 0).T
+    with torch.no_grad():
+        if peer.startswith("if"):
+            neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
+            node = neuron.IFNode(v_threshold=model.v_threshold, v_reset=model.v_reset, step_mode="m")
+            want, want_state = node(torch.from_numpy(cur)).numpy(), [node.v.numpy()]
+        else:
+            snn = pytest.importorskip("snntorch")
+            lif = snn.Synaptic(alpha=model.alpha, beta=model.beta, threshold=model.v_threshold,
+                               reset_mechanism=model.reset_mechanism, reset_delay=model.reset_delay)
+            syn_t = mem = torch.zeros(batch, n)
+            want = []
+            for ct in torch.from_numpy(cur):
+                spk, syn_t, mem = lif(ct, syn_t, mem)
+                want.append(spk.numpy())
+            want, want_state = np.stack(want), [mem.numpy(), syn_t.numpy()]
+    _assert_often(want)
+    assert res.output.shape == want.shape
+    np.testing.assert_array_equal(res.output, want)
+    for got, expected in zip(res.state.neurons[0], want_state):
+        np.testing.assert_array_equal(got, expected)

@@ -196,17 +196,22 @@ def neuron_step(code, c, cur, bias, state, spiked):
 
     Input ``x = cur + bias``; ``cur`` (the ring-buffer slot just consumed) is zeroed. Updates ``state``
     (``[n_vars, w]``, row 0 the membrane potential) and ``spiked`` in place; returns the number of spikes.
-    LIF (code 0; SpikingJelly ``LIFNode``), ``c = [tau, v_threshold, v_reset (0 if soft), soft, decay_input]``.
+    LIF (code 0; SpikingJelly ``LIFNode``), ``c = [tau, v_threshold, v_reset (0 if soft), soft, decay_input]``;
+    IF (code 1; SpikingJelly ``IFNode``), ``c = [0, v_threshold, v_reset (0 if soft), soft]``;
+    CubaLIF (code 2; snnTorch ``Synaptic``, state row 1 the synaptic current),
+    ``c = [alpha, v_threshold, beta, reset mechanism (0 subtract, 1 zero, 2 none), reset_delay]``.
     """
     n_spikes = 0
     v = state[0]
-    if code == 0:
+    if code <= 1:
         tau, v_th, v_reset, soft, decay_input = c[0], c[1], c[2], c[3] != 0, c[4] != 0
         for j in range(v.shape[0]):
             x = cur[j] + bias[j]
             cur[j] = 0.0
             vj = v[j]
-            if decay_input:
+            if code == 1:
+                h = vj + x
+            elif decay_input:
                 h = vj + (x - (vj - v_reset)) / tau
             else:
                 h = vj - (vj - v_reset) / tau + x
@@ -217,6 +222,31 @@ def neuron_step(code, c, cur, bias, state, spiked):
                 v[j] = h - v_th if s else h
             else:
                 v[j] = v_reset if s else h
+    elif code == 2:
+        alpha, v_th, beta, mechanism, delayed = c[0], c[1], c[2], int(c[3]), c[4] != 0
+        i = state[1]
+        zero, one = np.float32(0.0), np.float32(1.0)
+        for j in range(v.shape[0]):
+            x = cur[j] + bias[j]
+            cur[j] = 0.0
+            vj = v[j]
+            r = one if vj - v_th > 0 else zero  # the reset signal of the previous step's spike
+            ij = alpha * i[j] + x
+            h = beta * vj + ij
+            if mechanism == 0:
+                vj = h - r * v_th
+            elif mechanism == 1:
+                vj = h - h * r
+            else:
+                vj = h
+            s = vj - v_th > 0
+            if not delayed and mechanism < 2:  # snnTorch reset_delay=False: reset in the spike's own step too
+                d = (one if s else zero) - r
+                vj = vj - d * v_th if mechanism == 0 else vj - d * vj
+            i[j] = ij
+            v[j] = vj
+            spiked[j] = s
+            n_spikes += s
     return n_spikes
 
 
