@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sdrnet.core.kernels import _first_post_at_least, _grow
+from sdrnet.core.kernels import first_at_least, grow
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -26,8 +26,8 @@ def _part(indptr, post, i, j0, j1, whole):
     k0, k1 = indptr[i], indptr[i + 1]
     if whole:
         return k0, k1
-    k0 = _first_post_at_least(post, k0, k1, j0)
-    return k0, _first_post_at_least(post, k0, k1, j1)
+    k0 = first_at_least(post, k0, k1, j0)
+    return k0, first_at_least(post, k0, k1, j1)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -74,7 +74,7 @@ def segment_matches_kernel(active, active_ptr, s0, s1, indptr, post, j0, j1, who
                     n_hits += 1
         while found + n_hits > cap:
             cap *= 2
-            out_sample, out_segment = _grow(out_sample, cap), _grow(out_segment, cap)
+            out_sample, out_segment = grow(out_sample, cap), grow(out_segment, cap)
         out_sample[found:found + n_hits] = b
         out_segment[found:found + n_hits] = np.sort(hits[:n_hits]) + j0
         found += n_hits

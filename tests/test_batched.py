@@ -193,11 +193,12 @@ def test_pruned_mlp_gives_the_propagate_result_with_either_kernel():
     prune.magnitude_prune(model, 0.8, scope="global")
     core = prune.to_core(model)
     x = torch.relu(torch.randn(48, 40)).numpy()
-    out = assert_same_for_every_kernel(lambda kernel: (core.forward(x, kernel=kernel), core.kernels))
-    assert len(core.kernels) == 3
+    out = assert_same_for_every_kernel(lambda kernel: (lambda r: (r.output, r.kernels))(core.run(x, kernel=kernel)))
+    result = core.run(x)
+    assert len(result.kernels) == 3
     h = x
     for i, (syn, bias, relu) in enumerate(zip(core.synapses, core.biases, core.relu)):
-        assert core.synops[i] == syn.fan_out()[np.nonzero(h)[1]].sum()
+        assert result.synops[i] == syn.fan_out()[np.nonzero(h)[1]].sum()
         h = one_step(h, syn) + bias
         h = np.maximum(h, 0) if relu else h
     np.testing.assert_array_equal(out, h)
@@ -232,8 +233,9 @@ def test_active_dendrites_give_the_propagate_result_with_either_kernel():
     model = DendriticMLP(20, (64, 48), 6, 3, 20, kw=True, kw_percent_on=0.1, weight_sparsity=0.5).eval()
     core = to_core(model)
     x, context = np.random.default_rng(0).normal(0, 1, (2, 40, 20)).astype(np.float32)
-    out = assert_same_for_every_kernel(lambda kernel: (core.forward(x, context, kernel=kernel), core.kernels))
-    assert len(core.kernels) == 3
+    out = assert_same_for_every_kernel(
+        lambda kernel: (lambda r: (r.output, r.kernels))(core.run(x, context=context, kernel=kernel)))
+    assert len(core.run(x, context=context).kernels) == 3
     np.testing.assert_array_equal(core._feedforward(x, 0, "event"), one_step(x, core.synapses[0]) + core.biases[0])
     with torch.no_grad():
         np.testing.assert_allclose(out, model(torch.from_numpy(x), torch.from_numpy(context)).numpy(), atol=1e-4)

@@ -53,7 +53,7 @@ def _block(word: str) -> dict:
 
 def test_readme_delay_snn_example_runs():
     ns = _block("DelayedLinear")  # the block asserts core == torch itself
-    assert ns["y"].shape == (112, 8, 256) and ns["synops"].sum() > 0
+    assert ns["y"].shape == (112, 8, 256) and ns["run"].synops.sum() > 0
 
 
 def test_readme_delta_example_runs():

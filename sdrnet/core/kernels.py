@@ -61,7 +61,7 @@ def block_offsets(indptr, post, bounds, offsets):
     for i in prange(indptr.shape[0] - 1):
         k, hi = indptr[i], indptr[i + 1]
         for c in range(bounds.shape[0]):
-            k = _first_post_at_least(post, k, hi, bounds[c])
+            k = first_at_least(post, k, hi, bounds[c])
             offsets[i, c] = k - indptr[i]
 
 
@@ -86,8 +86,8 @@ def _segment(indptr, post, offsets, bounds, i, c):
         return k0, k1
     if offsets.shape[0]:
         return k0 + offsets[i, c], k0 + offsets[i, c + 1]
-    k0 = _first_post_at_least(post, k0, k1, bounds[c])
-    return k0, _first_post_at_least(post, k0, k1, bounds[c + 1])
+    k0 = first_at_least(post, k0, k1, bounds[c])
+    return k0, first_at_least(post, k0, k1, bounds[c + 1])
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -289,7 +289,7 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
     ahead = bounds.shape[0] == 2 or offsets.shape[0] > 0  # a binary search would cost more than the prefetch saves
     for b in range(s0, s1):
         e0 = src_ptr[b]
-        e1 = _first_post_at_least(src_time, e0, src_ptr[b + 1], t_end)  # events up to t_end
+        e1 = first_at_least(src_time, e0, src_ptr[b + 1], t_end)  # events up to t_end
         first = n_sp
         for c in range(c0, c1):
             j0, j1 = bounds[c], bounds[c + 1]
@@ -317,7 +317,7 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                 if fired:
                     if n_sp + fired > cap:
                         cap = max(2 * cap, n_sp + fired)
-                        s_time, s_unit = _grow(s_time, cap), _grow(s_unit, cap)
+                        s_time, s_unit = grow(s_time, cap), grow(s_unit, cap)
                     slot1 = np.uint64((t + 1) % n_ring)
                     for jj in range(w):
                         if spiked[jj]:
@@ -417,7 +417,7 @@ def _sort_by_time(time, unit, lo, hi, n_steps):
 
 
 @njit(cache=True, nogil=True)
-def _grow(a, cap):
+def grow(a, cap):
     out = np.empty(cap, a.dtype)
     out[:a.shape[0]] = a
     return out
@@ -467,7 +467,7 @@ def _axpy_rows(typingctx, lanes, tile, tile_off, xbuf, x_off, post, weight, k0, 
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _first_post_at_least(post, lo, hi, j):
+def first_at_least(post, lo, hi, j):
     """First ``k`` in ``[lo, hi)`` with ``post[k] >= j`` (``post`` is sorted within a row), else ``hi``."""
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -489,8 +489,8 @@ def _row_part(indptr, post, i, n_blocks, j0, j1):
     """Synapses ``[k0, k1)`` of row ``i`` whose targets lie in ``[j0, j1)``."""
     k0, k1 = indptr[i], indptr[i + 1]
     if n_blocks > 1:
-        k0 = _first_post_at_least(post, k0, k1, j0)
-        k1 = _first_post_at_least(post, k0, k1, j1)
+        k0 = first_at_least(post, k0, k1, j0)
+        k1 = first_at_least(post, k0, k1, j1)
     return k0, k1
 
 

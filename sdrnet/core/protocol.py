@@ -9,8 +9,8 @@ exporter first. `sdrnet.core` itself imports none of them.
 >>> import numpy as np
 >>> from sdrnet.core import Events, Layer, Network, Synapses, to_core
 >>> net = to_core(Network([Layer(Synapses.from_dense([[1.5]]))], dt=1e-3))
->>> net.run(Events.from_dense(np.ones((2, 1, 1), np.float32))).spikes.time.tolist()
-[0, 1]
+>>> net.run(Events.from_dense(np.ones((2, 1, 1), np.float32))).spikes.time.tolist()   # v: 0.75, then 1.125
+[1]
 """
 
 from __future__ import annotations

@@ -459,7 +459,9 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     functional = require("spikingjelly.activation_based.functional", "deploy (the spiking digits SNN)")
     from sdrnet.core.nir import network_from_nir, network_to_nir
 
-    from .export import core_forward, to_core
+    from sdrnet.core import Events
+
+    from .export import to_core
     from .targets import LOIHI, XYLO, TargetError, check, fit_to_target, report
 
     profile = LOIHI if profile is None else profile
@@ -480,7 +482,8 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     functional.reset_net(fit.model)
     with torch.no_grad():
         expected = fit.model(x).numpy()
-    got, run_result = core_forward(fit.network, x)
+    run_result = fit.network.run(Events.from_dense(x.numpy()))
+    got = run_result.output
     dense_ops = steps * x.shape[1] * sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers)
     row = {"target": profile.name, "synapses stored": sum(lay.synapses.nnz for lay in fit.network.layers),
            "dense weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),

@@ -162,13 +162,14 @@ class FitResult:
     before: list[Violation]
 
 
-def fit_to_target(model: nn.Module, profile: TargetProfile) -> FitResult:
+def fit_to_target(model: nn.Module, profile: TargetProfile, dt: float | None = None) -> FitResult:
     """Prune and quantise a copy of ``model`` until its export fits ``profile``, or raise `TargetError`.
 
     Fixable limits: fan-out and fan-in (each unit keeps its largest-|w| synapses), weight bits
     (`quantize` with the profile's bits and scale), total synapses (global magnitude pruning).
     Neuron counts, inputs, outputs and delays cannot be cured by pruning weights: they are reported.
-    ``model`` itself is never changed.
+    ``model`` itself is never changed. ``dt`` (seconds per step) goes to the exported spiking `Network`
+    (`to_core`), for exports to physical time such as NIR.
     """
     if not isinstance(profile, TargetProfile):
         raise TypeError(f"profile must be a TargetProfile, got {type(profile).__name__}")
@@ -196,7 +197,7 @@ def fit_to_target(model: nn.Module, profile: TargetProfile) -> FitResult:
     if profile.weight_bits is not None:
         quantize(linears, profile.weight_bits, profile.weight_scale)
         steps.append(f"quantised weights to {profile.weight_bits} bits per {profile.weight_scale}")
-    network = to_core(work)
+    network = to_core(work, dt=dt)
     left = check(network, profile)
     if left:
         raise TargetError(profile, left)
