@@ -133,8 +133,9 @@ def run_brian2(network: Network, events: Events, sample: int = 0, dt: float | No
     ``defaultclock.dt`` = the network's ``dt`` (`Network.dt`, or the given ``dt`` for a network without one;
     ValueError if neither says or if they disagree) per core step.
 
-    The same discrete LIF (``v ← v − v/τ + I + b``, spike at v ≥ θ, reset to 0) runs in Brian2's
-    ``groups`` slot; synapses add ``w`` to ``I`` after ``S.delay = d·dt``. Brian2 delivers a spike in
+    Each layer's neuron model runs as its `sdrnet.core.neurons` Brian2 description (``brian2()``: the
+    delay SNN's ``v ← v − v/τ + I + b``, spike at v ≥ θ, reset to 0) in Brian2's ``groups`` slot;
+    synapses add ``w`` to ``I`` after ``S.delay = d·dt``. Brian2 delivers a spike in
     the ``synapses`` slot of its step, after the thresholds, so each layer adds one step of latency;
     the spike times returned here are shifted back by it (layer l: l steps), so they compare directly
     with `Network.run`. Input counts above 1 use replicated input neurons (a SpikeGeneratorGroup
@@ -160,17 +161,18 @@ def run_brian2(network: Network, events: Events, sample: int = 0, dt: float | No
     rep = np.concatenate([np.arange(c) for c in counts]) if counts.size else np.zeros(0, int)
     units = np.repeat(one.unit, counts) * n_rep + rep
     source = b2.SpikeGeneratorGroup(network.n_inputs * n_rep, units, np.repeat(one.time, counts) * dt)
-    n_steps = events.n_steps + sum(layer.tail or 0 for layer in network.layers)
+    n_steps = events.n_steps + network.latency  # as Network.run: every delivery lands
     groups, objects, end = [], [source], events.n_steps
     for i, layer in enumerate(network.layers):
         end = n_steps if layer.tail is None else end + layer.tail
-        g = _brian2_layer(b2, layer, i + 1, min(end, n_steps) + i + 1)
+        g = _brian2_layer(b2, layer, seconds, i + 1, min(end, n_steps) + i + 1)
         pre = layer.synapses.pre() if i else layer.synapses.pre() * n_rep
         syn = b2.Synapses(groups[-1] if i else source, g, "w : 1", on_pre="I_post += w")
         offsets = np.zeros(1, int) if i else np.arange(n_rep)
         syn.connect(i=(pre[:, None] + offsets).ravel(), j=np.repeat(layer.synapses.post, offsets.size))
         syn.w = np.repeat(layer.synapses.weight, offsets.size)
-        syn.delay = np.repeat(layer.synapses._delays(), offsets.size) * dt
+        delay = layer.synapses.delay if layer.synapses.delay is not None else np.zeros(layer.synapses.nnz, int)
+        syn.delay = np.repeat(delay, offsets.size) * dt
         groups.append(g)
         objects += [g, syn]
     monitors = [b2.SpikeMonitor(g) for g in groups]
@@ -186,21 +188,13 @@ def run_brian2(network: Network, events: Events, sample: int = 0, dt: float | No
             "dt": float(b2.defaultclock.dt / b2.second)}
 
 
-def _brian2_layer(b2, layer: Layer, start: int, stop: int):
-    """Layer ``i`` is live in Brian2 steps [start, stop) = [i + 1, stop + i + 1): its core steps shifted by the
-    latency (compared in whole steps, ``t_in_timesteps``, so no rounding of ``t`` enters)."""
-    p = layer.neuron
-    if not p.decay_input and p.v_reset == 0.0:
-        update = "v = v - v / tau + I + b"
-    else:
-        raise ValueError("run_brian2 supports the delay SNN's neurons (decay_input=False, hard reset to 0)")
+def _brian2_layer(b2, layer: Layer, dt: float, start: int, stop: int):
+    """The layer's neurons (their model's `brian2` description, in steps of ``dt``), live in Brian2 steps
+    [start, stop) = [i + 1, stop + i + 1): layer ``i``'s core steps shifted by the latency (compared in
+    whole steps, ``t_in_timesteps``, so no rounding of ``t`` enters)."""
     live = "(t_in_timesteps >= start and t_in_timesteps < stop)"
-    g = b2.NeuronGroup(layer.n, "v : 1\nI : 1\nb : 1 (constant)", threshold=f"v >= v_th and {live}",
-                       reset="v = 0", method="exact",
-                       namespace={"tau": p.tau, "v_th": p.v_threshold, "start": start, "stop": stop})
+    g = layer.neuron.resolve(dt).brian2().group(b2, layer.n, live=live, namespace={"start": start, "stop": stop})
     g.b = np.broadcast_to(np.asarray(layer.bias, float), (layer.n,))
-    g.run_regularly(f"v = int{live} * ({update.split(' = ', 1)[1]}) + (1 - int{live}) * v\nI = 0",
-                    when="groups")
     return g
 
 

@@ -145,3 +145,23 @@ def test_brian2_runs_at_the_models_dt_and_matches_the_core():
     untimed, _ = trained_like_delay_snn(seed=1)
     with pytest.raises(ValueError, match=r"run_brian2 needs dt"):
         run_brian2(export(untimed), events)
+
+
+def test_brian2_runs_each_neuron_model_from_its_description_in_seconds(rng):
+    pytest.importorskip("brian2")
+    from sdrnet.core import Events, IFParams, Layer, LIFParams, Network, Synapses
+    from snn.export import run_brian2
+
+    w1 = rng.normal(0.4, 0.6, (8, 6)) * (rng.random((8, 6)) < 0.6)
+    w2 = rng.normal(0.4, 0.6, (6, 3))
+    net = Network([Layer(Synapses.from_dense(w1, rng.integers(0, 4, (8, 6))), IFParams(v_reset=0.0)),
+                   Layer(Synapses.from_dense(w2, rng.integers(0, 3, (6, 3))),
+                         LIFParams(tau_s=0.03, v_reset=-0.2, decay_input=True), bias=0.05)], dt=DT)
+    events = Events.from_dense((rng.random((25, 1, 8)) < 0.3).astype(np.float32), dt=DT)
+    res = net.run(events)
+    out = run_brian2(net, events)
+    assert out["dt"] == DT and res.layer_spikes[1].n_events > 0
+    for layer, (t, i) in enumerate(out["spikes"]):
+        dense = np.zeros((res.layer_spikes[layer].n_steps, net.layers[layer].n))
+        dense[t, i] = 1
+        np.testing.assert_array_equal(dense, res.layer_spikes[layer].to_dense()[:, 0])

@@ -134,3 +134,26 @@ def test_dt_comes_from_the_network_and_is_never_guessed(rng):
     finer = network_from_nir(one, dt=0.005)
     assert finer.dt == 0.005 and finer.layers[0].neuron.tau == pytest.approx(2 * net.layers[1].neuron.tau)
     np.testing.assert_array_equal(finer.layers[0].synapses.delay_matrix(), 2 * net.layers[1].synapses.delay_matrix())
+
+
+def test_if_and_cuba_lif_layers_and_neurons_in_seconds_round_trip(rng):
+    from sdrnet.core import CubaLIFParams, IFParams
+
+    w1 = rng.normal(0, 0.8, (20, 16)) * (rng.random((20, 16)) < 0.4)
+    w2 = rng.normal(0, 0.8, (16, 6)) * (rng.random((16, 6)) < 0.5)
+    w3 = rng.normal(0, 0.8, (6, 3))
+    net = Network([Layer(Synapses.from_dense(w1, rng.integers(0, 4, (20, 16))), IFParams(v_reset=0.0)),
+                   Layer(Synapses.from_dense(w2, rng.integers(0, 3, (16, 6))),
+                         CubaLIFParams(alpha=0.5, beta=0.75, reset_mechanism="zero", reset_delay=False), bias=0.1),
+                   Layer(Synapses.from_dense(w3), LIFParams(tau_s=0.004, decay_input=False))], dt=1e-3)
+    graph = network_to_nir(net)
+    assert [type(graph.nodes[k]).__name__ for k in ("if0", "cubalif1", "lif2")] == ["IF", "CubaLIF", "LIF"]
+    assert graph.nodes["lif2"].tau[0] == pytest.approx(0.004)
+    back = network_from_nir(graph)
+    assert back.dt == 1e-3 and back.layers[2].neuron == LIFParams(tau=4.0, decay_input=False)
+    assert [type(b.neuron) for b in back.layers[:2]] == [IFParams, CubaLIFParams]
+    events = Events.from_dense((rng.random((40, 3, 20)) < 0.3).astype(np.float32), dt=1e-3)
+    ra, rb = net.run(events), back.run(events)
+    assert ra.layer_spikes[1].n_events > 0
+    for sa, sb in zip(ra.layer_spikes, rb.layer_spikes):
+        np.testing.assert_array_equal(sa.to_dense(), sb.to_dense())

@@ -1,24 +1,22 @@
 """Exchange a `Network` with NIR (the Neuromorphic Intermediate Representation, neuromorphs/NIR; Pedersen et
 al., Nature Communications 2024). ``nir`` is imported inside the functions.
 
-A layer becomes one ``nir.LIF`` node fed by one branch per distinct synaptic delay ``d`` (NIR sums
-the edges that enter a node)::
+A layer becomes one neuron node (``nir.LIF``, ``nir.IF`` or ``nir.CubaLIF``: its neuron model's
+``to_nir``, `sdrnet.core.neurons`) fed by one branch per distinct synaptic delay ``d`` (NIR sums the
+edges that enter a node)::
 
     source ─> Delay(d·dt, shape n_pre) ─> Linear(W_d) ─┐
     source ──────────────────────────────> Affine(W_0, b) ─┴─> LIF
 
 where ``W_d[j, i]`` holds the weights of the synapses ``i → j`` with delay ``d`` (dense, as NIR
-stores weights) and the bias rides on the first branch (an ``Affine``). The discrete SpikingJelly
-update of `LIFParams` is the Euler step at ``dt`` of NIR's ``τ_nir dv/dt = (v_leak − v) + r·I``
-with ``τ_nir = τ·dt``, ``v_leak = V_reset`` and ``r = 1`` (``decay_input=True``:
-``V ← V + (X − (V − V_reset))/τ``) or ``r = τ`` (``decay_input=False``: ``V ← V − (V − V_reset)/τ + X``),
-as SpikingJelly's ``nir_exchange`` does. A `READOUT`-style layer keeps ``v_threshold = inf``.
-NIR parameters are physical: τ and delays are written in seconds, so the export needs the step length
-``dt`` (the network's `Network.dt`, or given) and refuses to guess it; ``dt`` also travels in the
-graph's metadata, and the import gives its `Network` that ``dt``. Soft reset and recurrent synapses have no NIR form here
-and raise; so does a layer that stops (`Layer.tail`): NIR nodes run for as long as their input, so
-``network_to_nir`` refuses a tail unless ``drop_tails=True`` (the graph then runs that layer on). On
-import, every ``Delay`` must be a whole number of steps ``dt``.
+stores weights) and the bias rides on the first branch (an ``Affine``). A readout layer keeps
+``v_threshold = inf``. NIR parameters are physical: τ and delays are written in seconds, so the export
+needs the step length ``dt`` (the network's `Network.dt`, or given) and refuses to guess it; ``dt``
+also travels in the graph's metadata, and the import gives its `Network` that ``dt``. What a neuron
+model cannot say in NIR (a soft reset) and recurrent synapses raise; so does a layer that stops
+(`Layer.tail`): NIR nodes run for as long as their input, so ``network_to_nir`` refuses a tail unless
+``drop_tails=True`` (the graph then runs that layer on). On import, every ``Delay`` must be a whole
+number of steps ``dt``.
 """
 
 from __future__ import annotations
@@ -26,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from sdrnet.optional import require
-from .network import Layer, LIFParams, Network
+from .network import Layer, Network
+from .neurons import neuron_from_nir
 from .protocol import check_dt
 from .synapses import Synapses
 
@@ -38,7 +37,7 @@ def _nir():
 
 
 def network_to_nir(network: Network, dt: float | None = None, *, drop_tails: bool = False):
-    """The NIR graph of ``network`` (LIF layers, per-synapse integer delays as parallel Delay branches).
+    """The NIR graph of ``network`` (neuron nodes, per-synapse integer delays as parallel Delay branches).
 
     ``dt`` (seconds per step) is the network's own (`Network.dt`); pass it for a network without one.
     ValueError if neither says (τ and delays in seconds depend on it) or if the two disagree.
@@ -68,15 +67,13 @@ def network_to_nir(network: Network, dt: float | None = None, *, drop_tails: boo
     for i, layer in enumerate(network.layers):
         if layer.recurrent is not None:
             raise ValueError(f"layers[{i}] has recurrent synapses, which network_to_nir does not export")
-        p = layer.neuron
-        if p.v_reset is None:
-            raise ValueError(f"layers[{i}] uses a soft reset (v_reset=None), which NIR's LIF cannot express")
-        lif = f"lif{i}"
-        n = layer.n
-        nodes[lif] = nir.LIF(tau=np.full(n, p.tau * dt), r=np.full(n, 1.0 if p.decay_input else p.tau),
-                             v_leak=np.full(n, p.v_reset), v_threshold=np.full(n, p.v_threshold),
-                             v_reset=np.full(n, p.v_reset))
-        bias = np.broadcast_to(np.asarray(layer.bias, np.float32), (n,)).copy()
+        try:
+            neuron = layer.neuron.to_nir(layer.n, dt)
+        except ValueError as exc:
+            raise ValueError(f"layers[{i}]: {exc}") from None
+        lif = f"{type(neuron).__name__.lower()}{i}"  # lif0, if0, cubalif0
+        nodes[lif] = neuron
+        bias = np.broadcast_to(np.asarray(layer.bias, np.float32), (layer.n,)).copy()
         for k, (d, weight) in enumerate(_by_delay(layer.synapses)):
             name = f"w{i}_d{d}"
             nodes[name] = nir.Affine(weight=weight, bias=bias) if k == 0 else nir.Linear(weight=weight)
@@ -139,7 +136,7 @@ def network_from_nir(graph, dt: float | None = None) -> Network:
 
 
 def _lif_chain(graph, into) -> list[str]:
-    """LIF node names from the output back to the input."""
+    """Neuron node names (LIF, IF, CubaLIF) from the input to the output."""
     nir = _nir()
 
     outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
@@ -147,15 +144,16 @@ def _lif_chain(graph, into) -> list[str]:
         raise ValueError("graph must have one Output node with one incoming edge")
     chain, node = [], into[outputs[0]][0]
     while not isinstance(graph.nodes[node], nir.Input):
-        if not isinstance(graph.nodes[node], nir.LIF):
-            raise ValueError(f"node {node!r} is {type(graph.nodes[node]).__name__}; expected a chain of LIF layers")
+        if not isinstance(graph.nodes[node], (nir.LIF, nir.IF, nir.CubaLIF)):
+            raise ValueError(f"node {node!r} is {type(graph.nodes[node]).__name__}; expected a chain of neuron "
+                             "layers (LIF, IF, CubaLIF)")
         chain.append(node)
         node = _source_of(graph, into, into[node][0])
     return chain[::-1]
 
 
 def _source_of(graph, into, weight_node: str) -> str:
-    """The LIF/Input node feeding a weight branch (through its Delay, if any)."""
+    """The neuron/Input node feeding a weight branch (through its Delay, if any)."""
     nir = _nir()
 
     prev = into[weight_node][0]
@@ -165,17 +163,9 @@ def _source_of(graph, into, weight_node: str) -> str:
 def _layer(graph, into, lif_name: str, dt: float) -> Layer:
     nir = _nir()
 
-    lif = graph.nodes[lif_name]
-    tau = _uniform(lif.tau, f"{lif_name}.tau") / dt
-    r = _uniform(lif.r, f"{lif_name}.r")
-    v_reset = _uniform(lif.v_reset if lif.v_reset is not None else lif.v_leak, f"{lif_name}.v_reset")
-    if not np.isclose(_uniform(lif.v_leak, f"{lif_name}.v_leak"), v_reset):
-        raise ValueError(f"{lif_name}: v_leak must equal v_reset (SpikingJelly LIF decays towards V_reset)")
-    decay_input = bool(np.isclose(r, 1.0))
-    if not decay_input and not np.isclose(r, tau):
-        raise ValueError(f"{lif_name}: r must be 1 (decay_input=True) or tau/dt={tau:g} (decay_input=False), got {r}")
+    neuron = neuron_from_nir(graph.nodes[lif_name], dt, name=lif_name)
     pre, post, w, d = [], [], [], []
-    bias = np.zeros(np.size(lif.tau), np.float32)
+    bias = np.zeros(np.size(graph.nodes[lif_name].v_threshold), np.float32)
     n_pre = None
     for branch in into[lif_name]:
         node = graph.nodes[branch]
@@ -192,9 +182,7 @@ def _layer(graph, into, lif_name: str, dt: float) -> Layer:
                                    np.concatenate(d), n_pre=n_pre, n_post=bias.size)
     if synapses.max_delay == 0:
         synapses = Synapses(synapses.indptr, synapses.post, synapses.weight, None, n_post=synapses.n_post)
-    params = LIFParams(tau=round(float(tau), 9), v_threshold=float(_uniform(lif.v_threshold, "v_threshold")),
-                       v_reset=float(v_reset), decay_input=decay_input)
-    return Layer(synapses, params, bias=bias)
+    return Layer(synapses, neuron, bias=bias)
 
 
 def _delay_steps(node, name: str, dt: float) -> int:
@@ -210,5 +198,5 @@ def _delay_steps(node, name: str, dt: float) -> int:
 def _uniform(values, name: str) -> float:
     arr = np.asarray(values, np.float64).ravel()
     if arr.size == 0 or not np.all(arr == arr[0]):
-        raise ValueError(f"{name} must be the same for every neuron of a layer (a LIFParams), got {arr[:5]}...")
+        raise ValueError(f"{name} must be the same for every unit, got {arr[:5]}...")
     return float(arr[0])
