@@ -26,7 +26,7 @@ which are slow on x86 CPUs; that σ is timed as training runs it and once more w
 Inference: an SHD-recipe model made trained-like (BatchNorm running statistics from ten training-mode
 batches; its hidden layers spike without rescaling the weights, rates in the table), its integer-delay copy
 (`model.discretized()`) run in PyTorch under ``no_grad`` on 1 and on 64 samples, vs `export(model)` run
-event-driven on the core (`predict_core`) on the same samples as `Events` (export and the Events
+event-driven on the core (`DelaySNNCore.predict`) on the same samples as `Events` (export and the Events
 conversion timed apart), both on one thread and both on all threads (torch's and numba's): wall time,
 fraction of equal predictions, core synaptic ops vs dense MACs (one MAC per synapse per input step,
 delays free; the dcls convolution does (D + 1)× that).
@@ -47,7 +47,7 @@ from bench_core import thread_counts, torch_machine, using_threads, write_result
 
 from sdrnet.core import Events
 from sdrnet.report import format_table
-from snn.export import export, predict_core
+from snn.export import DelaySNNCore, export
 from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax
 from snn.reference import DclsSNN
 from snn.train import TrainConfig, _optimizers
@@ -203,8 +203,10 @@ def _inference(model, x, repeats: int) -> dict:
     t0 = time.perf_counter()
     events = Events.from_dense(x.numpy())
     t_events = time.perf_counter() - t0
-    pred_core, scores, synops = predict_core(network, events)  # also compiles the kernels (numba cache)
-    t = alternate({"torch": forward(net, x), "core": lambda: predict_core(network, events)}, repeats, lambda: None)
+    core = DelaySNNCore(network)
+    run = core.run(events)  # also compiles the kernels (numba cache)
+    pred_core, scores, synops = core.scores(run).argmax(1), core.scores(run), run.synops
+    t = alternate({"torch": forward(net, x), "core": lambda: core.predict(events)}, repeats, lambda: None)
     lengths = [STEPS + i * syn.tail for i, syn in enumerate(model.synapses)]  # input steps of each layer
     dense = sum(n * batch * s.in_features * s.out_features for n, s in zip(lengths, model.synapses))
     return dict(batch=batch, torch_ms=1e3 * t["torch"], core_ms=1e3 * t["core"], core_speedup=t["torch"] / t["core"],
@@ -233,7 +235,7 @@ def tables(rows, inf) -> str:
     infer = format_table([{
         "inference (SHD model)": f"{i['batch']} sample(s)", "threads": i["threads"],
         "PyTorch discretized (ms)": f"{i['torch_ms']:.1f}",
-        "core predict_core (ms)": f"{i['core_ms']:.1f}", "core speed-up": f"{i['core_speedup']:.2f}×",
+        "core predict (ms)": f"{i['core_ms']:.1f}", "core speed-up": f"{i['core_speedup']:.2f}×",
         "equal predictions": f"{i['prediction_agreement']:.3f}",
         "core synops / dense MACs": f"{i['core_synops']:.3g} / {i['dense_macs']:.3g}",
         "hidden spike rate": " / ".join(f"{r:.3f}" for r in i["hidden_spike_rate"])} for i in inf])

@@ -24,8 +24,7 @@ torch = require("torch", "snn.export")
 require("spikingjelly", "snn.export")
 
 from sdrnet.core import Events, Layer, LIFParams, Network, Synapses  # noqa: E402
-from sdrnet.core.nir import step_length  # noqa: E402
-from sdrnet.core.protocol import CoreModel, RunResult, register_core  # noqa: E402
+from sdrnet.core.protocol import CoreModel, RunResult, register_core, step_length  # noqa: E402
 
 from .models import DelaySNN, sum_softmax  # noqa: E402
 

@@ -596,7 +596,7 @@ def test_delayed_linear_masks_survive_training_and_erk():
 
 
 def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
-    from snn.export import export, predict_core
+    from snn.export import DelaySNNCore, export
     from snn.models import sum_softmax
 
     from sdrnet.core import Events
@@ -609,7 +609,7 @@ def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
     network = export(net)
     kept = sum(int(prune.get_mask(s).sum()) for s in model.synapses)
     assert sum(layer.synapses.nnz for layer in network.layers) == kept < sum(s.weight.numel() for s in model.synapses)
-    pred, _, _ = predict_core(network, Events.from_dense(x.numpy()))
+    pred = DelaySNNCore(network).predict(Events.from_dense(x.numpy()))
     np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
     np.testing.assert_allclose(network.run(Events.from_dense(x.numpy())).output, v.numpy(), atol=1e-5)
 

@@ -26,10 +26,10 @@ import numpy as np
 from sdrnet.optional import require
 from .network import Layer, Network
 from .neurons import neuron_from_nir
-from .protocol import check_dt
+from .protocol import check_dt, step_length
 from .synapses import Synapses
 
-__all__ = ["network_to_nir", "network_from_nir", "step_length"]
+__all__ = ["network_to_nir", "network_from_nir"]
 
 
 def _nir():
@@ -87,15 +87,6 @@ def network_to_nir(network: Network, dt: float | None = None, *, drop_tails: boo
     nodes["output"] = nir.Output(output_type=np.array([network.n_outputs]))
     edges.append((source, "output"))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": float(dt), "source": "sdrnet.core.Network"})
-
-
-def step_length(own: float | None, dt: float | None, name: str) -> float | None:
-    """The step length in seconds: ``dt`` if given, else ``own`` (the model's, named ``name``); ValueError
-    if both are given and disagree (the time constants would be off by their ratio)."""
-    dt = check_dt(dt)
-    if dt is not None and own is not None and not np.isclose(dt, own, rtol=1e-9, atol=0):
-        raise ValueError(f"dt={dt:g} s disagrees with {name}={own:g} s")
-    return own if dt is None else dt
 
 
 def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:

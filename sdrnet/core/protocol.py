@@ -141,8 +141,7 @@ def to_core(model, dt: float | None = None, **options) -> CoreModel:
     model does not say and needs it (a spiking model exported to physical time) raises ValueError rather
     than guess. ``options`` go to the family's converter."""
     if isinstance(model, CoreModel):
-        if dt is not None and model.dt is not None and not np.isclose(dt, model.dt, rtol=1e-9, atol=0):
-            raise ValueError(f"dt={dt} disagrees with the model's dt={model.dt}")
+        step_length(model.dt, dt, "the model's dt")
         if options:
             raise TypeError(f"a CoreModel takes no options, got {sorted(options)}")
         return model
@@ -188,3 +187,12 @@ def static_input(events, n_inputs: int, state=None, n_steps: int | None = None) 
     if x.ndim != 2 or x.shape[1] != n_inputs:
         raise ValueError(f"events must have shape [B, {n_inputs}], got {x.shape}")
     return as_float32("events", x)
+
+
+def step_length(own: float | None, dt: float | None, name: str) -> float | None:
+    """The step length in seconds: ``dt`` if given, else ``own`` (the model's, named ``name``); ValueError
+    if both are given and disagree (the time constants would be off by their ratio)."""
+    dt = check_dt(dt)
+    if dt is not None and own is not None and not np.isclose(dt, own, rtol=1e-9, atol=0):
+        raise ValueError(f"dt={dt:g} s disagrees with {name}={own:g} s")
+    return own if dt is None else dt
