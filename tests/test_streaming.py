@@ -82,3 +82,17 @@ def test_record_the_potential_of_any_layer():
         net.run(events, record="spikes")
     with pytest.raises(ValueError, match="layer"):
         net.run(events, record={"v": [2]})
+
+
+def test_window_is_a_slice_of_the_dense_steps():
+    rng = np.random.default_rng(0)
+    x = np.where(rng.random((12, 3, 5)) < 0.3, rng.integers(1, 4, (12, 3, 5)), 0).astype(np.float32)
+    events = Events.from_dense(x, dt=0.01)
+    for start, stop in [(0, 12), (3, 7), (5, 5), (11, 12)]:
+        w = events.window(start, stop)
+        assert w.n_steps == stop - start and w.dt == 0.01 and w.n_samples == 3
+        np.testing.assert_array_equal(w.to_dense(), x[start:stop])
+    with pytest.raises(ValueError, match="stop must be >= 4"):
+        events.window(4, 2)
+    with pytest.raises(ValueError, match="start must be <= 12"):
+        events.window(13, 14)

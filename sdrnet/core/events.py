@@ -189,6 +189,17 @@ class Events:
         return Events(self.time[sel], self.unit[sel], self.value[sel], ptr,
                       n_steps=self.n_steps, n_units=self.n_units, dt=self.dt)
 
+    def window(self, start: int, stop: int) -> Events:
+        """The steps ``[start, stop)`` of every sample as events of ``stop - start`` steps (times shifted by
+        ``start``): the chunks of a stream, e.g. for `sdrnet.core.Network.run` with ``state=``."""
+        start = check_int("start", start, 0, self.n_steps)
+        stop = check_int("stop", stop, start, self.n_steps)
+        keep = (self.time >= start) & (self.time < stop)
+        counts = np.bincount(self.sample_ids()[keep], minlength=self.n_samples)
+        ptr = np.concatenate([[0], np.cumsum(counts)])
+        return Events(self.time[keep] - start, self.unit[keep], self.value[keep], ptr,
+                      n_steps=stop - start, n_units=self.n_units, dt=self.dt)
+
     def __repr__(self) -> str:
         dt = "" if self.dt is None else f", dt={self.dt:g}"
         return (f"Events(n_samples={self.n_samples}, n_steps={self.n_steps}, n_units={self.n_units}, "
