@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sdrnet.core import CoreModel, RunResult, Synapses, kwta, sparse_matmul
-from sdrnet.core.protocol import register_core, static_input
+from sdrnet.core import RunResult, Synapses, kwta, sparse_matmul
+from sdrnet.core.protocol import StaticCoreModel, register_core
 
 __all__ = ["DendriteSegments", "DendriticLayer", "KWinners", "SparseWeights", "DendriticMLP", "MODES",
            "group_contexts", "rezero_weights", "rezero_after_step", "update_boost_strength",
@@ -458,7 +458,7 @@ def _init_feedforward(sparse: SparseWeights, input_density: float) -> None:
 
 # ---------------------------------------------------------------------------------------------- core export
 @dataclass
-class CoreDendriticMLP(CoreModel):
+class CoreDendriticMLP(StaticCoreModel):
     """A trained `DendriticMLP` on the event-driven core: feed-forward sums by `sdrnet.core.sparse_matmul`.
 
     ``synapses[i]`` holds layer ``i``'s non-zero feed-forward weights (pre = input unit, post = output
@@ -480,14 +480,6 @@ class CoreDendriticMLP(CoreModel):
     mode: str
     kernels: list[str] = field(default=None, repr=False)
 
-    @property
-    def n_inputs(self) -> int:
-        return self.synapses[0].n_pre
-
-    @property
-    def n_outputs(self) -> int:
-        return self.synapses[-1].n_post
-
     def run(self, events, state=None, n_steps: int | None = None, record=(), context=None,
             kernel: str = "auto") -> RunResult:
         """Logits (eval mode) for inputs ``events`` (float ``[B, input_size]``, numpy or torch, or a one-step
@@ -495,9 +487,7 @@ class CoreDendriticMLP(CoreModel):
         needed when the layers have segments); ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to
         `sdrnet.core.sparse_matmul`: the same logits. ``state`` must be None, ``n_steps`` None or 1 and
         ``record`` empty (the model records nothing)."""
-        x = static_input(events, self.n_inputs, state, n_steps)
-        if record:
-            raise ValueError(f"a CoreDendriticMLP records nothing: record must be empty, got {record!r}")
+        x = self.static_input(events, state, n_steps, record)
         context = self._context(context, x.shape[0])
         sums = []
         for i, segments in enumerate(self.segments):

@@ -26,7 +26,7 @@ import numpy as np
 from .events import Events
 from .validation import as_array, as_float32, check_int
 
-__all__ = ["CoreModel", "RunResult", "register_core", "to_core", "registered_cores", "static_input",
+__all__ = ["CoreModel", "StaticCoreModel", "RunResult", "register_core", "to_core", "registered_cores", "static_input",
            "ENTRY_POINTS"]
 
 ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that calls `register_core` on import
@@ -165,6 +165,27 @@ def check_dt(dt, name: str = "dt") -> float | None:
             np.isfinite(dt) and dt > 0):
         raise ValueError(f"{name} must be a positive finite number of seconds, got {dt!r}")
     return float(dt)
+
+
+class StaticCoreModel(CoreModel):
+    """A core model without time or state (one step): its projections are ``synapses`` (a list of `Synapses`,
+    input first); `static_input` reads its input."""
+
+    synapses: list
+
+    @property
+    def n_inputs(self) -> int:
+        return self.synapses[0].n_pre
+
+    @property
+    def n_outputs(self) -> int:
+        return self.synapses[-1].n_post
+
+    def static_input(self, events, state=None, n_steps: int | None = None, record=()) -> np.ndarray:
+        """`static_input` of this model; ValueError if ``record`` asks for anything (it records nothing)."""
+        if record:
+            raise ValueError(f"a {type(self).__name__} records nothing: record must be empty, got {record!r}")
+        return static_input(events, self.n_inputs, state, n_steps)
 
 
 def static_input(events, n_inputs: int, state=None, n_steps: int | None = None) -> np.ndarray:

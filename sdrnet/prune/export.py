@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sdrnet.core import CoreModel, Events, Layer, LIFParams, Network, RunResult, Synapses, sparse_matmul
-from sdrnet.core.protocol import register_core, static_input
+from sdrnet.core import Events, Layer, LIFParams, Network, RunResult, Synapses, sparse_matmul
+from sdrnet.core.protocol import StaticCoreModel, register_core
 
 from .masks import effective_weight, layer_names, targets
 
@@ -32,7 +32,7 @@ READOUT = LIFParams(tau=1.0, v_threshold=float("inf"), v_reset=0.0, decay_input=
 
 
 @dataclass
-class CoreMLP(CoreModel):
+class CoreMLP(StaticCoreModel):
     """A ReLU MLP on core `Synapses`: ``h ← relu(W·h + b)`` per layer by `sdrnet.core.sparse_matmul`, whose
     event kernel is one time step of `propagate` (only non-zero inputs do work) and whose batched kernel
     reads each weight once for a tile of samples; both give the same bits.
@@ -48,23 +48,13 @@ class CoreMLP(CoreModel):
     synops: np.ndarray = field(default=None, repr=False)
     kernels: list[str] = field(default=None, repr=False)
 
-    @property
-    def n_inputs(self) -> int:
-        return self.synapses[0].n_pre
-
-    @property
-    def n_outputs(self) -> int:
-        return self.synapses[-1].n_post
-
     def run(self, events, state=None, n_steps: int | None = None, record=(), kernel: str = "auto") -> RunResult:
         """Logits of ``events`` (float ``[B, n_inputs]``, numpy or torch, or a one-step `Events`).
 
         ``kernel``: ``"auto"`` (the cost model of `sparse_matmul` per layer), ``"event"`` or ``"batched"``:
         the same logits. ``state`` must be None and ``n_steps`` None or 1; the model records nothing
         (``record`` empty)."""
-        h = static_input(events, self.n_inputs, state, n_steps)
-        if record:
-            raise ValueError(f"a CoreMLP records nothing: record must be empty, got {record!r}")
+        h = self.static_input(events, state, n_steps, record)
         synops, kernels = np.zeros(len(self.synapses), np.int64), []
         for i, (syn, bias, relu) in enumerate(zip(self.synapses, self.biases, self.relu)):
             result = sparse_matmul(h, syn, kernel)
