@@ -36,10 +36,12 @@ from sdrnet.report import format_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # name, input size, hidden sizes, segments, batch, contexts ("one": one per batch, "distinct": one per row)
-CONFIGS = [("paper, 10 segments", 784, (2048, 2048), 10, 256, "one"),
-           ("paper, 100 segments", 784, (2048, 2048), 100, 256, "one"),
-           ("paper, 10 segments, distinct contexts", 784, (2048, 2048), 10, 256, "distinct"),
-           ("digits-sized, 10 segments", 64, (512, 512), 10, 64, "one")]
+CONFIGS = [
+    ("paper, 10 segments", 784, (2048, 2048), 10, 256, "one"),
+    ("paper, 100 segments", 784, (2048, 2048), 100, 256, "one"),
+    ("paper, 10 segments, distinct contexts", 784, (2048, 2048), 10, 256, "distinct"),
+    ("digits-sized, 10 segments", 64, (512, 512), 10, 64, "one"),
+]
 
 
 class EinsumMLP(nn.Module):
@@ -80,8 +82,7 @@ class EinsumMLP(nn.Module):
 
 def make(input_size, hidden, segments, batch, contexts, seed=0):
     torch.manual_seed(seed)
-    model = DendriticMLP(input_size, hidden, 10, segments, input_size, kw=True, kw_percent_on=0.05,
-                         weight_sparsity=0.5)
+    model = DendriticMLP(input_size, hidden, 10, segments, input_size, kw=True, kw_percent_on=0.05, weight_sparsity=0.5)
     x, y = torch.randn(batch, input_size), torch.randint(0, 10, (batch,))
     c = torch.randn(input_size) if contexts == "one" else torch.randn(batch, input_size)
     return model, x, y, c
@@ -113,7 +114,6 @@ def time_steps(net, model, x, y, c, repeats, rezero):
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
-    del optimizer
     model.zero_grad(set_to_none=True)
     return statistics.median(times)
 
@@ -129,9 +129,20 @@ def bench(config, repeats):
     rel = compare(model, ref, x, y, c)
     ours = time_steps(model, model, x, y, c, repeats, lambda: rezero_weights(model))
     theirs = time_steps(ref, model, x, y, c, max(2, repeats // 2), ref.rezero)
-    return dict(config=name, input=input_size, hidden=list(hidden), segments=segments, batch=batch, contexts=contexts,
-                parameters=sum(p.numel() for p in model.parameters()), ours_ms=1e3 * ours, einsum_ms=1e3 * theirs,
-                speedup=theirs / ours, max_rel_diff=rel, max_abs_diff_eval=same_eval)
+    return dict(
+        config=name,
+        input=input_size,
+        hidden=list(hidden),
+        segments=segments,
+        batch=batch,
+        contexts=contexts,
+        parameters=sum(p.numel() for p in model.parameters()),
+        ours_ms=1e3 * ours,
+        einsum_ms=1e3 * theirs,
+        speedup=theirs / ours,
+        max_rel_diff=rel,
+        max_abs_diff_eval=same_eval,
+    )
 
 
 def main(argv=None):
@@ -146,8 +157,11 @@ def main(argv=None):
             with using_threads(n):
                 row = dict(threads=n, **bench(config, args.repeats))
             rows.append(row)
-            print(f"  {row['config']:40s} {n} thread(s) ours {row['ours_ms']:9.1f} ms  einsum {row['einsum_ms']:9.1f} "
-                  f"ms  {row['speedup']:5.1f}×  max rel diff {row['max_rel_diff']:.1e}", flush=True)
+            print(
+                f"  {row['config']:40s} {n} thread(s) ours {row['ours_ms']:9.1f} ms  einsum {row['einsum_ms']:9.1f} "
+                f"ms  {row['speedup']:5.1f}×  max rel diff {row['max_rel_diff']:.1e}",
+                flush=True,
+            )
     table = summarize(rows)
     where = torch_machine(all_threads())
     print(f"\ntraining step (forward + backward + Adam + rezero), median; {where}\n{table}")
@@ -155,11 +169,20 @@ def main(argv=None):
 
 
 def summarize(rows) -> str:
-    return format_table([{
-        "configuration": r["config"], "threads": r["threads"], "parameters": f"{r['parameters'] / 1e6:.1f} M",
-        "DendriticMLP (ms)": f"{r['ours_ms']:.1f}", "einsum reference (ms)": f"{r['einsum_ms']:.1f}",
-        "speed-up": f"{r['speedup']:.1f}×",
-        "max rel. diff (outputs, grads)": f"{r['max_rel_diff']:.1e}"} for r in rows])
+    return format_table(
+        [
+            {
+                "configuration": r["config"],
+                "threads": r["threads"],
+                "parameters": f"{r['parameters'] / 1e6:.1f} M",
+                "DendriticMLP (ms)": f"{r['ours_ms']:.1f}",
+                "einsum reference (ms)": f"{r['einsum_ms']:.1f}",
+                "speed-up": f"{r['speedup']:.1f}×",
+                "max rel. diff (outputs, grads)": f"{r['max_rel_diff']:.1e}",
+            }
+            for r in rows
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sdrnet.core import (Events, Layer, LIFParams, Network, Synapses, get_cache_size, propagate,  # noqa: E402
-                         set_num_threads)
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, get_cache_size, propagate, set_num_threads  # noqa: E402
 from sdrnet.report import format_table  # noqa: E402
 
 N_IN = N_OUT = 10_000
@@ -59,8 +58,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def make_problem(fan_out: int, activity: float, n_steps: int, seed: int = 0):
     rng = np.random.default_rng(seed)
-    syn = Synapses.random_fixed_fan_out(N_IN, N_OUT, fan_out, rng, weight=lambda r, n: r.normal(0, 0.1, n),
-                                        max_delay=MAX_DELAY)
+    syn = Synapses.random_fixed_fan_out(
+        N_IN, N_OUT, fan_out, rng, weight=lambda r, n: r.normal(0, 0.1, n), max_delay=MAX_DELAY
+    )
     spikes = rng.random((n_steps, N_IN)) < activity
     t, u = np.nonzero(spikes)
     events = Events(t, u, None, None, n_steps=n_steps, n_units=N_IN)
@@ -130,8 +130,12 @@ def run_torch(syn, events):
     rows, cols, w = delay_major_rows(syn)
     order = np.lexsort((cols, rows))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=(MAX_DELAY + 1) * N_OUT))])
-    m = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(cols[order]),
-                                torch.from_numpy(w[order]), size=((MAX_DELAY + 1) * N_OUT, N_IN))
+    m = torch.sparse_csr_tensor(
+        torch.from_numpy(indptr),
+        torch.from_numpy(cols[order]),
+        torch.from_numpy(w[order]),
+        size=((MAX_DELAY + 1) * N_OUT, N_IN),
+    )
     return ring_loop(lambda x: (m @ torch.from_numpy(x)).numpy(), split_steps(events), events.n_steps)
 
 
@@ -253,6 +257,7 @@ def using_threads(n: int):
 
 def with_threads(fn, n: int):
     """``fn`` run on ``n`` threads (`using_threads`)."""
+
     def run(*args):
         with using_threads(n):
             return fn(*args)
@@ -278,8 +283,12 @@ def main(argv=None):
     steps = 200 if args.quick else args.steps
     configs = [(100, 0.01), (100, 0.05)] if args.quick else [(100, 0.01), (100, 0.05), (1000, 0.01), (1000, 0.05)]
     n_all, threads = all_threads(), thread_counts()
-    peers = {"sdrnet Network": (run_network, threads), "sdrnet propagate": (run_propagate, threads),
-             "scipy CSR": (run_scipy, [1]), "torch.sparse CSR": (run_torch, threads)}
+    peers = {
+        "sdrnet Network": (run_network, threads),
+        "sdrnet propagate": (run_propagate, threads),
+        "scipy CSR": (run_scipy, [1]),
+        "torch.sparse CSR": (run_torch, threads),
+    }
     if not args.quick:
         peers["dense numpy (no delays)"] = (run_dense, threads)
     if not (args.quick or args.no_brian2):
@@ -305,15 +314,39 @@ def main(argv=None):
                 if ref is None:
                     ref = v
                 err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
-                rows.append(dict(fan_out=fan_out, activity=activity, steps=steps, peer=name, threads=n,
-                                 seconds=seconds, synaptic_events=n_syn_events, events_per_s=n_syn_events / seconds,
-                                 max_rel_err_vs_sdrnet=err))
-                print(f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {n} thread(s) {seconds:8.3f} s  "
-                      f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}", flush=True)
+                rows.append(
+                    dict(
+                        fan_out=fan_out,
+                        activity=activity,
+                        steps=steps,
+                        peer=name,
+                        threads=n,
+                        seconds=seconds,
+                        synaptic_events=n_syn_events,
+                        events_per_s=n_syn_events / seconds,
+                        max_rel_err_vs_sdrnet=err,
+                    )
+                )
+                print(
+                    f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {n} thread(s) {seconds:8.3f} s  "
+                    f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}",
+                    flush=True,
+                )
     table = summarize(rows)
     print(f"\n{machine(n_all)}\n{table}\n\nmemory per stored synapse (bytes): {memory}")
-    write_results(args.out, machine=machine(n_all), cpu=cpu(), threads=threads, n_in=N_IN, n_out=N_OUT,
-                  max_delay=MAX_DELAY, repeats=args.repeats, rows=rows, memory=memory, table=table)
+    write_results(
+        args.out,
+        machine=machine(n_all),
+        cpu=cpu(),
+        threads=threads,
+        n_in=N_IN,
+        n_out=N_OUT,
+        max_delay=MAX_DELAY,
+        repeats=args.repeats,
+        rows=rows,
+        memory=memory,
+        table=table,
+    )
 
 
 def bytes_per_synapse(syn, net, fan_out: int) -> dict:
@@ -322,19 +355,34 @@ def bytes_per_synapse(syn, net, fan_out: int) -> dict:
     per_event = (syn.post.nbytes + syn.weight.nbytes + syn.delay.nbytes) / syn.nnz
     plan = net._compiled[0]
     offsets = max(plan.blocks(1, n)[1].nbytes for n in (1, all_threads()))
-    return dict(fan_out=fan_out, post_weight_delay=per_event, indptr=syn.indptr.nbytes / syn.nnz,
-                network_block_offsets=offsets / syn.nnz, total=syn.nbytes / syn.nnz + offsets / syn.nnz)
+    return dict(
+        fan_out=fan_out,
+        post_weight_delay=per_event,
+        indptr=syn.indptr.nbytes / syn.nnz,
+        network_block_offsets=offsets / syn.nnz,
+        total=syn.nbytes / syn.nnz + offsets / syn.nnz,
+    )
 
 
 def summarize(rows) -> str:
     """Markdown table: events/s per peer and thread count, and how many times longer it took than sdrnet
     Network on as many threads."""
     ours = {(r["fan_out"], r["activity"], r["threads"]): r["seconds"] for r in rows if r["peer"] == "sdrnet Network"}
-    return format_table([{
-        "fan-out": r["fan_out"], "activity": f"{r['activity']:.0%}", "peer": r["peer"], "threads": r["threads"],
-        "time (s)": f"{r['seconds']:.3f}", "synaptic events/s": f"{r['events_per_s'] / 1e6:,.1f} M",
-        "sdrnet Network speed-up": f"{r['seconds'] / ours[r['fan_out'], r['activity'], r['threads']]:.2f}×",
-        "max rel. err": f"{r['max_rel_err_vs_sdrnet']:.1e}"} for r in rows])
+    return format_table(
+        [
+            {
+                "fan-out": r["fan_out"],
+                "activity": f"{r['activity']:.0%}",
+                "peer": r["peer"],
+                "threads": r["threads"],
+                "time (s)": f"{r['seconds']:.3f}",
+                "synaptic events/s": f"{r['events_per_s'] / 1e6:,.1f} M",
+                "sdrnet Network speed-up": f"{r['seconds'] / ours[r['fan_out'], r['activity'], r['threads']]:.2f}×",
+                "max rel. err": f"{r['max_rel_err_vs_sdrnet']:.1e}",
+            }
+            for r in rows
+        ]
+    )
 
 
 if __name__ == "__main__":

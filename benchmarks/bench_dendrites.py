@@ -54,7 +54,7 @@ def run_numpy(dense, inputs, block=10_000):
     x = inputs.dense.astype(np.float32)
     found = []
     for start in range(0, dense.shape[1], block):
-        counts = x @ dense[:, start:start + block]
+        counts = x @ dense[:, start : start + block]
         b, j = np.nonzero(counts >= THETA - 0.5)
         found.append((b, j + start))
     return _merge(found)
@@ -63,11 +63,12 @@ def run_numpy(dense, inputs, block=10_000):
 def run_scipy(w, inputs, block=100):
     import scipy.sparse as sp
 
-    x = sp.csr_matrix((np.ones(inputs.indices.shape[0], np.float32), inputs.indices, inputs.indptr),
-                      shape=(len(inputs), N))
+    x = sp.csr_matrix(
+        (np.ones(inputs.indices.shape[0], np.float32), inputs.indices, inputs.indptr), shape=(len(inputs), N)
+    )
     found = []
     for start in range(0, len(inputs), block):
-        counts = (x[start:start + block] @ w).tocoo()
+        counts = (x[start : start + block] @ w).tocoo()
         keep = counts.data >= THETA - 0.5
         found.append((counts.row[keep] + start, counts.col[keep]))
     return _merge(found)
@@ -98,10 +99,12 @@ def main(argv=None):
             run_matches(syn, batches[0][:10])
             run_core_overlap(syn, batches[0][:10])
     # (run, the segments in the form it takes: built once, outside the timings, thread counts)
-    peers = {"sdrnet segment_matches": (run_matches, syn, threads),
-             "sdrnet core.overlap": (run_core_overlap, syn, threads),
-             "numpy dense (BLAS)": (run_numpy, syn.to_dense(), threads),  # float32 [n, segments], weights all 1
-             "scipy sparse": (run_scipy, syn.to_scipy(), [1])}
+    peers = {
+        "sdrnet segment_matches": (run_matches, syn, threads),
+        "sdrnet core.overlap": (run_core_overlap, syn, threads),
+        "numpy dense (BLAS)": (run_numpy, syn.to_dense(), threads),  # float32 [n, segments], weights all 1
+        "scipy sparse": (run_scipy, syn.to_scipy(), [1]),
+    }
     rows, reference = [], None
     for name, (fn, segments, counts) in peers.items():
         for n in counts:
@@ -116,32 +119,68 @@ def main(argv=None):
                 reference = found
             same = all(np.array_equal(f[0], r[0]) and np.array_equal(f[1], r[1]) for f, r in zip(found, reference))
             evaluations = n_segments * BATCH * n_batches
-            rows.append(dict(peer=name, threads=n, seconds=seconds, evaluations=evaluations,
-                             evaluations_per_s=evaluations / seconds, matches=int(sum(f[0].shape[0] for f in found)),
-                             same_matches_as_sdrnet=bool(same)))
-            print(f"  {name:24s} {n} thread(s) {seconds:8.3f} s  {evaluations / seconds / 1e9:7.3f} G evaluations/s  "
-                  f"same={same}", flush=True)
+            rows.append(
+                dict(
+                    peer=name,
+                    threads=n,
+                    seconds=seconds,
+                    evaluations=evaluations,
+                    evaluations_per_s=evaluations / seconds,
+                    matches=int(sum(f[0].shape[0] for f in found)),
+                    same_matches_as_sdrnet=bool(same),
+                )
+            )
+            print(
+                f"  {name:24s} {n} thread(s) {seconds:8.3f} s  {evaluations / seconds / 1e9:7.3f} G evaluations/s  "
+                f"same={same}",
+                flush=True,
+            )
     dense_bytes = N * n_segments * 4 / syn.nnz  # float32 dense segment matrix
-    memory = dict(sdrnet_bytes_per_synapse=syn.bytes_per_synapse,
-                  sdrnet_kernel_bytes_per_synapse=(syn.indptr.nbytes + syn.post.nbytes) / syn.nnz,
-                  dense_float32_bytes_per_synapse=dense_bytes)
+    memory = dict(
+        sdrnet_bytes_per_synapse=syn.bytes_per_synapse,
+        sdrnet_kernel_bytes_per_synapse=(syn.indptr.nbytes + syn.post.nbytes) / syn.nnz,
+        dense_float32_bytes_per_synapse=dense_bytes,
+    )
     table = summarize(rows)
     print(f"\n{machine(all_threads())}\n{table}")
-    print(f"\nmemory: Synapses {memory['sdrnet_bytes_per_synapse']:.2f} B/synapse "
-          f"({memory['sdrnet_kernel_bytes_per_synapse']:.2f} read by the kernel: indptr + post); "
-          f"dense float32 matrix {dense_bytes:.0f} B/synapse")
-    write_results(args.out, machine=machine(all_threads()), threads=threads, n=N, active=ACTIVE, s=S, theta=THETA, batch=BATCH,
-                  segments=n_segments, batches=n_batches, rows=rows, memory=memory, table=table)
+    print(
+        f"\nmemory: Synapses {memory['sdrnet_bytes_per_synapse']:.2f} B/synapse "
+        f"({memory['sdrnet_kernel_bytes_per_synapse']:.2f} read by the kernel: indptr + post); "
+        f"dense float32 matrix {dense_bytes:.0f} B/synapse"
+    )
+    write_results(
+        args.out,
+        machine=machine(all_threads()),
+        threads=threads,
+        n=N,
+        active=ACTIVE,
+        s=S,
+        theta=THETA,
+        batch=BATCH,
+        segments=n_segments,
+        batches=n_batches,
+        rows=rows,
+        memory=memory,
+        table=table,
+    )
 
 
 def summarize(rows) -> str:
     """Markdown table; the speed-up is against sdrnet segment_matches on as many threads."""
     ours = {r["threads"]: r["seconds"] for r in rows if r["peer"] == "sdrnet segment_matches"}
-    return format_table([{
-        "peer": r["peer"], "threads": r["threads"], "time (s)": f"{r['seconds']:.3f}",
-        "segment evaluations/s": f"{r['evaluations_per_s'] / 1e9:.3f} G",
-        "sdrnet speed-up": f"{r['seconds'] / ours[r['threads']]:.1f}×",
-        "same matches": r["same_matches_as_sdrnet"]} for r in rows])
+    return format_table(
+        [
+            {
+                "peer": r["peer"],
+                "threads": r["threads"],
+                "time (s)": f"{r['seconds']:.3f}",
+                "segment evaluations/s": f"{r['evaluations_per_s'] / 1e9:.3f} G",
+                "sdrnet speed-up": f"{r['seconds'] / ours[r['threads']]:.1f}×",
+                "same matches": r["same_matches_as_sdrnet"],
+            }
+            for r in rows
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import warnings
 from pathlib import Path
 
 import numba
-
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
@@ -122,23 +121,49 @@ def bench(sizes, sparsity, batch, threads, repeats):
         if isinstance(m, nn.Linear) and tprune.is_pruned(m):
             tprune.remove(m, "weight")
     torch_sparse, scipy_csr = sparse_peers(model)
-    outs = {"torch dense": model(x).detach().numpy(), "torch.sparse": torch_sparse(x).numpy(),
-            "scipy CSR": scipy_csr(xn), "core": core.run(xn).output}
+    outs = {
+        "torch dense": model(x).detach().numpy(),
+        "torch.sparse": torch_sparse(x).numpy(),
+        "scipy CSR": scipy_csr(xn),
+        "core": core.run(xn).output,
+    }
     diffs = {name: float(np.abs(out - ref).max()) for name, out in outs.items()}
     with torch.no_grad():
-        t = interleaved_medians({"torch dense": lambda: model(x), "torch.sparse": lambda: torch_sparse(x),
-                                 "scipy CSR": lambda: scipy_csr(xn), "core": lambda: core.run(xn)}, repeats)
+        t = interleaved_medians(
+            {
+                "torch dense": lambda: model(x),
+                "torch.sparse": lambda: torch_sparse(x),
+                "scipy CSR": lambda: scipy_csr(xn),
+                "core": lambda: core.run(xn),
+            },
+            repeats,
+        )
     result = core.run(xn)
     nnz = [s.nnz for s in core.synapses]
     dense_macs = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     core_bytes = sum(s.nbytes for s in core.synapses) + sum(b.nbytes for b in core.biases)
-    return dict(sparsity=sparsity, batch=batch, threads=threads, nnz=sum(nnz), synops=int(result.synops.sum()),
-                sparse_macs=batch * sum(nnz), dense_macs=dense_macs, core_kernels=list(result.kernels),
-                torch_masked_ms=1e3 * t_masked, torch_dense_ms=1e3 * t["torch dense"],
-                torch_sparse_ms=1e3 * t["torch.sparse"], scipy_ms=1e3 * t["scipy CSR"], core_ms=1e3 * t["core"],
-                speedup_vs_dense=t["torch dense"] / t["core"], speedup_vs_masked=t_masked / t["core"],
-                torch_masked_bytes=masked_bytes, torch_dense_bytes=torch_bytes(model), core_bytes=core_bytes,
-                core_bytes_per_nnz=core_bytes / sum(nnz), max_abs_diff=diffs)
+    return dict(
+        sparsity=sparsity,
+        batch=batch,
+        threads=threads,
+        nnz=sum(nnz),
+        synops=int(result.synops.sum()),
+        sparse_macs=batch * sum(nnz),
+        dense_macs=dense_macs,
+        core_kernels=list(result.kernels),
+        torch_masked_ms=1e3 * t_masked,
+        torch_dense_ms=1e3 * t["torch dense"],
+        torch_sparse_ms=1e3 * t["torch.sparse"],
+        scipy_ms=1e3 * t["scipy CSR"],
+        core_ms=1e3 * t["core"],
+        speedup_vs_dense=t["torch dense"] / t["core"],
+        speedup_vs_masked=t_masked / t["core"],
+        torch_masked_bytes=masked_bytes,
+        torch_dense_bytes=torch_bytes(model),
+        core_bytes=core_bytes,
+        core_bytes_per_nnz=core_bytes / sum(nnz),
+        max_abs_diff=diffs,
+    )
 
 
 def why(r) -> str:
@@ -148,38 +173,60 @@ def why(r) -> str:
     macs = r["sparse_macs"] / ns
     dense = r["dense_macs"] / (r["torch_dense_ms"] * 1e6)
     kernels = ", ".join(r["core_kernels"])
-    return (f"{r['sparsity']:.0%} sparse, batch {r['batch']}, {r['threads']} thread(s): core ({kernels}) does "
-            f"{macs:.2f} weight×sample MACs/ns ({events:.2f} non-zero-input events/ns; a scalar scatter is capped "
-            f"near {1 / EVENT_NS:.0f}/ns per thread), dense torch {dense:.1f} MACs/ns on "
-            f"{r['dense_macs'] / r['sparse_macs']:.0f}× as many MACs: the core is {r['speedup_vs_dense']:.2f}× as fast.")
+    return (
+        f"{r['sparsity']:.0%} sparse, batch {r['batch']}, {r['threads']} thread(s): core ({kernels}) does "
+        f"{macs:.2f} weight×sample MACs/ns ({events:.2f} non-zero-input events/ns; a scalar scatter is capped "
+        f"near {1 / EVENT_NS:.0f}/ns per thread), dense torch {dense:.1f} MACs/ns on "
+        f"{r['dense_macs'] / r['sparse_macs']:.0f}× as many MACs: the core is {r['speedup_vs_dense']:.2f}× as fast."
+    )
 
 
 def summarize(rows) -> str:
     short = {"event": "e", "batched": "b"}
-    return format_table([{
-        "sparsity": f"{r['sparsity']:.0%}", "batch": r["batch"], "threads": r["threads"],
-        "torch + masks (ms)": f"{r['torch_masked_ms']:.2f}", "torch dense (ms)": f"{r['torch_dense_ms']:.2f}",
-        "torch.sparse (ms)": f"{r['torch_sparse_ms']:.2f}", "scipy CSR, 1 thread (ms)": f"{r['scipy_ms']:.2f}",
-        "core (ms)": f"{r['core_ms']:.2f}", "core kernels": "".join(short[k] for k in r["core_kernels"]),
-        "core vs dense": f"{r['speedup_vs_dense']:.2f}×", "core vs masks": f"{r['speedup_vs_masked']:.1f}×",
-        "torch + masks (MB)": f"{r['torch_masked_bytes'] / 1e6:.1f}", "core (MB)": f"{r['core_bytes'] / 1e6:.2f}",
-        "core B/nnz": f"{r['core_bytes_per_nnz']:.1f}",
-        "max |diff|": f"{max(r['max_abs_diff'].values()):.1e}"} for r in rows])
+    return format_table(
+        [
+            {
+                "sparsity": f"{r['sparsity']:.0%}",
+                "batch": r["batch"],
+                "threads": r["threads"],
+                "torch + masks (ms)": f"{r['torch_masked_ms']:.2f}",
+                "torch dense (ms)": f"{r['torch_dense_ms']:.2f}",
+                "torch.sparse (ms)": f"{r['torch_sparse_ms']:.2f}",
+                "scipy CSR, 1 thread (ms)": f"{r['scipy_ms']:.2f}",
+                "core (ms)": f"{r['core_ms']:.2f}",
+                "core kernels": "".join(short[k] for k in r["core_kernels"]),
+                "core vs dense": f"{r['speedup_vs_dense']:.2f}×",
+                "core vs masks": f"{r['speedup_vs_masked']:.1f}×",
+                "torch + masks (MB)": f"{r['torch_masked_bytes'] / 1e6:.1f}",
+                "core (MB)": f"{r['core_bytes'] / 1e6:.2f}",
+                "core B/nnz": f"{r['core_bytes_per_nnz']:.1f}",
+                "max |diff|": f"{max(r['max_abs_diff'].values()):.1e}",
+            }
+            for r in rows
+        ]
+    )
 
 
 def machine_line(threads, load_before: float) -> str:
     """CPU model, cores and L2 per core, torch, the thread counts run and the load average over the run."""
     where = torch_machine(max(threads)).rsplit(", ", 1)[0]
-    return (f"{where}, threads {'/'.join(map(str, threads))} of {os.cpu_count()} cores (torch and numba alike), "
-            f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}")
+    return (
+        f"{where}, threads {'/'.join(map(str, threads))} of {os.cpu_count()} cores (torch and numba alike), "
+        f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
+    )
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 32, 256])
-    ap.add_argument("--threads", type=int, nargs="+", default=thread_counts(),
-                    help="thread counts for torch and the core (default: 1 and all)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=thread_counts(),
+        help="thread counts for torch and the core (default: 1 and all)",
+    )
     ap.add_argument("--quick", action="store_true", help="80 and 90 %% sparsity, batch 1 and 32, 5 repeats")
     ap.add_argument("--out", type=Path, default=RESULTS / "prune.json")
     args = ap.parse_args(argv)
@@ -193,14 +240,18 @@ def main(argv=None):
             for s in sparsities:
                 rows.append(bench(SIZES, s, batch, threads, repeats))
                 r = rows[-1]
-                print(f"  {s:.0%} batch {batch:3d} threads {threads}: dense {r['torch_dense_ms']:7.2f} ms  "
-                      f"core {r['core_ms']:7.2f} ms ({r['speedup_vs_dense']:.2f}×, {'/'.join(r['core_kernels'])})",
-                      flush=True)
+                print(
+                    f"  {s:.0%} batch {batch:3d} threads {threads}: dense {r['torch_dense_ms']:7.2f} ms  "
+                    f"core {r['core_ms']:7.2f} ms ({r['speedup_vs_dense']:.2f}×, {'/'.join(r['core_kernels'])})",
+                    flush=True,
+                )
     table = summarize(rows)
     where = machine_line(args.threads, load_before)
     reasons = [why(r) for r in rows]
-    print(f"\nReLU MLP {'-'.join(map(str, SIZES))}, inference, median of {repeats} calls; {where}\n"
-          f"{table}\n\nwhy (core kernels per layer: b = batched, e = event):\n" + "\n".join(reasons))
+    print(
+        f"\nReLU MLP {'-'.join(map(str, SIZES))}, inference, median of {repeats} calls; {where}\n"
+        f"{table}\n\nwhy (core kernels per layer: b = batched, e = event):\n" + "\n".join(reasons)
+    )
     write_results(args.out, machine=where, sizes=SIZES, repeats=repeats, rows=rows, table=table, why=reasons)
 
 

@@ -54,8 +54,10 @@ from snn.train import TrainConfig, _optimizers
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STEPS, CHANNELS, DENSITY = 100, 140, 0.05
-RECIPES = {"SHD": dict(n_hidden=256, n_layers=2, n_outputs=20, max_delay=24, tau=1.005, batch=256),
-           "SSC": dict(n_hidden=512, n_layers=3, n_outputs=35, max_delay=30, tau=1.5, batch=128)}
+RECIPES = {
+    "SHD": dict(n_hidden=256, n_layers=2, n_outputs=20, max_delay=24, tau=1.005, batch=256),
+    "SSC": dict(n_hidden=512, n_layers=3, n_outputs=35, max_delay=30, tau=1.5, batch=128),
+}
 # (recipe, σ (None: the initial max_delay // 2), flush subnormals to zero)
 ROWS = [("SHD", None, False), ("SHD", 0.23, False), ("SHD", 0.23, True), ("SSC", None, False)]
 
@@ -89,19 +91,26 @@ def compare(model, ref, x, y) -> dict:
     """Max abs differences of v_out, weight gradients and delay gradients (delay = D//2 − P), and the
     number of hidden spikes that differ (float rounding can tip a neuron over threshold; it then cascades)."""
     seen = {id(model): [], id(ref): []}
-    hooks = [n.register_forward_hook(lambda m, a, s, k=id(net): seen[k].append(s.detach()))
-             for net in (model, ref) for n in net.neurons]
+    hooks = [
+        n.register_forward_hook(lambda m, a, s, k=id(net): seen[k].append(s.detach()))
+        for net in (model, ref)
+        for n in net.neurons
+    ]
     v, v_ref = model(x), ref(x)
     for h in hooks:
         h.remove()
     snn_loss(v, y).backward()
     snn_loss(v_ref, y).backward()
     layers = list(zip(model.synapses, ref.convs))
-    pairs = {"v_out": [(v.detach(), v_ref.detach())],
-             "weight_grad": [(s.weight.grad, c.weight.grad.view_as(s.weight)) for s, c in layers],
-             "delay_grad": [(s.delay.grad, -c.P.grad.view_as(s.delay)) for s, c in layers]}
-    res = {"hidden_spikes": int(sum(a.sum() for a in seen[id(model)])),
-           "hidden_spike_mismatches": int(sum((a != b).sum() for a, b in zip(seen[id(model)], seen[id(ref)])))}
+    pairs = {
+        "v_out": [(v.detach(), v_ref.detach())],
+        "weight_grad": [(s.weight.grad, c.weight.grad.view_as(s.weight)) for s, c in layers],
+        "delay_grad": [(s.delay.grad, -c.P.grad.view_as(s.delay)) for s, c in layers],
+    }
+    res = {
+        "hidden_spikes": int(sum(a.sum() for a in seen[id(model)])),
+        "hidden_spike_mismatches": int(sum((a != b).sum() for a, b in zip(seen[id(model)], seen[id(ref)]))),
+    }
     for name, ab in pairs.items():
         res[f"{name}_max_abs_diff"] = max(float((a - b).abs().max()) for a, b in ab)
         res[f"{name}_max_abs"] = max(float(b.abs().max()) for _, b in ab)
@@ -116,8 +125,10 @@ def optimizers(model, ref):
     pmap = {id(s.weight): c.weight for s, c in zip(model.synapses, ref.convs)}
     pmap.update({id(s.delay): c.P for s, c in zip(model.synapses, ref.convs)})
     pmap.update({id(p): q for p, q in zip(model.norms.parameters(), ref.norms.parameters())})
-    theirs = [torch.optim.Adam([{**g, "params": [pmap[id(p)] for p in g["params"]]} for g in opt.param_groups])
-              for opt in ours]
+    theirs = [
+        torch.optim.Adam([{**g, "params": [pmap[id(p)] for p in g["params"]]} for g in opt.param_groups])
+        for opt in ours
+    ]
     return ours, theirs
 
 
@@ -129,6 +140,7 @@ def train_step(net, opts, x, y):
         for opt in opts:
             opt.step()
         net.clamp()
+
     return step
 
 
@@ -136,6 +148,7 @@ def forward(net, x):
     def run():
         with torch.no_grad():
             net(x)
+
     return run
 
 
@@ -166,12 +179,25 @@ def bench(recipe, sigma, flush, repeats, device) -> dict:
     finally:
         torch.set_flush_denormal(False)
     cfg = model.config
-    return dict(config=f"{recipe} {cfg.n_layers}×{cfg.n_hidden}, max_delay {cfg.max_delay}, batch {x.shape[1]}",
-                sigma=model.synapses[0].sigma, flush_denormal=flush, steps=STEPS, channels=CHANNELS,
-                batch=x.shape[1], n_layers=cfg.n_layers, n_hidden=cfg.n_hidden, max_delay=cfg.max_delay,
-                train_ours_ms=1e3 * t["ours"], train_dcls_ms=1e3 * t["dcls"], train_speedup=t["dcls"] / t["ours"],
-                forward_ours_ms=1e3 * f["ours"], forward_dcls_ms=1e3 * f["dcls"],
-                forward_speedup=f["dcls"] / f["ours"], **diffs, **{f"{k}_f64": v for k, v in diffs64.items()})
+    return dict(
+        config=f"{recipe} {cfg.n_layers}×{cfg.n_hidden}, max_delay {cfg.max_delay}, batch {x.shape[1]}",
+        sigma=model.synapses[0].sigma,
+        flush_denormal=flush,
+        steps=STEPS,
+        channels=CHANNELS,
+        batch=x.shape[1],
+        n_layers=cfg.n_layers,
+        n_hidden=cfg.n_hidden,
+        max_delay=cfg.max_delay,
+        train_ours_ms=1e3 * t["ours"],
+        train_dcls_ms=1e3 * t["dcls"],
+        train_speedup=t["dcls"] / t["ours"],
+        forward_ours_ms=1e3 * f["ours"],
+        forward_dcls_ms=1e3 * f["dcls"],
+        forward_speedup=f["dcls"] / f["ours"],
+        **diffs,
+        **{f"{k}_f64": v for k, v in diffs64.items()},
+    )
 
 
 def trained_like(seed: int = 0, batches: int = 10):
@@ -209,36 +235,62 @@ def _inference(model, x, repeats: int) -> dict:
     t = alternate({"torch": forward(net, x), "core": lambda: core.predict(events)}, repeats, lambda: None)
     lengths = [STEPS + i * syn.tail for i, syn in enumerate(model.synapses)]  # input steps of each layer
     dense = sum(n * batch * s.in_features * s.out_features for n, s in zip(lengths, model.synapses))
-    return dict(batch=batch, torch_ms=1e3 * t["torch"], core_ms=1e3 * t["core"], core_speedup=t["torch"] / t["core"],
-                export_ms=1e3 * t_export, events_ms=1e3 * t_events,
-                prediction_agreement=float((pred_core == pred_torch).mean()),
-                scores_max_abs_diff=float(abs(scores - sum_softmax(v).numpy()).max()),
-                hidden_spike_rate=[float(s.mean()) for s in hidden], input_density=float((x > 0).float().mean()),
-                core_synops=int(synops.sum()), dense_macs=dense, dcls_conv_macs=dense * (model.config.max_delay + 1),
-                synops_per_dense_mac=int(synops.sum()) / dense)
+    return dict(
+        batch=batch,
+        torch_ms=1e3 * t["torch"],
+        core_ms=1e3 * t["core"],
+        core_speedup=t["torch"] / t["core"],
+        export_ms=1e3 * t_export,
+        events_ms=1e3 * t_events,
+        prediction_agreement=float((pred_core == pred_torch).mean()),
+        scores_max_abs_diff=float(abs(scores - sum_softmax(v).numpy()).max()),
+        hidden_spike_rate=[float(s.mean()) for s in hidden],
+        input_density=float((x > 0).float().mean()),
+        core_synops=int(synops.sum()),
+        dense_macs=dense,
+        dcls_conv_macs=dense * (model.config.max_delay + 1),
+        synops_per_dense_mac=int(synops.sum()) / dense,
+    )
 
 
 def tables(rows, inf) -> str:
-    train = format_table([{
-        "configuration": r["config"], "σ": f"{r['sigma']:g}" + (" FTZ" if r["flush_denormal"] else ""),
-        "step ours (ms)": f"{r['train_ours_ms']:.0f}",
-        "step dcls (ms)": f"{r['train_dcls_ms']:.0f}", "step speed-up": f"{r['train_speedup']:.2f}×",
-        "fwd ours (ms)": f"{r['forward_ours_ms']:.0f}", "fwd dcls (ms)": f"{r['forward_dcls_ms']:.0f}",
-        "fwd speed-up": f"{r['forward_speedup']:.2f}×",
-        "max |Δ| v_out / ∂w / ∂d": f"{r['v_out_max_abs_diff']:.1e} / {r['weight_grad_max_abs_diff']:.1e} / "
-                                   f"{r['delay_grad_max_abs_diff']:.1e}",
-        "spike flips": f"{r['hidden_spike_mismatches']} / {r['hidden_spikes']:.2g}",
-        "max |Δ| float64": f"{r['v_out_max_abs_diff_f64']:.0e} / {r['weight_grad_max_abs_diff_f64']:.0e} / "
-                           f"{r['delay_grad_max_abs_diff_f64']:.0e}"} for r in rows])
+    train = format_table(
+        [
+            {
+                "configuration": r["config"],
+                "σ": f"{r['sigma']:g}" + (" FTZ" if r["flush_denormal"] else ""),
+                "step ours (ms)": f"{r['train_ours_ms']:.0f}",
+                "step dcls (ms)": f"{r['train_dcls_ms']:.0f}",
+                "step speed-up": f"{r['train_speedup']:.2f}×",
+                "fwd ours (ms)": f"{r['forward_ours_ms']:.0f}",
+                "fwd dcls (ms)": f"{r['forward_dcls_ms']:.0f}",
+                "fwd speed-up": f"{r['forward_speedup']:.2f}×",
+                "max |Δ| v_out / ∂w / ∂d": f"{r['v_out_max_abs_diff']:.1e} / {r['weight_grad_max_abs_diff']:.1e} / "
+                f"{r['delay_grad_max_abs_diff']:.1e}",
+                "spike flips": f"{r['hidden_spike_mismatches']} / {r['hidden_spikes']:.2g}",
+                "max |Δ| float64": f"{r['v_out_max_abs_diff_f64']:.0e} / {r['weight_grad_max_abs_diff_f64']:.0e} / "
+                f"{r['delay_grad_max_abs_diff_f64']:.0e}",
+            }
+            for r in rows
+        ]
+    )
     if inf is None:
         return train
-    infer = format_table([{
-        "inference (SHD model)": f"{i['batch']} sample(s)", "threads": i["threads"],
-        "PyTorch discretized (ms)": f"{i['torch_ms']:.1f}",
-        "core predict (ms)": f"{i['core_ms']:.1f}", "core speed-up": f"{i['core_speedup']:.2f}×",
-        "equal predictions": f"{i['prediction_agreement']:.3f}",
-        "core synops / dense MACs": f"{i['core_synops']:.3g} / {i['dense_macs']:.3g}",
-        "hidden spike rate": " / ".join(f"{r:.3f}" for r in i["hidden_spike_rate"])} for i in inf])
+    infer = format_table(
+        [
+            {
+                "inference (SHD model)": f"{i['batch']} sample(s)",
+                "threads": i["threads"],
+                "PyTorch discretized (ms)": f"{i['torch_ms']:.1f}",
+                "core predict (ms)": f"{i['core_ms']:.1f}",
+                "core speed-up": f"{i['core_speedup']:.2f}×",
+                "equal predictions": f"{i['prediction_agreement']:.3f}",
+                "core synops / dense MACs": f"{i['core_synops']:.3g} / {i['dense_macs']:.3g}",
+                "hidden spike rate": " / ".join(f"{r:.3f}" for r in i["hidden_spike_rate"]),
+            }
+            for i in inf
+        ]
+    )
     return f"{train}\n\n{infer}"
 
 
@@ -247,8 +299,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5, help="timed calls of each (median reported)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="the SHD configuration at the initial σ only")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
-                    help="where the training-step comparison runs (inference stays on the CPU)")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        choices=["cpu", "cuda"],
+        help="where the training-step comparison runs (inference stays on the CPU)",
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -261,9 +317,11 @@ def main(argv=None):
     for recipe, sigma, flush in ROWS[:1] if args.quick else ROWS:
         rows.append(bench(recipe, sigma, flush, args.repeats, device))
         r = rows[-1]
-        print(f"  {r['config']:36s} σ={r['sigma']:<5g}{' FTZ' if flush else '    '} step: ours "
-              f"{r['train_ours_ms']:6.0f} ms  dcls {r['train_dcls_ms']:6.0f} ms  {r['train_speedup']:.2f}×",
-              flush=True)
+        print(
+            f"  {r['config']:36s} σ={r['sigma']:<5g}{' FTZ' if flush else '    '} step: ours "
+            f"{r['train_ours_ms']:6.0f} ms  dcls {r['train_dcls_ms']:6.0f} ms  {r['train_speedup']:.2f}×",
+            flush=True,
+        )
     inf = None
     if device.type == "cpu":
         model, gen = trained_like()
@@ -274,12 +332,22 @@ def main(argv=None):
         where = f"{torch.cuda.get_device_name()}, host {where}"
     table = tables(rows, inf)
     elapsed = time.perf_counter() - start
-    print(f"\ntraining step (zero_grad + forward + loss + backward + Adam + clamp) and forward, median of "
-          f"{args.repeats}; {where}\n{table}\n(run time {elapsed:.0f} s)")
+    print(
+        f"\ntraining step (zero_grad + forward + loss + backward + Adam + clamp) and forward, median of "
+        f"{args.repeats}; {where}\n{table}\n(run time {elapsed:.0f} s)"
+    )
     out = args.out or RESULTS / ("snn.json" if device.type == "cpu" else "snn_cuda.json")
-    write_results(out, machine=where, device=args.device, repeats=args.repeats,
-                  input=dict(steps=STEPS, channels=CHANNELS, density=DENSITY, counts="1..3", dropout=0.0, seed=0),
-                  rows=rows, inference=inf, table=table, run_time_s=elapsed)
+    write_results(
+        out,
+        machine=where,
+        device=args.device,
+        repeats=args.repeats,
+        input=dict(steps=STEPS, channels=CHANNELS, density=DENSITY, counts="1..3", dropout=0.0, seed=0),
+        rows=rows,
+        inference=inf,
+        table=table,
+        run_time_s=elapsed,
+    )
 
 
 if __name__ == "__main__":

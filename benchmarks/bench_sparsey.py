@@ -67,7 +67,7 @@ class NumpyMacrocolumn:
                 winners[q] = np.argmax(V[q])
             return winners, G
         g = max(0.0, (G - p.familiarity_min) / (1 - p.familiarity_min))
-        eta = 1 + g ** p.gamma * p.chi * K
+        eta = 1 + g**p.gamma * p.chi * K
         r = rng.random(Q)
         for q in range(Q):
             mu = 1 + (eta - 1) / (1 + np.exp(np.clip(-p.sigmoid_slope * (V[q] - p.sigmoid_center), -700, 700)))
@@ -114,8 +114,11 @@ def main(argv=None):
     recognized = ours.recognize(queries)
     recognized_same = same_codes(recognized, [ref.code(x, None) for x in queries])
     recall = float(np.mean((recognized.winners[:STORED] == stack(our_codes).winners).all(axis=1)))
-    print(f"same codes as numpy: learning {learned_same}, recognition {recognized_same}; saturation "
-          f"{ours.saturation[0]:.1%}; stored inputs recognised with their stored code: {recall:.1%}", flush=True)
+    print(
+        f"same codes as numpy: learning {learned_same}, recognition {recognized_same}; saturation "
+        f"{ours.saturation[0]:.1%}; stored inputs recognised with their stored code: {recall:.1%}",
+        flush=True,
+    )
 
     rows = []
     for threads in thread_counts():
@@ -126,25 +129,61 @@ def main(argv=None):
             t_ours_batch = median_time(lambda: ours.recognize(queries), repeats)
             t_ours_single = median_time(lambda: [ours.recognize(x) for x in queries], repeats)
         for mode, peer, seconds, codes, base in (
-                ("learning", "sdrnet.sparsey", t_ours_learn, STORED, t_numpy_learn),
-                ("learning", "numpy", t_numpy_learn, STORED, t_numpy_learn),
-                ("recognition", "sdrnet.sparsey (batch of 400)", t_ours_batch, len(queries), t_numpy_recog),
-                ("recognition", "sdrnet.sparsey (one at a time)", t_ours_single, len(queries), t_numpy_recog),
-                ("recognition", "numpy", t_numpy_recog, len(queries), t_numpy_recog)):
-            rows.append(dict(mode=mode, peer=peer, threads=threads, seconds=seconds, codes=codes,
-                             codes_per_s=codes / seconds, speedup_vs_numpy=base / seconds))
-        print(f"  {threads} thread(s): learning {t_numpy_learn / t_ours_learn:.1f}×, recognition "
-              f"{t_numpy_recog / t_ours_batch:.1f}× (batch), {t_numpy_recog / t_ours_single:.1f}× (one at a time)",
-              flush=True)
-    table = format_table([{"mode": r["mode"], "peer": r["peer"], "threads": r["threads"],
-                           "codes/s": f"{r['codes_per_s']:,.0f}", "speed-up vs numpy": f"{r['speedup_vs_numpy']:.1f}×"}
-                          for r in rows])
+            ("learning", "sdrnet.sparsey", t_ours_learn, STORED, t_numpy_learn),
+            ("learning", "numpy", t_numpy_learn, STORED, t_numpy_learn),
+            ("recognition", "sdrnet.sparsey (batch of 400)", t_ours_batch, len(queries), t_numpy_recog),
+            ("recognition", "sdrnet.sparsey (one at a time)", t_ours_single, len(queries), t_numpy_recog),
+            ("recognition", "numpy", t_numpy_recog, len(queries), t_numpy_recog),
+        ):
+            rows.append(
+                dict(
+                    mode=mode,
+                    peer=peer,
+                    threads=threads,
+                    seconds=seconds,
+                    codes=codes,
+                    codes_per_s=codes / seconds,
+                    speedup_vs_numpy=base / seconds,
+                )
+            )
+        print(
+            f"  {threads} thread(s): learning {t_numpy_learn / t_ours_learn:.1f}×, recognition "
+            f"{t_numpy_recog / t_ours_batch:.1f}× (batch), {t_numpy_recog / t_ours_single:.1f}× (one at a time)",
+            flush=True,
+        )
+    table = format_table(
+        [
+            {
+                "mode": r["mode"],
+                "peer": r["peer"],
+                "threads": r["threads"],
+                "codes/s": f"{r['codes_per_s']:,.0f}",
+                "speed-up vs numpy": f"{r['speedup_vs_numpy']:.1f}×",
+            }
+            for r in rows
+        ]
+    )
     where = machine(max(thread_counts()))
-    print(f"\nmacrocolumn Q={Q}, K={K}, {N_INPUTS}-bit inputs with {ACTIVE} active, {STORED} stored; median of "
-          f"{repeats}; {where}\n{table}")
-    write_results(args.out, machine=where, Q=Q, K=K, n_inputs=N_INPUTS, active=ACTIVE, stored=STORED,
-                  repeats=repeats, same_codes_learning=learned_same, same_codes_recognition=recognized_same,
-                  saturation=float(ours.saturation[0]), stored_code_recall=recall, rows=rows, table=table)
+    print(
+        f"\nmacrocolumn Q={Q}, K={K}, {N_INPUTS}-bit inputs with {ACTIVE} active, {STORED} stored; median of "
+        f"{repeats}; {where}\n{table}"
+    )
+    write_results(
+        args.out,
+        machine=where,
+        Q=Q,
+        K=K,
+        n_inputs=N_INPUTS,
+        active=ACTIVE,
+        stored=STORED,
+        repeats=repeats,
+        same_codes_learning=learned_same,
+        same_codes_recognition=recognized_same,
+        saturation=float(ours.saturation[0]),
+        stored_code_recall=recall,
+        rows=rows,
+        table=table,
+    )
 
 
 if __name__ == "__main__":

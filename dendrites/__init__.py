@@ -11,14 +11,29 @@ from sdrnet.lazy import lazy_exports
 
 # name -> the module of this package that defines it
 _WHERE = {
-    **dict.fromkeys(("overlap_set_size", "false_match", "log_false_match", "false_negative", "log_false_negative",
-                     "union_synapses", "union_active", "union_size_pmf", "union_false_match", "ThresholdAnalysis",
-                     "threshold_analysis"), "theory"),
+    **dict.fromkeys(
+        (
+            "overlap_set_size",
+            "false_match",
+            "log_false_match",
+            "false_negative",
+            "log_false_negative",
+            "union_synapses",
+            "union_active",
+            "union_size_pmf",
+            "union_false_match",
+            "ThresholdAnalysis",
+            "threshold_analysis",
+        ),
+        "theory",
+    ),
     **dict.fromkeys(("DendriticPopulation", "DendriticNeuron", "segment_matches", "overlap_histogram"), "neuron"),
-    **dict.fromkeys(("MonteCarlo", "simulate_false_match", "simulate_false_negative", "simulate_union_false_match"),
-                    "simulate"),
-    **dict.fromkeys(("DendriteSegments", "DendriticLayer", "KWinners", "SparseWeights", "DendriticMLP",
-                     "CoreDendriticMLP"), "nn"),
+    **dict.fromkeys(
+        ("MonteCarlo", "simulate_false_match", "simulate_false_negative", "simulate_union_false_match"), "simulate"
+    ),
+    **dict.fromkeys(
+        ("DendriteSegments", "DendriticLayer", "KWinners", "SparseWeights", "DendriticMLP", "CoreDendriticMLP"), "nn"
+    ),
     "simulate_brian2": "brian2_model",
 }
 __all__ = list(_WHERE)

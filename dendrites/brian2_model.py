@@ -60,9 +60,18 @@ def _positive(name: str, value, *, zero_ok: bool = False) -> float:
     return value
 
 
-def simulate_brian2(population: DendriticPopulation, inputs, *, rng: np.random.Generator,
-                    interval_ms: float = 50.0, jitter_ms: float = 1.0, tau_nmda_ms: float = 100.0,
-                    plateau_ms: float = 20.0, dt_ms: float = 0.1, target: str = "numpy") -> Brian2Result:
+def simulate_brian2(
+    population: DendriticPopulation,
+    inputs,
+    *,
+    rng: np.random.Generator,
+    interval_ms: float = 50.0,
+    jitter_ms: float = 1.0,
+    tau_nmda_ms: float = 100.0,
+    plateau_ms: float = 20.0,
+    dt_ms: float = 0.1,
+    target: str = "numpy",
+) -> Brian2Result:
     """Present ``inputs`` to ``population`` as spikes in a Brian2 network; record plateaus and somatic spikes.
 
     Input cell ``i`` (a ``SpikeGeneratorGroup`` of ``n_inputs``) spikes once for each pattern
@@ -118,14 +127,18 @@ def simulate_brian2(population: DendriticPopulation, inputs, *, rng: np.random.G
     if abs(steps * dt - interval) > 1e-9 * interval:
         raise ValueError(f"interval_ms ({interval}) must be a multiple of dt_ms ({dt})")
     if not interval > jitter + plateau + 2 * dt:
-        raise ValueError(f"interval_ms ({interval}) must exceed jitter_ms + plateau_ms + 2 * dt_ms "
-                         f"({jitter + plateau + 2 * dt}) so that each plateau ends before the next pattern")
+        raise ValueError(
+            f"interval_ms ({interval}) must exceed jitter_ms + plateau_ms + 2 * dt_ms "
+            f"({jitter + plateau + 2 * dt}) so that each plateau ends before the next pattern"
+        )
     theta = population.theta
     if not theta * math.exp(-(jitter + dt) / tau) > theta - 0.5:
         need = (jitter + dt) / -math.log1p(-0.5 / theta)
-        raise ValueError(f"tau_nmda_ms ({tau}) is too short for jitter_ms ({jitter}) and dt_ms ({dt}): "
-                         f"theta * exp(-(jitter_ms + dt_ms) / tau_nmda_ms) must exceed theta - 0.5 "
-                         f"(theta={theta}); use tau_nmda_ms > {need:.3g}")
+        raise ValueError(
+            f"tau_nmda_ms ({tau}) is too short for jitter_ms ({jitter}) and dt_ms ({dt}): "
+            f"theta * exp(-(jitter_ms + dt_ms) / tau_nmda_ms) must exceed theta - 0.5 "
+            f"(theta={theta}); use tau_nmda_ms > {need:.3g}"
+        )
 
     indices, ptr, _ = active_lists(inputs, population.n_inputs)
     n_patterns = ptr.shape[0] - 1
@@ -153,8 +166,16 @@ def _run(b2, population, indices, spike_t, n_patterns, interval, tau, plateau, d
     syn = population.synapses
     n_seg, n_neu = population.n_segments, population.n_neurons
     src = b2.SpikeGeneratorGroup(population.n_inputs, indices, spike_t * ms, dt=dt * ms, name="inputs")
-    seg = b2.NeuronGroup(n_seg, "dg/dt = -g / tau_nmda : 1", threshold="g > theta - 0.5",
-                         reset="g = 0", refractory=plateau * ms, method="exact", dt=dt * ms, name="segments")
+    seg = b2.NeuronGroup(
+        n_seg,
+        "dg/dt = -g / tau_nmda : 1",
+        threshold="g > theta - 0.5",
+        reset="g = 0",
+        refractory=plateau * ms,
+        method="exact",
+        dt=dt * ms,
+        name="segments",
+    )
     seg.run_regularly("g = 0", dt=interval * ms, when="start", name="segments_reset")
     soma = b2.NeuronGroup(n_neu, "v : 1", threshold="v > 0.5", reset="v = 0", dt=dt * ms, name="somata")
     in_syn = b2.Synapses(src, seg, on_pre="g_post += int(not_refractory_post)", dt=dt * ms, name="input_synapses")
@@ -178,5 +199,11 @@ def _run(b2, population, indices, spike_t, n_patterns, interval, tau, plateau, d
         out[np.floor(t / interval).astype(np.int64), unit] = True
         return out
 
-    return Brian2Result(segment_detections=per_pattern(*raw[1], n_seg), neuron_responses=per_pattern(*raw[2], n_neu),
-                        input_spikes=raw[0], segment_spikes=raw[1], neuron_spikes=raw[2], runtime_s=runtime)
+    return Brian2Result(
+        segment_detections=per_pattern(*raw[1], n_seg),
+        neuron_responses=per_pattern(*raw[2], n_neu),
+        input_spikes=raw[0],
+        segment_spikes=raw[1],
+        neuron_spikes=raw[2],
+        runtime_s=runtime,
+    )

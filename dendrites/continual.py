@@ -38,20 +38,44 @@ from sdrnet.report import format_table, run_timed, save_figure
 
 from .nn import DendriticMLP, rezero_after_step
 
-__all__ = ["Budget", "QUICK", "FULL", "MODELS", "PAPER", "Task", "mnist_split", "load_digits_split",
-           "permuted_tasks", "prototypes", "nearest_prototype", "make_model", "train_task", "evaluate",
-           "run_sequence", "run_experiment", "run", "plot", "with_mnist"]
+__all__ = [
+    "Budget",
+    "QUICK",
+    "FULL",
+    "MODELS",
+    "PAPER",
+    "Task",
+    "mnist_split",
+    "load_digits_split",
+    "permuted_tasks",
+    "prototypes",
+    "nearest_prototype",
+    "make_model",
+    "train_task",
+    "evaluate",
+    "run_sequence",
+    "run_experiment",
+    "run",
+    "plot",
+    "with_mnist",
+]
 
 # name -> (dendritic segments, k-WTA, sparse weights): the paper's ablation
-MODELS = {"active dendrites": (True, True, True), "dendrites only": (True, False, True),
-          "kWTA only": (False, True, True), "MLP": (False, False, False)}
+MODELS = {
+    "active dendrites": (True, True, True),
+    "dendrites only": (True, False, True),
+    "kWTA only": (False, True, True),
+    "MLP": (False, False, False),
+}
 
 # Iyer et al. 2022, permuted MNIST, mean of 8 seeds, accuracy over all tasks after the last one
 # (numenta/htmpapers arxiv/avoiding_catastrophe, permutedMNIST/figures/figures.ipynb)
-PAPER = {"active dendrites": {2: .975, 5: .964, 10: .946, 25: .921, 50: .870, 100: .814},
-         "dendrites only": {2: .968, 5: .891, 10: .829, 25: .762, 50: .683, 100: .615},
-         "kWTA only": {2: .966, 5: .939, 10: .913, 25: .846, 50: .756, 100: .656},
-         "MLP": {10: .820, 100: .483}}
+PAPER = {
+    "active dendrites": {2: 0.975, 5: 0.964, 10: 0.946, 25: 0.921, 50: 0.870, 100: 0.814},
+    "dendrites only": {2: 0.968, 5: 0.891, 10: 0.829, 25: 0.762, 50: 0.683, 100: 0.615},
+    "kWTA only": {2: 0.966, 5: 0.939, 10: 0.913, 25: 0.846, 50: 0.756, 100: 0.656},
+    "MLP": {10: 0.820, 100: 0.483},
+}
 
 FIGURE, RESULTS = "active_dendrites_permuted_digits.png", "active_dendrites.json"
 
@@ -96,10 +120,12 @@ class Budget:
             raise ValueError("epochs, batch_size and seeds must be >= 1 and lr > 0")
 
 
-QUICK = Budget(num_tasks=10, report_tasks=(2, 5, 10), hidden_sizes=(512, 512), epochs=5, batch_size=64, lr=1e-3,
-               seeds=1, threads=1)
-FULL = Budget(num_tasks=50, report_tasks=(2, 5, 10, 25, 50), hidden_sizes=(1024, 1024), epochs=5, batch_size=64,
-              lr=1e-3, seeds=3)
+QUICK = Budget(
+    num_tasks=10, report_tasks=(2, 5, 10), hidden_sizes=(512, 512), epochs=5, batch_size=64, lr=1e-3, seeds=1, threads=1
+)
+FULL = Budget(
+    num_tasks=50, report_tasks=(2, 5, 10, 25, 50), hidden_sizes=(1024, 1024), epochs=5, batch_size=64, lr=1e-3, seeds=3
+)
 
 
 @dataclass
@@ -130,8 +156,9 @@ def load_digits_split(seed: int, test_fraction: float = 0.25):
     from sklearn.model_selection import train_test_split
 
     x, y = load_digits(return_X_y=True)
-    x_train, x_test, y_train, y_test = train_test_split(x.astype(np.float32), y.astype(np.int64),
-                                                        test_size=test_fraction, random_state=seed, stratify=y)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x.astype(np.float32), y.astype(np.int64), test_size=test_fraction, random_state=seed, stratify=y
+    )
     return x_train, y_train, x_test, y_test
 
 
@@ -149,15 +176,23 @@ def permuted_tasks(x_train, y_train, x_test, y_test, num_tasks: int, seed: int) 
     tasks = []
     for _ in range(num_tasks):
         perm = rng.permutation(x_train.shape[1])
-        tasks.append(Task(torch.from_numpy(x_train[:, perm].copy()), torch.as_tensor(y_train),
-                          torch.from_numpy(x_test[:, perm].copy()), torch.as_tensor(y_test), perm))
+        tasks.append(
+            Task(
+                torch.from_numpy(x_train[:, perm].copy()),
+                torch.as_tensor(y_train),
+                torch.from_numpy(x_test[:, perm].copy()),
+                torch.as_tensor(y_test),
+                perm,
+            )
+        )
     return tasks
 
 
 def _load_tasks(budget: Budget, seed: int) -> tuple[list[Task], str]:
     if budget.mnist_dir is None:
-        return permuted_tasks(*load_digits_split(seed, budget.test_fraction), budget.num_tasks, seed), \
-            "permuted digits (scikit-learn load_digits, 8×8)"
+        return permuted_tasks(
+            *load_digits_split(seed, budget.test_fraction), budget.num_tasks, seed
+        ), "permuted digits (scikit-learn load_digits, 8×8)"
     return permuted_tasks(*mnist_split(budget.mnist_dir), budget.num_tasks, seed), "permuted MNIST"
 
 
@@ -181,14 +216,22 @@ def make_model(name: str, budget: Budget, input_size: int, output_size: int) -> 
         raise ValueError(f"name must be one of {tuple(MODELS)}, got {name!r}")
     dendrites, kw, sparse = MODELS[name]
     segments = budget.num_segments or budget.num_tasks
-    return DendriticMLP(input_size, budget.hidden_sizes, output_size, num_segments=segments if dendrites else 0,
-                        dim_context=input_size, kw=kw, kw_percent_on=budget.kw_percent_on,
-                        weight_sparsity=budget.weight_sparsity if sparse else 0.0,
-                        dendrite_sparsity=budget.dendrite_sparsity)
+    return DendriticMLP(
+        input_size,
+        budget.hidden_sizes,
+        output_size,
+        num_segments=segments if dendrites else 0,
+        dim_context=input_size,
+        kw=kw,
+        kw_percent_on=budget.kw_percent_on,
+        weight_sparsity=budget.weight_sparsity if sparse else 0.0,
+        dendrite_sparsity=budget.dendrite_sparsity,
+    )
 
 
-def train_task(model: DendriticMLP, task: Task, context: torch.Tensor, budget: Budget, generator: torch.Generator,
-               extra_params=()) -> float:
+def train_task(
+    model: DendriticMLP, task: Task, context: torch.Tensor, budget: Budget, generator: torch.Generator, extra_params=()
+) -> float:
     """Train on one task with a fresh Adam, every batch seeing ``context`` (one row); returns the last loss.
 
     ``extra_params``: more tensors to optimise with the network (a learned context).
@@ -200,7 +243,7 @@ def train_task(model: DendriticMLP, task: Task, context: torch.Tensor, budget: B
     for _ in range(budget.epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, budget.batch_size):
-            batch = order[start:start + budget.batch_size]
+            batch = order[start : start + budget.batch_size]
             loss = F.cross_entropy(model(task.x_train[batch], context), task.y_train[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -241,10 +284,14 @@ def run_sequence(name: str, tasks: list[Task], budget: Budget, seed: int, progre
     start, curve = time.perf_counter(), []
     for t in tqdm(range(len(tasks)), desc=name, disable=not progress, leave=False):
         train_task(model, tasks[t], contexts[t], budget, generator, () if learned is None else (learned,))
-        accuracy, inferred = evaluate(model, tasks[:t + 1], contexts[:t + 1].detach(), protos[:t + 1])
+        accuracy, inferred = evaluate(model, tasks[: t + 1], contexts[: t + 1].detach(), protos[: t + 1])
         curve.append(float(np.mean(accuracy)))
-    return {"accuracy": curve, "final_per_task": accuracy, "task_inference": float(np.mean(inferred)),
-            "seconds": time.perf_counter() - start}
+    return {
+        "accuracy": curve,
+        "final_per_task": accuracy,
+        "task_inference": float(np.mean(inferred)),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def run_experiment(budget: Budget, seed: int = 0, progress: bool = True) -> dict:
@@ -262,13 +309,22 @@ def run_experiment(budget: Budget, seed: int = 0, progress: bool = True) -> dict
     models = {}
     for name, seq in runs.items():
         curves = np.array([r["accuracy"] for r in seq])
-        models[name] = {"mean": curves.mean(0).tolist(), "std": curves.std(0).tolist(), "per_seed": curves.tolist(),
-                        "final_per_task": [r["final_per_task"] for r in seq],
-                        "task_inference": [r["task_inference"] for r in seq],
-                        "seconds": float(sum(r["seconds"] for r in seq))}
-    return {"dataset": dataset, "budget": asdict(budget), "seeds": list(range(seed, seed + budget.seeds)),
-            "num_tasks": list(range(1, budget.num_tasks + 1)), "models": models,
-            "paper": {m: {str(k): v for k, v in p.items()} for m, p in PAPER.items()}}
+        models[name] = {
+            "mean": curves.mean(0).tolist(),
+            "std": curves.std(0).tolist(),
+            "per_seed": curves.tolist(),
+            "final_per_task": [r["final_per_task"] for r in seq],
+            "task_inference": [r["task_inference"] for r in seq],
+            "seconds": float(sum(r["seconds"] for r in seq)),
+        }
+    return {
+        "dataset": dataset,
+        "budget": asdict(budget),
+        "seeds": list(range(seed, seed + budget.seeds)),
+        "num_tasks": list(range(1, budget.num_tasks + 1)),
+        "models": models,
+        "paper": {m: {str(k): v for k, v in p.items()} for m, p in PAPER.items()},
+    }
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -300,9 +356,12 @@ def plot(results: dict, path: Path) -> None:
         if paper:
             ax.plot(*zip(*paper), "o--", color=f"C{i}", ms=4, alpha=0.7, label=f"{name} (paper, MNIST)")
     seeds = len(results["seeds"])
-    ax.set(xlabel="number of tasks learned", ylabel="accuracy on all tasks seen",
-           title=f"{results['dataset']}: mean ± std over {seeds} seed{'s' * (seeds > 1)}",
-           xscale="log" if x[-1] > 10 else "linear")
+    ax.set(
+        xlabel="number of tasks learned",
+        ylabel="accuracy on all tasks seen",
+        title=f"{results['dataset']}: mean ± std over {seeds} seed{'s' * (seeds > 1)}",
+        xscale="log" if x[-1] > 10 else "linear",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, path)
@@ -314,12 +373,19 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
     rows = table_rows(results)
     results["table"] = rows
     segments = budget.num_segments or budget.num_tasks
-    print(format_table(rows, f"{results['dataset']}: accuracy on all tasks seen, {len(results['seeds'])} seed(s); "
-                             f"hidden {budget.hidden_sizes}, {segments} segments, {budget.context} context"))
+    print(
+        format_table(
+            rows,
+            f"{results['dataset']}: accuracy on all tasks seen, {len(results['seeds'])} seed(s); "
+            f"hidden {budget.hidden_sizes}, {segments} segments, {budget.context} context",
+        )
+    )
     inference = {n: np.mean(r["task_inference"]) for n, r in results["models"].items() if MODELS[n][0]}
     if inference:
-        print(f"task inferred by the nearest prototype after {budget.num_tasks} tasks: "
-              + ", ".join(f"{n} {v:.1%}" for n, v in inference.items()))
+        print(
+            f"task inferred by the nearest prototype after {budget.num_tasks} tasks: "
+            + ", ".join(f"{n} {v:.1%}" for n, v in inference.items())
+        )
     plot(results, out / FIGURE)
     (out / RESULTS).write_text(json.dumps(results, indent=1))
     print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")

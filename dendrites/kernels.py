@@ -75,8 +75,8 @@ def segment_matches_kernel(active, active_ptr, s0, s1, indptr, post, j0, j1, who
         while found + n_hits > cap:
             cap *= 2
             out_sample, out_segment = grow(out_sample, cap), grow(out_segment, cap)
-        out_sample[found:found + n_hits] = b
-        out_segment[found:found + n_hits] = np.sort(hits[:n_hits]) + j0
+        out_sample[found : found + n_hits] = b
+        out_segment[found : found + n_hits] = np.sort(hits[:n_hits]) + j0
         found += n_hits
         _clear(counts, active, lo, hi, indptr, post, j0, j1, whole, touched, 16)
     return out_sample[:found], out_segment[:found], -1

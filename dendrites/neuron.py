@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from sdrnet.core import Synapses, overlap
-from sdrnet.core.validation import as_array, check_int, check_range, check_rng
-from sdrnet.core.parallel import get_num_threads, map_parts, parts
 from sdrnet.core.ops import active_lists as index_lists
+from sdrnet.core.parallel import get_num_threads, map_parts, parts
 from sdrnet.core.synapses import fixed_partners
+from sdrnet.core.validation import as_array, check_int, check_range, check_rng
 from sdrnet.sdr import SDR, SDRBatch
 
 from . import kernels
@@ -87,8 +87,10 @@ class DendriticPopulation:
         active = self._one_input(pattern)
         rng = check_rng(rng)
         if active.shape[0] < self.synapses_per_segment:
-            raise ValueError(f"pattern has {active.shape[0]} active cells; a segment needs at least "
-                             f"synapses_per_segment={self.synapses_per_segment}")
+            raise ValueError(
+                f"pattern has {active.shape[0]} active cells; a segment needs at least "
+                f"synapses_per_segment={self.synapses_per_segment}"
+            )
         grown = rng.choice(active, self.synapses_per_segment, replace=False)
         if segment is None:
             return self.add_segments(grown[None, :], neuron=neuron)[0]
@@ -107,8 +109,10 @@ class DendriticPopulation:
         if isinstance(presyn, np.ndarray) and presyn.ndim == 2:
             rows = np.sort(as_array("presyn", presyn, kind="i"), axis=1).astype(np.int64)
         else:
-            rows = [np.sort(as_array(f"presyn[{r}]", p, kind="i", ndim=1)).astype(np.int64) for r, p in enumerate(presyn)]
-        for r, p in enumerate(rows if isinstance(rows, list) else [rows]):
+            rows = [
+                np.sort(as_array(f"presyn[{r}]", p, kind="i", ndim=1)).astype(np.int64) for r, p in enumerate(presyn)
+            ]
+        for p in rows if isinstance(rows, list) else [rows]:
             check_range("presyn", p, 0, self.n_inputs)
             if np.any(np.diff(p, axis=-1) == 0):
                 raise ValueError("presyn repeats an input cell within a segment; a segment has one synapse per cell")
@@ -121,24 +125,27 @@ class DendriticPopulation:
         return np.arange(first, self.n_segments)
 
     @classmethod
-    def random(cls, n_inputs: int, n_segments: int, rng: np.random.Generator, *, theta: int,
-               synapses_per_segment: int) -> DendriticPopulation:
+    def random(
+        cls, n_inputs: int, n_segments: int, rng: np.random.Generator, *, theta: int, synapses_per_segment: int
+    ) -> DendriticPopulation:
         """One neuron per segment, each segment on ``s`` distinct input cells drawn uniformly.
 
         The same distribution as segments that each learned a different random pattern.
         """
-        pop = cls(n_inputs, check_int("n_segments", n_segments, 1), theta=theta,
-                  synapses_per_segment=synapses_per_segment)
-        cells, _ = fixed_partners(n_inputs, n_segments, synapses_per_segment, rng,
-                                   ("synapses_per_segment", "n_inputs", "n_segments"))
+        pop = cls(
+            n_inputs, check_int("n_segments", n_segments, 1), theta=theta, synapses_per_segment=synapses_per_segment
+        )
+        cells, _ = fixed_partners(
+            n_inputs, n_segments, synapses_per_segment, rng, ("synapses_per_segment", "n_inputs", "n_segments")
+        )
         pop.add_segments(cells.reshape(n_segments, synapses_per_segment), neuron=np.arange(n_segments))
         return pop
 
     def segment_overlap(self, inputs) -> np.ndarray:
         """Active synapses per segment, int32 ``[B, n_segments]`` (``[n_segments]`` for one input)."""
         indices, ptr, single = self._inputs(inputs)
-        counts = overlap([indices[ptr[b]:ptr[b + 1]] for b in range(ptr.shape[0] - 1)], self.synapses)
-        counts = counts[:, :self.n_segments]
+        counts = overlap([indices[ptr[b] : ptr[b + 1]] for b in range(ptr.shape[0] - 1)], self.synapses)
+        counts = counts[:, : self.n_segments]
         return counts[0] if single else counts
 
     def active_segments(self, inputs) -> tuple[np.ndarray, np.ndarray]:
@@ -188,8 +195,11 @@ def active_lists(inputs, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
         if isinstance(inputs, SDR):
             return inputs.sparse, np.array([0, inputs.n_active], np.int64), True
         return inputs.indices, inputs.indptr, False
-    single = isinstance(inputs, np.ndarray) and inputs.ndim == 1 or (
-        not isinstance(inputs, np.ndarray) and len(inputs) > 0 and np.isscalar(inputs[0]))
+    single = (
+        isinstance(inputs, np.ndarray)
+        and inputs.ndim == 1
+        or (not isinstance(inputs, np.ndarray) and len(inputs) > 0 and np.isscalar(inputs[0]))
+    )
     indices, ptr = index_lists([inputs] if single else inputs)
     check_range("inputs", indices, 0, n)
     return indices, ptr, single
@@ -218,8 +228,9 @@ def overlap_histogram(inputs, synapses: Synapses) -> np.ndarray:
         s0, s1, j0, j1 = split[p]
         counts, seen = _scratch(synapses, j1 - j0, max_fan_in)
         hist = np.zeros(max_fan_in + 1, np.int64)
-        bad = kernels.overlap_histogram_kernel(indices, ptr, s0, s1, synapses.indptr, synapses.post, j0, j1,
-                                               j1 - j0 == synapses.n_post, counts, seen, hist)
+        bad = kernels.overlap_histogram_kernel(
+            indices, ptr, s0, s1, synapses.indptr, synapses.post, j0, j1, j1 - j0 == synapses.n_post, counts, seen, hist
+        )
         return bad, hist
 
     results = map_parts(part, len(split))
@@ -235,8 +246,20 @@ def _matches(indices, ptr, synapses: Synapses, max_fan_in: int, theta: int) -> t
     def part(p):
         s0, s1, j0, j1 = split[p]
         counts, seen = _scratch(synapses, j1 - j0, max_fan_in)
-        return kernels.segment_matches_kernel(indices, ptr, s0, s1, synapses.indptr, synapses.post, j0, j1,
-                                              j1 - j0 == synapses.n_post, theta, counts, seen)
+        return kernels.segment_matches_kernel(
+            indices,
+            ptr,
+            s0,
+            s1,
+            synapses.indptr,
+            synapses.post,
+            j0,
+            j1,
+            j1 - j0 == synapses.n_post,
+            theta,
+            counts,
+            seen,
+        )
 
     results = map_parts(part, len(split))
     _check_repeats([bad for _, _, bad in results])

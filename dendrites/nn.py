@@ -37,9 +37,20 @@ from torch.nn import functional as F
 from sdrnet.core import RunResult, Synapses, kwta, sparse_matmul
 from sdrnet.core.protocol import StaticCoreModel, register_core
 
-__all__ = ["DendriteSegments", "DendriticLayer", "KWinners", "SparseWeights", "DendriticMLP", "MODES",
-           "group_contexts", "rezero_weights", "rezero_after_step", "update_boost_strength",
-           "CoreDendriticMLP", "to_core"]
+__all__ = [
+    "DendriteSegments",
+    "DendriticLayer",
+    "KWinners",
+    "SparseWeights",
+    "DendriticMLP",
+    "MODES",
+    "group_contexts",
+    "rezero_weights",
+    "rezero_after_step",
+    "update_boost_strength",
+    "CoreDendriticMLP",
+    "to_core",
+]
 
 MODES = ("absmax_gating", "gating", "biasing")
 
@@ -77,8 +88,10 @@ def _check_context(context, batch: int, dim_context: int) -> torch.Tensor:
     if context.dim() == 1:
         context = context[None]
     if context.dim() != 2 or context.shape[1] != dim_context or context.shape[0] not in (1, batch):
-        raise ValueError(f"context must have shape [B={batch}, dim_context={dim_context}], "
-                         f"[1, {dim_context}] or [{dim_context}], got {tuple(context.shape)}")
+        raise ValueError(
+            f"context must have shape [B={batch}, dim_context={dim_context}], "
+            f"[1, {dim_context}] or [{dim_context}], got {tuple(context.shape)}"
+        )
     if not context.is_floating_point():
         raise TypeError(f"context must be a floating-point tensor, got {context.dtype}")
     return context
@@ -193,9 +206,17 @@ class KWinners(nn.Module):
     once per epoch, or `update_boost_strength(model)`).
     """
 
-    def __init__(self, n: int, percent_on: float, k_inference_factor: float = 1.5, boost_strength: float = 1.0,
-                 boost_strength_factor: float = 0.9, duty_cycle_period: int = 1000, break_ties: bool = False,
-                 relu: bool = False):
+    def __init__(
+        self,
+        n: int,
+        percent_on: float,
+        k_inference_factor: float = 1.5,
+        boost_strength: float = 1.0,
+        boost_strength_factor: float = 0.9,
+        duty_cycle_period: int = 1000,
+        break_ties: bool = False,
+        relu: bool = False,
+    ):
         super().__init__()
         self.n = _check_size("n", n)
         self.percent_on = _check_fraction("percent_on", percent_on, high_open=False)
@@ -208,8 +229,10 @@ class KWinners(nn.Module):
         if not 1 <= self.k_inference <= n:
             raise ValueError(f"k_inference = int(k·k_inference_factor) = {self.k_inference} must be in [1, n={n}]")
         if boost_strength < 0 or not 0 <= boost_strength_factor <= 1:
-            raise ValueError(f"boost_strength must be >= 0 and boost_strength_factor in [0, 1], "
-                             f"got {boost_strength} and {boost_strength_factor}")
+            raise ValueError(
+                f"boost_strength must be >= 0 and boost_strength_factor in [0, 1], "
+                f"got {boost_strength} and {boost_strength_factor}"
+            )
         self.boost_strength_factor = float(boost_strength_factor)
         self.duty_cycle_period = _check_size("duty_cycle_period", duty_cycle_period)
         self.break_ties, self.relu = bool(break_ties), bool(relu)
@@ -249,8 +272,10 @@ class KWinners(nn.Module):
         self.boost_strength.mul_(self.boost_strength_factor)
 
     def extra_repr(self) -> str:
-        return (f"n={self.n}, percent_on={self.percent_on}, k={self.k}, k_inference={self.k_inference}, "
-                f"boost_strength={float(self.boost_strength):.4g}, duty_cycle_period={self.duty_cycle_period}")
+        return (
+            f"n={self.n}, percent_on={self.percent_on}, k={self.k}, k_inference={self.k_inference}, "
+            f"boost_strength={float(self.boost_strength):.4g}, duty_cycle_period={self.duty_cycle_period}"
+        )
 
 
 def update_boost_strength(model: nn.Module) -> None:
@@ -317,8 +342,10 @@ class DendriteSegments(_ZeroMask, nn.Module):
         return F.linear(context, flat).view(-1, self.num_units, self.num_segments)
 
     def extra_repr(self) -> str:
-        return (f"num_units={self.num_units}, num_segments={self.num_segments}, "
-                f"dim_context={self.dim_context}, sparsity={self.sparsity}")
+        return (
+            f"num_units={self.num_units}, num_segments={self.num_segments}, "
+            f"dim_context={self.dim_context}, sparsity={self.sparsity}"
+        )
 
 
 def select_segment(d: torch.Tensor, mode: str) -> torch.Tensor:
@@ -340,9 +367,17 @@ class DendriticLayer(nn.Module):
     weights held at zero. ``forward(x [B, in_features], context [B, dim_context] or [dim_context])``.
     """
 
-    def __init__(self, in_features: int, out_features: int, num_segments: int, dim_context: int,
-                 mode: str = "absmax_gating", module_sparsity: float = 0.5, dendrite_sparsity: float = 0.0,
-                 bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        num_segments: int,
+        dim_context: int,
+        mode: str = "absmax_gating",
+        module_sparsity: float = 0.5,
+        dendrite_sparsity: float = 0.0,
+        bias: bool = True,
+    ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -390,9 +425,20 @@ class DendriticMLP(nn.Module):
     ``[B, output_size]``; `forward_indexed` takes a context table and an index per sample instead.
     """
 
-    def __init__(self, input_size: int, hidden_sizes, output_size: int, num_segments: int, dim_context: int,
-                 kw: bool = True, kw_percent_on: float = 0.05, weight_sparsity: float = 0.5,
-                 dendrite_sparsity: float = 0.0, mode: str = "absmax_gating", kw_boost_strength: float = 0.0):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes,
+        output_size: int,
+        num_segments: int,
+        dim_context: int,
+        kw: bool = True,
+        kw_percent_on: float = 0.05,
+        weight_sparsity: float = 0.5,
+        dendrite_sparsity: float = 0.0,
+        mode: str = "absmax_gating",
+        kw_boost_strength: float = 0.0,
+    ):
         super().__init__()
         self.input_size = _check_size("input_size", input_size)
         self.hidden_sizes = tuple(_check_size("hidden_sizes[i]", h) for h in hidden_sizes)
@@ -411,9 +457,17 @@ class DendriticMLP(nn.Module):
                 layer = SparseWeights(nn.Linear(fan_in, h), weight_sparsity)
             _init_feedforward(layer if isinstance(layer, SparseWeights) else layer.linear, input_density)
             self.layers.append(layer)
-            self.activations.append(KWinners(h, kw_percent_on, k_inference_factor=1.0, boost_strength=kw_boost_strength,
-                                             boost_strength_factor=0.0 if kw_boost_strength == 0 else 0.9)
-                                    if kw else nn.ReLU())
+            self.activations.append(
+                KWinners(
+                    h,
+                    kw_percent_on,
+                    k_inference_factor=1.0,
+                    boost_strength=kw_boost_strength,
+                    boost_strength_factor=0.0 if kw_boost_strength == 0 else 0.9,
+                )
+                if kw
+                else nn.ReLU()
+            )
             fan_in, input_density = h, kw_percent_on if kw else 1.0
         self.output = SparseWeights(nn.Linear(fan_in, output_size), weight_sparsity)
         _init_feedforward(self.output, input_density)
@@ -433,8 +487,10 @@ class DendriticMLP(nn.Module):
         _check_input("x", x, self.input_size, "input_size")
         _check_input("contexts", contexts, self.dim_context, "dim_context")
         if not isinstance(index, torch.Tensor) or index.dtype != torch.long or index.shape != (x.shape[0],):
-            raise ValueError(f"index must be an int64 tensor of shape [B={x.shape[0]}], got "
-                             f"{getattr(index, 'dtype', type(index).__name__)} {tuple(getattr(index, 'shape', ()))}")
+            raise ValueError(
+                f"index must be an int64 tensor of shape [B={x.shape[0]}], got "
+                f"{getattr(index, 'dtype', type(index).__name__)} {tuple(getattr(index, 'shape', ()))}"
+            )
         if index.numel() and not 0 <= int(index.min()) <= int(index.max()) < contexts.shape[0]:
             raise ValueError(f"index must be in [0, {contexts.shape[0]}) (rows of contexts)")
         return self._forward(x, contexts, index)
@@ -480,8 +536,9 @@ class CoreDendriticMLP(StaticCoreModel):
     mode: str
     kernels: list[str] = field(default=None, repr=False)
 
-    def run(self, events, state=None, n_steps: int | None = None, record=(), context=None,
-            kernel: str = "auto") -> RunResult:
+    def run(
+        self, events, state=None, n_steps: int | None = None, record=(), context=None, kernel: str = "auto"
+    ) -> RunResult:
         """Logits (eval mode) for inputs ``events`` (float ``[B, input_size]``, numpy or torch, or a one-step
         `sdrnet.core.Events`) and ``context`` (``[B, dim_context]``, ``[1, dim_context]`` or ``[dim_context]``;
         needed when the layers have segments); ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to
@@ -496,13 +553,18 @@ class CoreDendriticMLP(StaticCoreModel):
                 y = self._modulate(y, context, segments)
             x = self._activate(y, self.k[i], self.boost[i])
         out = self._feedforward(x, len(self.segments), kernel, sums)
-        return RunResult(out, None, np.array([r.synops for r in sums], np.int64), {},
-                         kernels=tuple(r.kernel for r in sums))
+        return RunResult(
+            out, None, np.array([r.synops for r in sums], np.int64), {}, kernels=tuple(r.kernel for r in sums)
+        )
 
     def forward(self, x: np.ndarray, context: np.ndarray | None = None, kernel: str = "auto") -> np.ndarray:
         """Deprecated: ``run(x, context=context, kernel=kernel).output``; sets ``kernels``."""
-        warnings.warn("CoreDendriticMLP.forward is deprecated: use CoreDendriticMLP.run(x, context=...).output "
-                      "(kernels and synops are fields of the RunResult)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "CoreDendriticMLP.forward is deprecated: use CoreDendriticMLP.run(x, context=...).output "
+            "(kernels and synops are fields of the RunResult)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         result = self.run(x, context=context, kernel=kernel)
         self.kernels = list(result.kernels)
         return result.output
@@ -521,8 +583,9 @@ class CoreDendriticMLP(StaticCoreModel):
             raise TypeError(f"context must be a floating-point array, got {context.dtype}")
         context = context[None] if context.ndim == 1 else context
         if context.ndim != 2 or context.shape[1] != dim or context.shape[0] not in (1, batch):
-            raise ValueError(f"context must have shape [B={batch}, dim_context={dim}], [1, {dim}] or [{dim}], "
-                             f"got {context.shape}")
+            raise ValueError(
+                f"context must have shape [B={batch}, dim_context={dim}], [1, {dim}] or [{dim}], got {context.shape}"
+            )
         return context.astype(np.float32)
 
     def _feedforward(self, x: np.ndarray, i: int, kernel: str, sums: list | None = None) -> np.ndarray:
@@ -561,17 +624,16 @@ def to_core(model: DendriticMLP, dt: float | None = None) -> CoreDendriticMLP:
     linears = [layer if isinstance(layer, SparseWeights) else layer.linear for layer in model.layers]
     linears.append(model.output)
     synapses = [Synapses.from_dense(_numpy(lin.weight).T) for lin in linears]
-    biases = [np.zeros(lin.module.out_features, np.float32) if lin.bias is None else _numpy(lin.bias)
-              for lin in linears]
-    segments = [_numpy(layer.segments.weights) if isinstance(layer, DendriticLayer) else None
-                for layer in model.layers]
+    biases = [
+        np.zeros(lin.module.out_features, np.float32) if lin.bias is None else _numpy(lin.bias) for lin in linears
+    ]
+    segments = [_numpy(layer.segments.weights) if isinstance(layer, DendriticLayer) else None for layer in model.layers]
     k, boost = [], []
     for act in model.activations:
         kw = isinstance(act, KWinners)
         k.append(act.k_inference if kw else None)
         strength = float(act.boost_strength) if kw else 0.0
-        boost.append(_numpy(torch.exp((act.k_inference / act.n - act.duty_cycle) * strength)) if strength > 0
-                     else None)
+        boost.append(_numpy(torch.exp((act.k_inference / act.n - act.duty_cycle) * strength)) if strength > 0 else None)
     return CoreDendriticMLP(synapses, biases, segments, k, boost, model.mode)
 
 

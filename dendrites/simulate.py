@@ -37,8 +37,17 @@ class MonteCarlo:
         return np.sqrt(p * (1 - p) / self.trials)
 
 
-def simulate_false_match(n: int, a: int, s: int, thetas, rng: np.random.Generator, *, n_segments: int = 1000,
-                         n_inputs: int = 1000, batch: int = 1000) -> MonteCarlo:
+def simulate_false_match(
+    n: int,
+    a: int,
+    s: int,
+    thetas,
+    rng: np.random.Generator,
+    *,
+    n_segments: int = 1000,
+    n_inputs: int = 1000,
+    batch: int = 1000,
+) -> MonteCarlo:
     """Random segments of ``s`` synapses against random inputs of ``a`` of ``n`` cells.
 
     Estimates :func:`dendrites.theory.false_match` for every θ in ``thetas`` from one overlap
@@ -51,8 +60,9 @@ def simulate_false_match(n: int, a: int, s: int, thetas, rng: np.random.Generato
     return MonteCarlo(thetas, _tail(hist, thetas), n_segments * n_inputs)
 
 
-def simulate_false_negative(n: int, a: int, s: int, thetas, v: int, rng: np.random.Generator, *,
-                            n_segments: int = 500, n_trials: int = 100) -> MonteCarlo:
+def simulate_false_negative(
+    n: int, a: int, s: int, thetas, v: int, rng: np.random.Generator, *, n_segments: int = 500, n_trials: int = 100
+) -> MonteCarlo:
     """Each of ``n_segments`` segments learns its own random pattern (``s`` of its ``a`` cells);
     every trial replaces ``v`` active cells of every pattern and counts the segments that miss.
 
@@ -76,9 +86,19 @@ def simulate_false_negative(n: int, a: int, s: int, thetas, v: int, rng: np.rand
     return MonteCarlo(thetas, misses, n_segments * n_trials)
 
 
-def simulate_union_false_match(n: int, a: int, s: int, thetas, M: int, rng: np.random.Generator, *,
-                               form: str = "synapses", n_segments: int = 200, n_inputs: int = 1000,
-                               batch: int = 1000) -> MonteCarlo:
+def simulate_union_false_match(
+    n: int,
+    a: int,
+    s: int,
+    thetas,
+    M: int,
+    rng: np.random.Generator,
+    *,
+    form: str = "synapses",
+    n_segments: int = 200,
+    n_inputs: int = 1000,
+    batch: int = 1000,
+) -> MonteCarlo:
     """False matches with unions (the paper's union property).
 
     ``form="synapses"``: every segment learns ``M`` random patterns (``s`` synapses each, grown
@@ -117,8 +137,10 @@ def _thetas(thetas, s: int) -> np.ndarray:
 def _histogram(pop: DendriticPopulation, n: int, a: int, n_inputs: int, batch: int, rng) -> np.ndarray:
     """Overlap histogram of every segment of ``pop`` against ``n_inputs`` random inputs, in batches."""
     n_inputs, batch = check_int("n_inputs", n_inputs, 1), check_int("batch", batch, 1)
-    return sum(overlap_histogram(SDRBatch.random(n, a, min(batch, n_inputs - start), rng), pop.synapses)
-               for start in range(0, n_inputs, batch))  # same segments each batch: same histogram length
+    return sum(
+        overlap_histogram(SDRBatch.random(n, a, min(batch, n_inputs - start), rng), pop.synapses)
+        for start in range(0, n_inputs, batch)
+    )  # same segments each batch: same histogram length
 
 
 def _tail(hist: np.ndarray, thetas: np.ndarray) -> np.ndarray:

@@ -28,8 +28,17 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 __all__ = [
-    "overlap_set_size", "false_match", "log_false_match", "false_negative", "log_false_negative",
-    "union_synapses", "union_active", "union_size_pmf", "union_false_match", "ThresholdAnalysis", "threshold_analysis",
+    "overlap_set_size",
+    "false_match",
+    "log_false_match",
+    "false_negative",
+    "log_false_negative",
+    "union_synapses",
+    "union_active",
+    "union_size_pmf",
+    "union_false_match",
+    "ThresholdAnalysis",
+    "threshold_analysis",
 ]
 
 
@@ -207,8 +216,12 @@ class ThresholdAnalysis:
     maximum: np.ndarray
 
 
-def threshold_analysis(thetas=range(3, 25), n=range(1000, 17001, 4000),
-                       sparsity=(0.005, 0.01, 0.015, 0.02, 0.025, 0.03), s=range(20, 51, 5)) -> ThresholdAnalysis:
+def threshold_analysis(
+    thetas=range(3, 25),
+    n=range(1000, 17001, 4000),
+    sparsity=(0.005, 0.01, 0.015, 0.02, 0.025, 0.03),
+    s=range(20, 51, 5),
+) -> ThresholdAnalysis:
     """The optimal-threshold analysis of Ahmad & Hawkins (2016): false matches versus θ.
 
     For every θ, the false-match probability over all ``n × sparsity × s`` with
@@ -266,8 +279,13 @@ def _log_tail(N, K, draws, lo, hi):
     inside = b <= hi[..., None]
     b_in = np.where(inside, b, 0)
     log_factorial = gammaln(np.arange(j.shape[0] + 1) + 1.0)  # C(k, b) from a table: b <= k <= max k
-    terms = (log_factorial[k][..., None] - log_factorial[b_in] - log_factorial[k[..., None] - b_in]
-             + np.take_along_axis(prefix_ratio, b_in, -1) + np.take_along_axis(prefix_keep, k[..., None] - b_in, -1))
+    terms = (
+        log_factorial[k][..., None]
+        - log_factorial[b_in]
+        - log_factorial[k[..., None] - b_in]
+        + np.take_along_axis(prefix_ratio, b_in, -1)
+        + np.take_along_axis(prefix_keep, k[..., None] - b_in, -1)
+    )
     out = logsumexp(np.where(inside, terms, -np.inf), axis=-1)
     out = np.minimum(out, 0.0)  # a probability; rounding may put log(1) a hair above 0
     return out[()] if out.ndim == 0 else out

@@ -14,8 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dendrites.continual import FULL, QUICK, Budget, load_digits_split, permuted_tasks, prototypes, run, train_task, \
-    with_mnist
+from dendrites.continual import (
+    FULL,
+    QUICK,
+    Budget,
+    load_digits_split,
+    permuted_tasks,
+    prototypes,
+    run,
+    train_task,
+    with_mnist,
+)
 from dendrites.nn import DendriticMLP, to_core
 from sdrnet.report import format_table
 
@@ -38,10 +47,12 @@ def export_to_core(seed: int = 0) -> dict:
     with torch.no_grad():
         expected = model(x, context).numpy()
     got = core.run(x.numpy(), context=context.numpy()).output
-    row = {"synapses stored": sum(s.nnz for s in core.synapses),
-           "dense weights": sum(s.n_pre * s.n_post for s in core.synapses),
-           "max |core − torch|": float(np.abs(got - expected).max()),
-           "same predictions": f"{np.mean(got.argmax(1) == expected.argmax(1)):.1%}"}
+    row = {
+        "synapses stored": sum(s.nnz for s in core.synapses),
+        "dense weights": sum(s.n_pre * s.n_post for s in core.synapses),
+        "max |core − torch|": float(np.abs(got - expected).max()),
+        "same predictions": f"{np.mean(got.argmax(1) == expected.argmax(1)):.1%}",
+    }
     print(format_table([row], "\nactive-dendrite network exported to the core (2 tasks, 2×256 hidden, 5 % k-WTA)"))
     return row
 

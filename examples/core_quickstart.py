@@ -41,22 +41,46 @@ def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     raw = Events.from_spike_times(times, units, dt=0.001, n_units=700)
     binned = raw.rebin(10)
     pooled = binned.pool_units(5)
-    print(format_table([
-        dict(stage=name, samples=e.n_samples, steps=e.n_steps, units=e.n_units, events=e.n_events,
-             dt_ms=1000 * e.dt, spikes=float(e.value.sum()))
-        for name, e in [("1 ms grid", raw), ("rebin(10)", binned), ("pool_units(5)", pooled)]
-    ], "Events: spike times binned and pooled (spike counts are kept as event values)"))
+    print(
+        format_table(
+            [
+                dict(
+                    stage=name,
+                    samples=e.n_samples,
+                    steps=e.n_steps,
+                    units=e.n_units,
+                    events=e.n_events,
+                    dt_ms=1000 * e.dt,
+                    spikes=float(e.value.sum()),
+                )
+                for name, e in [("1 ms grid", raw), ("rebin(10)", binned), ("pool_units(5)", pooled)]
+            ],
+            "Events: spike times binned and pooled (spike counts are kept as event values)",
+        )
+    )
 
     # 2. Synapses with integer delays, 140 -> 256, fixed fan-in 32, delays 0..24 steps
-    syn1 = Synapses.random_fixed_fan_in(140, 256, 32, rng, weight=lambda r, n: r.normal(0.0, 0.25, n),
-                                        max_delay=24)
-    syn2 = Synapses.random_fixed_fan_in(256, 20, 64, rng, weight=lambda r, n: r.normal(0.0, 0.3, n),
-                                        max_delay=4)
-    print("\n" + format_table([
-        dict(synapses=name, n_pre=s.n_pre, n_post=s.n_post, nnz=s.nnz, density=s.density,
-             mean_fan_out=float(s.fan_out().mean()), max_delay=s.max_delay, bytes_per_synapse=s.bytes_per_synapse)
-        for name, s in [("input -> hidden", syn1), ("hidden -> output", syn2)]
-    ], "Synapses: CSR by presynaptic unit, float32 weights, uint8 delays"))
+    syn1 = Synapses.random_fixed_fan_in(140, 256, 32, rng, weight=lambda r, n: r.normal(0.0, 0.25, n), max_delay=24)
+    syn2 = Synapses.random_fixed_fan_in(256, 20, 64, rng, weight=lambda r, n: r.normal(0.0, 0.3, n), max_delay=4)
+    print(
+        "\n"
+        + format_table(
+            [
+                dict(
+                    synapses=name,
+                    n_pre=s.n_pre,
+                    n_post=s.n_post,
+                    nnz=s.nnz,
+                    density=s.density,
+                    mean_fan_out=float(s.fan_out().mean()),
+                    max_delay=s.max_delay,
+                    bytes_per_synapse=s.bytes_per_synapse,
+                )
+                for name, s in [("input -> hidden", syn1), ("hidden -> output", syn2)]
+            ],
+            "Synapses: CSR by presynaptic unit, float32 weights, uint8 delays",
+        )
+    )
 
     # 3. propagate: event-driven sum_i w_ij x_i(t - d_ij), checked against a dense computation
     propagate(pooled[0], syn1)  # compile (or load the cached kernel) outside the timing
@@ -68,42 +92,74 @@ def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     dense = np.zeros_like(currents)
     w, d = syn1.to_dense(), syn1.delay_matrix()
     for lag in range(syn1.max_delay + 1):
-        dense[lag:lag + x.shape[0]] += np.einsum("tbi,ij->tbj", x, np.where(d == lag, w, 0))
+        dense[lag : lag + x.shape[0]] += np.einsum("tbi,ij->tbj", x, np.where(d == lag, w, 0))
     t_dense = time.perf_counter() - t0
-    print("\n" + format_table([dict(
-        output_shape=str(currents.shape), synaptic_events=int(syn1.fan_out()[pooled.unit].sum()),
-        max_abs_diff_vs_dense=float(np.abs(currents - dense).max()),
-        event_driven_ms=1000 * t_event, dense_per_delay_ms=1000 * t_dense)],
-        "propagate vs a dense computation (one masked matrix per delay)"))
+    print(
+        "\n"
+        + format_table(
+            [
+                dict(
+                    output_shape=str(currents.shape),
+                    synaptic_events=int(syn1.fan_out()[pooled.unit].sum()),
+                    max_abs_diff_vs_dense=float(np.abs(currents - dense).max()),
+                    event_driven_ms=1000 * t_event,
+                    dense_per_delay_ms=1000 * t_dense,
+                )
+            ],
+            "propagate vs a dense computation (one masked matrix per delay)",
+        )
+    )
 
     # 4. A LIF network (SpikingJelly LIFNode dynamics) run event-driven
-    net = Network([Layer(syn1, LIFParams(tau=2.0, v_threshold=1.0)),
-                   Layer(syn2, LIFParams(tau=2.0, v_threshold=1.0))])
+    net = Network([Layer(syn1, LIFParams(tau=2.0, v_threshold=1.0)), Layer(syn2, LIFParams(tau=2.0, v_threshold=1.0))])
     res = net.run(pooled)
     dense_macs = [pooled.n_steps * pooled.n_samples * s.n_pre * s.n_post for s in (syn1, syn2)]
-    print("\n" + format_table([
-        dict(layer=i, neurons=layer.n, spikes=e.n_events, rate_per_step=e.n_events / (e.n_steps * e.n_samples * layer.n),
-             synaptic_ops=int(ops), dense_macs=m, ops_saved=f"{m / max(int(ops), 1):.0f}x")
-        for i, (layer, e, ops, m) in enumerate(zip(net.layers, res.layer_spikes, res.synops, dense_macs))
-    ], f"{net}: spikes and synaptic operations (events x fan-out) vs dense MACs"))
+    print(
+        "\n"
+        + format_table(
+            [
+                dict(
+                    layer=i,
+                    neurons=layer.n,
+                    spikes=e.n_events,
+                    rate_per_step=e.n_events / (e.n_steps * e.n_samples * layer.n),
+                    synaptic_ops=int(ops),
+                    dense_macs=m,
+                    ops_saved=f"{m / max(int(ops), 1):.0f}x",
+                )
+                for i, (layer, e, ops, m) in enumerate(zip(net.layers, res.layer_spikes, res.synops, dense_macs))
+            ],
+            f"{net}: spikes and synaptic operations (events x fan-out) vs dense MACs",
+        )
+    )
 
     # 5. SDRs: a dendritic segment = a row of synapses; overlap counts its active synapses
     n, a, s, theta = 2048, 40, 20, 10
     patterns = [rng.choice(n, a, replace=False) for _ in range(100)]
-    segments = Synapses.from_edges(np.concatenate([rng.choice(p, s, replace=False) for p in patterns]),
-                                   np.repeat(np.arange(100), s), n_pre=n, n_post=100)
-    noisy = [np.concatenate([p[:30], rng.choice(np.setdiff1d(np.arange(n), p), 10, replace=False)])
-             for p in patterns]
+    segments = Synapses.from_edges(
+        np.concatenate([rng.choice(p, s, replace=False) for p in patterns]),
+        np.repeat(np.arange(100), s),
+        n_pre=n,
+        n_post=100,
+    )
+    noisy = [np.concatenate([p[:30], rng.choice(np.setdiff1d(np.arange(n), p), 10, replace=False)]) for p in patterns]
     novel = [rng.choice(n, a, replace=False) for _ in range(100)]
     rows = []
     for name, inputs in [("stored patterns", patterns), ("25% noise", noisy), ("novel random", novel)]:
         counts = overlap(inputs, segments)
         own = counts[np.arange(100), np.arange(100)]
-        rows.append(dict(input=name, mean_overlap_own_segment=float(own.mean()),
-                         detected_own=float((own >= theta).mean()),
-                         false_matches_other=float(((counts >= theta).sum() - (own >= theta).sum()) / (100 * 99))))
-    print("\n" + format_table(rows, f"overlap: 100 segments, s={s} synapses each, threshold theta={theta}, "
-                                    f"SDRs n={n}, a={a}"))
+        rows.append(
+            dict(
+                input=name,
+                mean_overlap_own_segment=float(own.mean()),
+                detected_own=float((own >= theta).mean()),
+                false_matches_other=float(((counts >= theta).sum() - (own >= theta).sum()) / (100 * 99)),
+            )
+        )
+    print(
+        "\n"
+        + format_table(rows, f"overlap: 100 segments, s={s} synapses each, threshold theta={theta}, SDRs n={n}, a={a}")
+    )
     top = kwta(rng.normal(size=(2, 12)), 3)
     print(f"\nkwta: top-3 of two random rows of 12 -> {top.tolist()}")
 

@@ -25,8 +25,16 @@ def one_layer() -> list[dict]:
     d = temporal_delta(q)
     layer_out = DeltaActivation(0.25, output="deltas")(x)
     assert torch.equal(layer_out, d)
-    return [{"t": t, "x_t": float(x[t]), "q_t = θ·round(x_t/θ)": float(q[t]), "Δ_t = q_t − q_(t−1)": float(d[t]),
-             "sent": "event" if d[t] != 0 else "–"} for t in range(6)]
+    return [
+        {
+            "t": t,
+            "x_t": float(x[t]),
+            "q_t = θ·round(x_t/θ)": float(q[t]),
+            "Δ_t = q_t − q_(t−1)": float(d[t]),
+            "sent": "event" if d[t] != 0 else "–",
+        }
+        for t in range(6)
+    ]
 
 
 def main(out: Path = Path("runs/demo"), budget: Budget = QUICK, seed: int = 0) -> dict:

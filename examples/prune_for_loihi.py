@@ -15,12 +15,14 @@ from pathlib import Path
 from sdrnet.prune.experiment import FULL, QUICK, Budget, check_deploy, deploy, run
 from sdrnet.prune.targets import PROFILES
 
-DEMO = replace(QUICK, methods=("magnitude (global)", "gradual (GMP)", "random ERK", "RigL", "N:M SR-STE",
-                               "small dense"))
+DEMO = replace(
+    QUICK, methods=("magnitude (global)", "gradual (GMP)", "random ERK", "RigL", "N:M SR-STE", "small dense")
+)
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0, target: str = "loihi",
-         progress: bool = False) -> dict:
+def main(
+    out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0, target: str = "loihi", progress: bool = False
+) -> dict:
     check_deploy(PROFILES[target])  # a target the network cannot fit fails here, before any training
     results = run(Path(out), budget=budget, seed=seed, progress=progress)
     print()

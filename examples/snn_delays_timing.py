@@ -22,8 +22,10 @@ SHD_COMMAND = "sdrnet snn-train --recipe shd --out runs/shd   # downloads SHD (~
 def main(out: Path = Path("runs/demo"), budget: Budget = QUICK, seed: int = 0) -> dict:
     torch.set_num_threads(1)
     results = run(Path(out), budget=budget, seed=seed, progress=False)
-    print(f"\nSHD/SSC accuracy requires the SHD/SSC files; the paper's SHD recipe fetches them and trains:\n  "
-          f"{SHD_COMMAND}\n  (--recipe ssc for SSC; paper: SHD 95.07 ± 0.24 %, SSC 80.69 ± 0.21 %)")
+    print(
+        f"\nSHD/SSC accuracy requires the SHD/SSC files; the paper's SHD recipe fetches them and trains:\n  "
+        f"{SHD_COMMAND}\n  (--recipe ssc for SSC; paper: SHD 95.07 ± 0.24 %, SSC 80.69 ± 0.21 %)"
+    )
     return results
 
 

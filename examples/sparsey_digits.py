@@ -34,22 +34,39 @@ def one_macrocolumn(seed: int = 0) -> list[dict]:
     novel = np.zeros(200, bool)
     novel[rng.choice(200, 16, replace=False)] = True
     rows = []
-    for name, x in [("stored input 0", inputs[0]), ("stored input 2", inputs[2]), ("input 0, 25 % of bits moved", noisy),
-                    ("novel input", novel)]:
+    for name, x in [
+        ("stored input 0", inputs[0]),
+        ("stored input 2", inputs[2]),
+        ("input 0, 25 % of bits moved", noisy),
+        ("novel input", novel),
+    ]:
         code = mac.recognize(x)
-        rows.append({"presented (recognition mode)": name, "familiarity G": float(code.familiarity),
-                     "CMs matching code 0": int(np.sum(code.winners == stored[0])),
-                     "CMs matching code 2": int(np.sum(code.winners == stored[2]))})
+        rows.append(
+            {
+                "presented (recognition mode)": name,
+                "familiarity G": float(code.familiarity),
+                "CMs matching code 0": int(np.sum(code.winners == stored[0])),
+                "CMs matching code 2": int(np.sum(code.winners == stored[2])),
+            }
+        )
     code = mac.learn(novel, rng)
-    rows.append({"presented (recognition mode)": "novel input, learning mode (new code)",
-                 "familiarity G": float(code.familiarity), "CMs matching code 0": int(np.sum(code.winners == stored[0])),
-                 "CMs matching code 2": int(np.sum(code.winners == stored[2]))})
+    rows.append(
+        {
+            "presented (recognition mode)": "novel input, learning mode (new code)",
+            "familiarity G": float(code.familiarity),
+            "CMs matching code 0": int(np.sum(code.winners == stored[0])),
+            "CMs matching code 2": int(np.sum(code.winners == stored[2])),
+        }
+    )
     return rows
 
 
 def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0) -> dict:
-    print(format_table(one_macrocolumn(seed),
-                       "one macrocolumn (Q=10 CMs × K=8 cells), three inputs stored in one trial each"))
+    print(
+        format_table(
+            one_macrocolumn(seed), "one macrocolumn (Q=10 CMs × K=8 cells), three inputs stored in one trial each"
+        )
+    )
     return run(Path(out), budget=budget, seed=seed, progress=False)
 
 

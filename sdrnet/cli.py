@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
 from sdrnet.optional import EXTRAS
+
+from . import __version__
 
 __all__ = ["Command", "Parser", "commands", "check_mnist", "main", "COMMANDS"]
 
@@ -99,8 +100,12 @@ def commands() -> dict[str, Command]:
     return dict(sorted(found.items()))
 
 
-def _run(parser: argparse.ArgumentParser, parsers: dict[str, argparse.ArgumentParser], specs: dict[str, Command],
-         argv: list[str]) -> int:
+def _run(
+    parser: argparse.ArgumentParser,
+    parsers: dict[str, argparse.ArgumentParser],
+    specs: dict[str, Command],
+    argv: list[str],
+) -> int:
     if argv and argv[0] in specs and specs[argv[0]].own_parser:
         _check_needs(parsers[argv[0]], specs[argv[0]])
         return specs[argv[0]].run(argv[1:], parsers[argv[0]].prog)
@@ -207,8 +212,10 @@ def demo(out: Path, seed: int = 0) -> int:
     for i, (title, script) in enumerate(DEMO_PARTS, 1):
         path = EXAMPLES / script
         if not path.exists():
-            print(f"sdrnet demo: {path} not found; the demo runs the examples of a source checkout "
-                  "(pip install -e .)", file=sys.stderr)
+            print(
+                f"sdrnet demo: {path} not found; the demo runs the examples of a source checkout (pip install -e .)",
+                file=sys.stderr,
+            )
             return 2
         print(f"\n=== [{i}/{len(DEMO_PARTS)}] {title} ({script}) ===\n", flush=True)
         runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out, seed=seed)
@@ -230,17 +237,27 @@ def sparsey(args) -> None:
     results = run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
     if args.mnist is not None:
         rows, info = mnist(args.mnist, per_class=args.per_class, seed=args.seed, progress=not args.no_progress)
-        print(format_table(rows, f"MNIST ({info['n_train']} train / {info['n_test']} test); sparsey.com reports 91 % "
-                                 "with 200 per class in 220 s on one thread"))
+        print(
+            format_table(
+                rows,
+                f"MNIST ({info['n_train']} train / {info['n_test']} test); sparsey.com reports 91 % "
+                "with 200 per class in 220 s on one thread",
+            )
+        )
         results.update(mnist=rows, mnist_info=info)
         (args.out / "sparsey.json").write_text(json.dumps(results, indent=2))
 
 
 def _sparsey_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mnist", type=Path, metavar="DIR",
-                        help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)")
-    parser.add_argument("--per-class", type=_positive, default=200,
-                        help="MNIST training images per class (default: 200)")
+    parser.add_argument(
+        "--mnist",
+        type=Path,
+        metavar="DIR",
+        help="also run on MNIST from the standard IDX files in DIR (train-images-idx3-ubyte[.gz], ...)",
+    )
+    parser.add_argument(
+        "--per-class", type=_positive, default=200, help="MNIST training images per class (default: 200)"
+    )
 
 
 def _prune(args) -> None:
@@ -252,8 +269,12 @@ def _prune(args) -> None:
 
 
 def _prune_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", choices=["loihi", "xylo", "spinnaker"], default="loihi",
-                        help="hardware profile to fit (default: loihi)")
+    parser.add_argument(
+        "--target",
+        choices=["loihi", "xylo", "spinnaker"],
+        default="loihi",
+        help="hardware profile to fit (default: loihi)",
+    )
 
 
 def _check_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -263,19 +284,35 @@ def _check_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     try:
         check_deploy(PROFILES[args.target])
     except TargetError as err:
-        parser.error(f"--target {args.target}: the command's spiking MLP (64 inputs, 128 hidden, 10 outputs) "
-                     f"{err.summary}")
+        parser.error(
+            f"--target {args.target}: the command's spiking MLP (64 inputs, 128 hidden, 10 outputs) {err.summary}"
+        )
 
 
 BUILT_IN = {
-    "demo": Command("tour every capability on built-in data (tables, figures under runs/demo)",
-                    lambda args: demo(args.out, seed=args.seed), _demo_options,
-                    needs=("torch", "spikingjelly", "nir"), extra="snn"),
-    "sparsey": Command("Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)", sparsey,
-                       _sparsey_options, full="larger Monte Carlo budgets", check=check_mnist),
-    "prune": Command("pruning methods on digits, then a spiking MLP fitted to a chip profile", _prune, _prune_options,
-                     full="larger network, more epochs and seeds", needs=("torch", "spikingjelly", "nir"), extra="snn",
-                     check=_check_target),
+    "demo": Command(
+        "tour every capability on built-in data (tables, figures under runs/demo)",
+        lambda args: demo(args.out, seed=args.seed),
+        _demo_options,
+        needs=("torch", "spikingjelly", "nir"),
+        extra="snn",
+    ),
+    "sparsey": Command(
+        "Sparsey: similarity preservation, capacity, single-trial digits (and MNIST)",
+        sparsey,
+        _sparsey_options,
+        full="larger Monte Carlo budgets",
+        check=check_mnist,
+    ),
+    "prune": Command(
+        "pruning methods on digits, then a spiking MLP fitted to a chip profile",
+        _prune,
+        _prune_options,
+        full="larger network, more epochs and seeds",
+        needs=("torch", "spikingjelly", "nir"),
+        extra="snn",
+        check=_check_target,
+    ),
 }
 
 

@@ -10,8 +10,10 @@ import numpy as np
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _GZIP_MAGIC = b"\x1f\x8b"
-MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
 
 
 def _header(data: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
@@ -21,8 +23,10 @@ def _header(data: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
     0x0E float64), the number of dimensions, then each dimension as a big-endian uint32.
     """
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: its magic number is {data[:4].hex() or 'missing'}, expected "
-                         f"0000, a type code in {[hex(c) for c in _IDX_DTYPES]} and the number of dimensions")
+        raise ValueError(
+            f"{path} is not an IDX file: its magic number is {data[:4].hex() or 'missing'}, expected "
+            f"0000, a type code in {[hex(c) for c in _IDX_DTYPES]} and the number of dimensions"
+        )
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
         raise ValueError(f"{path}: truncated header ({len(data)} bytes for {ndim} dimensions)")
@@ -48,8 +52,9 @@ def read_idx(path) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     body = data[start:]
     if len(body) != expected:
-        raise ValueError(f"{path}: {len(body)} data bytes for shape {shape} of {dtype}, expected {expected}; "
-                         "truncated or corrupt")
+        raise ValueError(
+            f"{path}: {len(body)} data bytes for shape {shape} of {dtype}, expected {expected}; truncated or corrupt"
+        )
     return np.frombuffer(body, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -69,8 +74,10 @@ def idx_shape(path) -> tuple[int, ...]:
     dtype, shape, start = _header(head, path)
     expected = start + int(np.prod(shape)) * dtype.itemsize
     if size != (expected % 2**32 if gzipped else expected):
-        raise ValueError(f"{path}: {size} bytes{' uncompressed' if gzipped else ''} for shape {shape} of {dtype}, "
-                         f"expected {expected}; truncated or corrupt")
+        raise ValueError(
+            f"{path}: {size} bytes{' uncompressed' if gzipped else ''} for shape {shape} of {dtype}, "
+            f"expected {expected}; truncated or corrupt"
+        )
     return shape
 
 

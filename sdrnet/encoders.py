@@ -92,8 +92,16 @@ class ScalarEncoder:
         instead of raising ``ValueError``.
     """
 
-    def __init__(self, minimum: float, maximum: float, size: int, active_bits: int, *,
-                 periodic: bool = False, clip_input: bool = False):
+    def __init__(
+        self,
+        minimum: float,
+        maximum: float,
+        size: int,
+        active_bits: int,
+        *,
+        periodic: bool = False,
+        clip_input: bool = False,
+    ):
         self.minimum = _check_real("minimum", minimum)
         self.maximum = _check_real("maximum", maximum)
         if not self.minimum < self.maximum:
@@ -137,15 +145,18 @@ class ScalarEncoder:
             x = np.clip(x, lo, hi)
         out = np.flatnonzero((x < lo) | (x > hi))
         if out.size:
-            raise ValueError(f"xs[{out[0]}] = {x[out[0]]} is outside the range [{lo}, {hi}] "
-                             "(pass clip_input=True to clip it)")
+            raise ValueError(
+                f"xs[{out[0]}] = {x[out[0]]} is outside the range [{lo}, {hi}] (pass clip_input=True to clip it)"
+            )
         steps = self.size if self.periodic else self.size - self.active_bits
         bucket = np.floor((x - lo) / span * steps + 0.5).astype(np.int64)
         return bucket % self.size if self.periodic else bucket
 
     def __repr__(self) -> str:
-        return (f"ScalarEncoder(minimum={self.minimum}, maximum={self.maximum}, size={self.size}, "
-                f"active_bits={self.active_bits}, periodic={self.periodic}, clip_input={self.clip_input})")
+        return (
+            f"ScalarEncoder(minimum={self.minimum}, maximum={self.maximum}, size={self.size}, "
+            f"active_bits={self.active_bits}, periodic={self.periodic}, clip_input={self.clip_input})"
+        )
 
 
 # ---------------------------------------------------------------------------- RDSE
@@ -205,8 +216,10 @@ class RDSE:
         q = np.floor(x / self.resolution)
         bad = np.flatnonzero(~(np.abs(q) < _MAX_BUCKET))
         if bad.size:
-            raise ValueError(f"xs[{bad[0]}] = {x[bad[0]]} is too large for resolution {self.resolution} "
-                             f"(|x / resolution| must be < 2**62)")
+            raise ValueError(
+                f"xs[{bad[0]}] = {x[bad[0]]} is too large for resolution {self.resolution} "
+                f"(|x / resolution| must be < 2**62)"
+            )
         return q.astype(np.int64)
 
     def slot_bits(self, slots) -> np.ndarray:
@@ -227,8 +240,9 @@ class RDSE:
         ordered = np.sort(bits, axis=1)
         for r in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
             ordered[r] = np.sort(self._probe(bits[r]))
-        return SDRBatch._trusted(self.size, ordered.ravel(),
-                                 np.arange(len(buckets) + 1, dtype=np.int64) * self.active_bits)
+        return SDRBatch._trusted(
+            self.size, ordered.ravel(), np.arange(len(buckets) + 1, dtype=np.int64) * self.active_bits
+        )
 
     def _probe(self, bits: np.ndarray) -> list[int]:
         """Resolve collisions within one window by linear probing, slots in order."""

@@ -5,8 +5,15 @@ from __future__ import annotations
 import importlib
 
 # the extra of setup.cfg that installs each optional top-level package
-EXTRAS = {"torch": "torch", "spikingjelly": "snn", "DCLS": "snn", "nir": "snn", "yaml": "snn", "brian2": "brian2",
-          "neurobench": "all"}
+EXTRAS = {
+    "torch": "torch",
+    "spikingjelly": "snn",
+    "DCLS": "snn",
+    "nir": "snn",
+    "yaml": "snn",
+    "brian2": "brian2",
+    "neurobench": "all",
+}
 
 
 def require(module: str, needed_by: str):

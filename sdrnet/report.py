@@ -14,8 +14,10 @@ def format_table(rows: Sequence[Mapping[str, object]], title: str | None = None)
     keys = list(rows[0])
     cells = [[_fmt(r.get(k, "")) for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    lines = ["| " + " | ".join(k.ljust(w) for k, w in zip(keys, widths)) + " |",
-             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines = [
+        "| " + " | ".join(k.ljust(w) for k, w in zip(keys, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
     lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |" for row in cells]
     return "\n".join(([title] if title else []) + lines)
 

@@ -29,8 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .core.validation import as_array, check_int, check_range, check_rng
 from .core._sampling import sample_rows
+from .core.validation import as_array, check_int, check_range, check_rng
 
 __all__ = [
     "SDR",
@@ -376,7 +376,7 @@ class SDRBatch:
         the CSR arrays themselves are the ``indices`` and ``indptr`` attributes.)
         """
         p = self._indptr
-        return [self._indices[p[b]:p[b + 1]] for b in range(len(self))]
+        return [self._indices[p[b] : p[b + 1]] for b in range(len(self))]
 
     def __len__(self) -> int:
         return int(self._indptr.shape[0] - 1)
@@ -386,7 +386,7 @@ class SDRBatch:
             yield self._row(b)
 
     def _row(self, b: int) -> SDR:
-        return SDR._trusted(self._n, self._indices[self._indptr[b]:self._indptr[b + 1]])
+        return SDR._trusted(self._n, self._indices[self._indptr[b] : self._indptr[b + 1]])
 
     def __getitem__(self, key):
         """``batch[b]`` is an SDR; a slice, integer array or boolean mask gives an SDRBatch."""
@@ -412,8 +412,11 @@ class SDRBatch:
     def __eq__(self, other) -> bool:
         if not isinstance(other, SDRBatch):
             return NotImplemented
-        return (self._n == other._n and np.array_equal(self._indptr, other._indptr)
-                and np.array_equal(self._indices, other._indices))
+        return (
+            self._n == other._n
+            and np.array_equal(self._indptr, other._indptr)
+            and np.array_equal(self._indices, other._indices)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -435,8 +438,10 @@ class SDRBatch:
             return hits[self._indptr[1:]] - hits[self._indptr[:-1]]
         import scipy.sparse as sp
 
-        x, y = (sp.csr_array((np.ones(b._indices.shape[0], np.int64), b._indices, b._indptr), shape=(len(b), b._n))
-                for b in (self, other))
+        x, y = (
+            sp.csr_array((np.ones(b._indices.shape[0], np.int64), b._indices, b._indptr), shape=(len(b), b._n))
+            for b in (self, other)
+        )
         return (x @ y.T).toarray()
 
     def add_noise(self, fraction: float, rng: np.random.Generator) -> SDRBatch:
@@ -460,10 +465,13 @@ class SDRBatch:
         rank = sample_rows(self._n - a, v, rng)  # the rank-th inactive bit of its row turns on
         # the r-th inactive bit is r + #{active x_j with x_j - j <= r}, j its position in the row
         before = self._indices - (np.arange(rows.shape[0]) - self._indptr[rows])
-        count = np.searchsorted(_row_keys(rows, before, self._n + 1), _row_keys(moved, rank, self._n + 1),
-                                side="right") - self._indptr[moved]
-        new = np.concatenate([_row_keys(rows[keep], self._indices[keep], self._n),
-                              _row_keys(moved, rank + count, self._n)])
+        count = (
+            np.searchsorted(_row_keys(rows, before, self._n + 1), _row_keys(moved, rank, self._n + 1), side="right")
+            - self._indptr[moved]
+        )
+        new = np.concatenate(
+            [_row_keys(rows[keep], self._indices[keep], self._n), _row_keys(moved, rank + count, self._n)]
+        )
         return SDRBatch._trusted(self._n, np.sort(new) - rows * self._n, self._indptr)
 
 
@@ -640,12 +648,14 @@ class SDRMetrics:
 
     def __str__(self) -> str:
         s, o, f = self.sparsity_, self.overlap_, self._freq
-        return "\n".join([
-            f"SDRMetrics(n={self.n}, period={self.period}, samples={self.samples_})",
-            f"  sparsity              mean {s.mean:.4f}  std {s.std:.4f}  min {s.min:.4f}  max {s.max:.4f}",
-            f"  activation frequency  min {f.min():.4f}  mean {f.mean():.4f}  max {f.max():.4f}  "
-            + f"entropy {self.entropy():.4f}",
-            f"  overlap               mean {o.mean:.4f}  std {o.std:.4f}  min {o.min:.4f}  max {o.max:.4f}",
-        ])
+        return "\n".join(
+            [
+                f"SDRMetrics(n={self.n}, period={self.period}, samples={self.samples_})",
+                f"  sparsity              mean {s.mean:.4f}  std {s.std:.4f}  min {s.min:.4f}  max {s.max:.4f}",
+                f"  activation frequency  min {f.min():.4f}  mean {f.mean():.4f}  max {f.max():.4f}  "
+                + f"entropy {self.entropy():.4f}",
+                f"  overlap               mean {o.mean:.4f}  std {o.std:.4f}  min {o.min:.4f}  max {o.max:.4f}",
+            ]
+        )
 
     __repr__ = __str__

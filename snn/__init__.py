@@ -13,10 +13,35 @@ from sdrnet.lazy import lazy_exports
 _WHERE = {
     **dict.fromkeys(("DelayedLinear", "delayed_linear", "sigma_at"), "delays"),
     **dict.fromkeys(("DelaySNN", "SNNConfig", "sum_softmax", "snn_loss"), "models"),
-    **dict.fromkeys(("SpikeDataset", "SpikeDataError", "load_shd", "load_ssc", "read_spike_h5", "write_spike_h5",
-                     "bin_spikes", "holdout", "batches", "timing_task", "fetch"), "data"),
-    **dict.fromkeys(("TrainConfig", "RECIPES", "CheckpointError", "TrainingDiverged", "load_datasets",
-                     "load_checkpoint", "load_model", "evaluate"), "train"),
+    **dict.fromkeys(
+        (
+            "SpikeDataset",
+            "SpikeDataError",
+            "load_shd",
+            "load_ssc",
+            "read_spike_h5",
+            "write_spike_h5",
+            "bin_spikes",
+            "holdout",
+            "batches",
+            "timing_task",
+            "fetch",
+        ),
+        "data",
+    ),
+    **dict.fromkeys(
+        (
+            "TrainConfig",
+            "RECIPES",
+            "CheckpointError",
+            "TrainingDiverged",
+            "load_datasets",
+            "load_checkpoint",
+            "load_model",
+            "evaluate",
+        ),
+        "train",
+    ),
     **dict.fromkeys(("DelaySNNCore", "to_nir", "run_brian2"), "export"),
 }
 __all__ = list(_WHERE)

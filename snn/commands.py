@@ -21,7 +21,17 @@ def _delta(args) -> None:
     run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
 
 
-SNN_TRAIN = Command("train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help",
-                    _snn_train, needs=("torch", "spikingjelly"), extra="snn", own_parser=True)
-DELTA = Command("delta activation layers on moving digits: sparsity, operations, core", _delta,
-                full="more clips, epochs and penalty strengths", needs=("torch",), extra="torch")
+SNN_TRAIN = Command(
+    "train a delay SNN (DCLS) on SHD/SSC or the built-in timing task; see snn-train --help",
+    _snn_train,
+    needs=("torch", "spikingjelly"),
+    extra="snn",
+    own_parser=True,
+)
+DELTA = Command(
+    "delta activation layers on moving digits: sparsity, operations, core",
+    _delta,
+    full="more clips, epochs and penalty strengths",
+    needs=("torch",),
+    extra="torch",
+)

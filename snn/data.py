@@ -40,10 +40,29 @@ from sdrnet.core import Events
 from sdrnet.core.validation import as_array, check_int
 
 __all__ = [
-    "SpikeDataset", "load_shd", "load_ssc", "read_spike_h5", "write_spike_h5", "bin_spikes",
-    "holdout", "holdout_indices", "batches", "timing_task", "timing_task_spikes", "timing_patterns",
-    "fetch", "download_file", "md5sum", "data_root", "SpikeDataError", "MIRRORS", "ZIP_MD5", "SPLITS", "N_CLASSES",
-    "N_UNITS", "MAX_TIME",
+    "SpikeDataset",
+    "load_shd",
+    "load_ssc",
+    "read_spike_h5",
+    "write_spike_h5",
+    "bin_spikes",
+    "holdout",
+    "holdout_indices",
+    "batches",
+    "timing_task",
+    "timing_task_spikes",
+    "timing_patterns",
+    "fetch",
+    "download_file",
+    "md5sum",
+    "data_root",
+    "SpikeDataError",
+    "MIRRORS",
+    "ZIP_MD5",
+    "SPLITS",
+    "N_CLASSES",
+    "N_UNITS",
+    "MAX_TIME",
 ]
 
 MIRRORS = ("https://zenkelab.org/datasets/", "https://compneuro.net/datasets/")
@@ -137,8 +156,15 @@ class SpikeDataset:
     def subset(self, index) -> SpikeDataset:
         """A dataset of the selected samples (int, slice, integer array or boolean mask [N])."""
         idx = np.atleast_1d(np.arange(len(self))[index])
-        return SpikeDataset(_take(self.events, idx), self.labels[idx], self.n_classes, self.name, self.split,
-                            {k: v[idx] for k, v in self.sample_info.items()}, dict(self.extra))
+        return SpikeDataset(
+            _take(self.events, idx),
+            self.labels[idx],
+            self.n_classes,
+            self.name,
+            self.split,
+            {k: v[idx] for k, v in self.sample_info.items()},
+            dict(self.extra),
+        )
 
     @property
     def n_channels(self) -> int:
@@ -163,24 +189,35 @@ class SpikeDataset:
         return self.events.to_dense()
 
     def __repr__(self) -> str:
-        return (f"SpikeDataset(name={self.name!r}, split={self.split!r}, n_samples={len(self)}, "
-                f"n_classes={self.n_classes}, n_channels={self.n_channels}, n_steps={self.n_steps}, dt={self.dt})")
+        return (
+            f"SpikeDataset(name={self.name!r}, split={self.split!r}, n_samples={len(self)}, "
+            f"n_classes={self.n_classes}, n_channels={self.n_channels}, n_steps={self.n_steps}, dt={self.dt})"
+        )
 
 
 def _check_labels(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Integer ``labels`` as int64, refusing (before the cast, which could wrap) any outside ``[0, n_classes)``."""
     bad = np.flatnonzero((labels < 0) | (labels >= n_classes))
     if bad.size:
-        raise SpikeDataError(f"labels must lie in [0, n_classes={n_classes}), but sample {bad[0]} has label "
-                             f"{labels[bad[0]]} ({bad.size} samples out of range)")
+        raise SpikeDataError(
+            f"labels must lie in [0, n_classes={n_classes}), but sample {bad[0]} has label "
+            f"{labels[bad[0]]} ({bad.size} samples out of range)"
+        )
     return labels.astype(np.int64)
 
 
 def _take(events: Events, idx: np.ndarray) -> Events:
     """Vectorised sample selection from CSR events (no loop over samples)."""
     sel, ptr = _event_index(events.sample_ptr, idx)
-    return Events(events.time[sel], events.unit[sel], events.value[sel], ptr,
-                  n_steps=events.n_steps, n_units=events.n_units, dt=events.dt)
+    return Events(
+        events.time[sel],
+        events.unit[sel],
+        events.value[sel],
+        ptr,
+        n_steps=events.n_steps,
+        n_units=events.n_units,
+        dt=events.dt,
+    )
 
 
 def _event_index(sample_ptr: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +238,16 @@ def _lengths(events: Events, idx: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- binning
-def bin_spikes(times_list, units_list, dt: float = 0.01, pool: int = 5, n_units: int = N_UNITS,
-               n_steps: int | None = None, origin: str = "zero", max_time: float = MAX_TIME) -> tuple[Events, int]:
+def bin_spikes(
+    times_list,
+    units_list,
+    dt: float = 0.01,
+    pool: int = 5,
+    n_units: int = N_UNITS,
+    n_steps: int | None = None,
+    origin: str = "zero",
+    max_time: float = MAX_TIME,
+) -> tuple[Events, int]:
     """Bin per-sample spike trains onto a grid of ``dt`` seconds and sum-pool the channels.
 
     A spike at ``t`` seconds of unit ``u`` adds 1 to step ``floor((t - t0) / dt)`` (computed in
@@ -232,8 +277,10 @@ def bin_spikes(times_list, units_list, dt: float = 0.01, pool: int = 5, n_units:
     grid = _grid(dt, pool, n_units, n_steps, origin, max_time)
     times_list, units_list = list(times_list), list(units_list)
     if len(times_list) != len(units_list):
-        raise ValueError(f"times_list and units_list must hold the same number of samples, "
-                         f"got {len(times_list)} and {len(units_list)}")
+        raise ValueError(
+            f"times_list and units_list must hold the same number of samples, "
+            f"got {len(times_list)} and {len(units_list)}"
+        )
     return _bin_chunks(_chunked(times_list, units_list), grid)
 
 
@@ -258,20 +305,27 @@ def _grid(dt, pool, n_units, n_steps, origin, max_time) -> _Grid:
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.floating, np.integer)):
         raise TypeError(f"max_time must be a number of seconds, got {type(max_time).__name__}")
     if not (np.isfinite(max_time) and 0 < max_time and max_time / dt < _MAX_STEPS):
-        raise ValueError(f"max_time must be a positive finite number of seconds with max_time / dt < 2**31 "
-                         f"(int32 steps), got max_time={max_time!r} with dt={dt:g}")
+        raise ValueError(
+            f"max_time must be a positive finite number of seconds with max_time / dt < 2**31 "
+            f"(int32 steps), got max_time={max_time!r} with dt={dt:g}"
+        )
     return _Grid(dt, pool, n_units, n_steps, origin, float(max_time))
 
 
 def _check_grid(dt, pool, n_units) -> tuple[float, int, int]:
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.floating, np.integer)) or not (
-            np.isfinite(dt) and dt > 0):
+    if (
+        isinstance(dt, bool)
+        or not isinstance(dt, (int, float, np.floating, np.integer))
+        or not (np.isfinite(dt) and dt > 0)
+    ):
         raise ValueError(f"dt must be a positive finite number of seconds, got {dt!r}")
     pool, n_units = check_int("pool", pool, 1), check_int("n_units", n_units, 1)
     if n_units % pool:
         divisors = [d for d in range(1, min(n_units, 20) + 1) if n_units % d == 0]
-        raise ValueError(f"pool must divide n_units={n_units} so that every channel sums the same number of "
-                         f"units (e.g. {divisors}), got {pool}")
+        raise ValueError(
+            f"pool must divide n_units={n_units} so that every channel sums the same number of "
+            f"units (e.g. {divisors}), got {pool}"
+        )
     return float(dt), pool, n_units
 
 
@@ -297,8 +351,9 @@ def _flat_spikes(first: int, times_list, units_list):
         t = as_array(f"times[{i}]", t, kind="b", ndim=1)  # a number; _check_spikes refuses non-finite ones by name
         u = as_array(f"units[{i}]", u, kind="i", ndim=1)
         if t.shape != u.shape:
-            raise SpikeDataError(f"times[{i}] and units[{i}] must have the same length, "
-                                 f"got {t.shape[0]} and {u.shape[0]}")
+            raise SpikeDataError(
+                f"times[{i}] and units[{i}] must have the same length, got {t.shape[0]} and {u.shape[0]}"
+            )
         lengths[i - first] = t.shape[0]
         t_parts.append(t)
         u_parts.append(u)
@@ -309,9 +364,11 @@ def _flat_spikes(first: int, times_list, units_list):
 
 def _check_spikes(first: int, t, u, lengths, n_units: int) -> None:
     """Refuse non-finite or negative times and units outside ``[0, n_units)``, naming the first offender."""
-    checks = ((~np.isfinite(t), t, "spike times must be finite"),
-              (t < 0, t, "spike times must be >= 0 seconds"),
-              ((u < 0) | (u >= n_units), u, f"spike units must lie in [0, {n_units})"))
+    checks = (
+        (~np.isfinite(t), t, "spike times must be finite"),
+        (t < 0, t, "spike times must be >= 0 seconds"),
+        ((u < 0) | (u >= n_units), u, f"spike units must lie in [0, {n_units})"),
+    )
     for bad, values, rule in checks:
         if bad.any():
             p = int(np.argmax(bad))
@@ -328,7 +385,8 @@ def _check_late(first: int, t, lengths, grid: _Grid) -> None:
             f"a spike at {t[p]:g} s{after} ({_where(first, p, lengths)}) lies past max_time={grid.max_time:g} s "
             f"(SHD/SSC samples last at most about 1.4 s): on the grid of dt={grid.dt:g} s every dense sample would "
             f"span {t[p] / grid.dt:.3g} steps. Pass a larger max_time if the recordings are that long, or an "
-            "explicit n_steps to drop (and count) the spikes at or after n_steps * dt")
+            "explicit n_steps to drop (and count) the spikes at or after n_steps * dt"
+        )
 
 
 def _where(first: int, p: int, lengths) -> str:
@@ -375,8 +433,9 @@ def _bin_chunks(chunks, grid: _Grid) -> tuple[Events, int]:
     for first, times_list, units_list in chunks:
         step, chan, lengths = _steps_and_channels(first, times_list, units_list, grid)
         s, t, c, counts = _count_chunk(step, chan, lengths, n_channels)
-        parts.append(((s + n_samples).astype(np.int32), t.astype(np.int32), c.astype(np.int32),
-                      counts.astype(np.float32)))
+        parts.append(
+            ((s + n_samples).astype(np.int32), t.astype(np.int32), c.astype(np.int32), counts.astype(np.float32))
+        )
         n_samples += lengths.shape[0]
     s, t, c, counts = (np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, np.int64) for k in range(4))
     n_dropped, n_steps = 0, grid.n_steps
@@ -395,13 +454,23 @@ def _chunked(times, units, size=None):
     """``(first, times[first:b], units[first:b])`` over consecutive chunks (lists or h5py datasets)."""
     size = size or _CHUNK
     for a in range(0, len(times), size):
-        yield a, times[a:a + size], units[a:a + size]
+        yield a, times[a : a + size], units[a : a + size]
 
 
 # ---------------------------------------------------------------------------- HDF5 files
-def read_spike_h5(path, dt: float = 0.01, pool: int = 5, n_classes: int | None = None, *,
-                  n_steps: int | None = None, origin: str = "zero", n_units: int = N_UNITS,
-                  name: str = "", split: str = "", max_time: float = MAX_TIME) -> SpikeDataset:
+def read_spike_h5(
+    path,
+    dt: float = 0.01,
+    pool: int = 5,
+    n_classes: int | None = None,
+    *,
+    n_steps: int | None = None,
+    origin: str = "zero",
+    n_units: int = N_UNITS,
+    name: str = "",
+    split: str = "",
+    max_time: float = MAX_TIME,
+) -> SpikeDataset:
     """Read an SHD/SSC-layout HDF5 file, check it and bin it (see :func:`bin_spikes`).
 
     Layout (Cramer et al. 2020; zenkelab.org/datasets): ``spikes/times`` (variable-length
@@ -434,19 +503,24 @@ def read_spike_h5(path, dt: float = 0.01, pool: int = 5, n_classes: int | None =
     except SpikeDataError as exc:
         raise SpikeDataError(f"{path} is not a valid SHD/SSC file: {exc}. {_REFETCH}") from None
     except OSError as exc:
-        raise OSError(f"{path} cannot be read as HDF5 ({exc}): the file is truncated (an interrupted copy or "
-                      f"download) or is not an HDF5 file. {_REFETCH}") from exc
+        raise OSError(
+            f"{path} cannot be read as HDF5 ({exc}): the file is truncated (an interrupted copy or "
+            f"download) or is not an HDF5 file. {_REFETCH}"
+        ) from exc
     except ValueError as exc:  # a spike past max_time
         raise ValueError(f"{path}: {exc}") from None
     extra["dropped_spikes"] = n_dropped
     if n_dropped:
-        warnings.warn(f"{path}: {n_dropped} spikes at or after n_steps * dt = {n_steps * dt:g} s were dropped",
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: {n_dropped} spikes at or after n_steps * dt = {n_steps * dt:g} s were dropped", stacklevel=2
+        )
     return SpikeDataset(events, labels, n_classes, name or path.stem, split, info, extra)
 
 
-_REFETCH = ("If it is a cached download, delete it and run again: snn.data.fetch (and so load_shd/load_ssc) "
-            "extracts it anew from the verified archive, or downloads it")
+_REFETCH = (
+    "If it is a cached download, delete it and run again: snn.data.fetch (and so load_shd/load_ssc) "
+    "extracts it anew from the verified archive, or downloads it"
+)
 
 
 def _read_h5(path: Path, grid: _Grid, n_classes: int | None):
@@ -472,15 +546,19 @@ def _official_layout(f, h5py):
     if labels_ds.ndim != 1 or labels_ds.dtype.kind not in "iu":
         raise SpikeDataError(f"labels must be a 1-D integer array, found {labels_ds.dtype} of shape {labels_ds.shape}")
     n = labels_ds.shape[0]
-    for key, ds, kinds, what in (("spikes/times", times_ds, "f", "floats (seconds)"),
-                                 ("spikes/units", units_ds, "iu", "integers")):
+    for key, ds, kinds, what in (
+        ("spikes/times", times_ds, "f", "floats (seconds)"),
+        ("spikes/units", units_ds, "iu", "integers"),
+    ):
         base = h5py.check_vlen_dtype(ds.dtype)
         if base is None or base.kind not in kinds:
             found = f"variable-length {base}" if base is not None else f"fixed-size {ds.dtype}"
             raise SpikeDataError(f"{key} must hold one variable-length array of {what} per sample, found {found}")
         if ds.shape != (n,):
-            raise SpikeDataError(f"spikes/times {times_ds.shape}, spikes/units {units_ds.shape} and labels ({n},) "
-                                 "must have the same number of samples")
+            raise SpikeDataError(
+                f"spikes/times {times_ds.shape}, spikes/units {units_ds.shape} and labels ({n},) "
+                "must have the same number of samples"
+            )
     return times_ds, units_ds, labels_ds[()]
 
 
@@ -520,8 +598,10 @@ def write_spike_h5(path, times_list, units_list, labels, extra: dict | None = No
     labels = as_array("labels", labels, kind="i", ndim=1)
     n = labels.shape[0]
     if len(times_list) != n or len(units_list) != n:
-        raise ValueError(f"times_list ({len(times_list)}), units_list ({len(units_list)}) and labels ({n}) "
-                         "must have the same number of samples")
+        raise ValueError(
+            f"times_list ({len(times_list)}), units_list ({len(units_list)}) and labels ({n}) "
+            "must have the same number of samples"
+        )
     if n and (labels.min() < 0 or labels.max() > 65535):
         raise ValueError(f"labels must lie in [0, 65535], got [{labels.min()}, {labels.max()}]")
     times16, units16 = _to_official(times_list, units_list)
@@ -545,8 +625,9 @@ def _to_official(times_list, units_list) -> tuple[list, list]:
         t = as_array(f"times_list[{i}]", t, kind="f", ndim=1)
         u = as_array(f"units_list[{i}]", u, kind="i", ndim=1)
         if t.shape != u.shape:
-            raise ValueError(f"times_list[{i}] and units_list[{i}] must have the same length, "
-                             f"got {t.shape[0]} and {u.shape[0]}")
+            raise ValueError(
+                f"times_list[{i}] and units_list[{i}] must have the same length, got {t.shape[0]} and {u.shape[0]}"
+            )
         if t.size and (t.min() < 0 or t.max() > 65504):
             raise ValueError(f"times_list[{i}] must lie in [0, 65504] seconds (float16), got [{t.min()}, {t.max()}]")
         if u.size and (u.min() < 0 or u.max() > 65535):
@@ -590,8 +671,7 @@ def md5sum(path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def fetch(name: str, split: str, root=None, download: bool = True, progress: bool = True,
-          mirrors=None) -> Path:
+def fetch(name: str, split: str, root=None, download: bool = True, progress: bool = True, mirrors=None) -> Path:
     """Path of ``{name}_{split}.h5`` in the cache, downloading and extracting it if needed.
 
     Looks for ``{root}/{name}_{split}.h5``; else for a verified ``{name}_{split}.h5.zip``;
@@ -615,7 +695,8 @@ def fetch(name: str, split: str, root=None, download: bool = True, progress: boo
         if not download:
             raise FileNotFoundError(
                 f"{target} not found. Download it with snn.data.fetch({name!r}, {split!r}, root={str(root)!r}) "
-                f"or by hand from {MIRRORS[0]}{archive.name} (MD5 {md5}) and unzip it into {root}")
+                f"or by hand from {MIRRORS[0]}{archive.name} (MD5 {md5}) and unzip it into {root}"
+            )
         _download_from_mirrors(archive, md5, MIRRORS if mirrors is None else mirrors, progress)
     else:
         _verify(archive, md5, "it is not the official archive; delete it and run again to download it anew")
@@ -644,12 +725,12 @@ def _download_from_mirrors(archive: Path, md5: str, mirrors, progress: bool) -> 
         except (OSError, ValueError, http.client.HTTPException) as exc:
             failures.append((url, exc))
     kind = ValueError if all(isinstance(exc, ValueError) for _, exc in failures) else OSError
-    raise kind(f"could not download {archive.name} from any mirror:\n" +
-               "\n".join(f"  {url}: {exc}" for url, exc in failures))
+    raise kind(
+        f"could not download {archive.name} from any mirror:\n" + "\n".join(f"  {url}: {exc}" for url, exc in failures)
+    )
 
 
-def download_file(url: str, dest, md5: str, progress: bool = True, chunk: int = 1 << 20,
-                  timeout: float = 60.0) -> Path:
+def download_file(url: str, dest, md5: str, progress: bool = True, chunk: int = 1 << 20, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming a partial ``.part`` and checking its MD5.
 
     A ``.part`` left by an interrupted download (even one killed at 0 bytes) is continued with
@@ -667,8 +748,12 @@ def download_file(url: str, dest, md5: str, progress: bool = True, chunk: int = 
     if _get(url, part, offset, progress, chunk, timeout) and md5sum(part) != md5:
         part.unlink()  # the kept bytes were not the start of this file
         _get(url, part, 0, progress, chunk, timeout)
-    _verify(part, md5, f"the download from {url} is corrupt; the file was deleted, run again to download it "
-                       "anew", delete=True)
+    _verify(
+        part,
+        md5,
+        f"the download from {url} is corrupt; the file was deleted, run again to download it anew",
+        delete=True,
+    )
     os.replace(part, dest)
     return dest
 
@@ -698,20 +783,33 @@ def _stream(response, part: Path, offset: int, url: str, progress: bool, chunk: 
     length = response.headers.get("Content-Length")
     total = start + int(length) if length is not None else None
     written = start
-    with open(part, "ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=start, unit="B", unit_scale=True, desc=part.name[:-5], disable=not progress,
-            leave=False) as bar:
+    with (
+        open(part, "ab" if resumed else "wb") as out,
+        tqdm(
+            total=total,
+            initial=start,
+            unit="B",
+            unit_scale=True,
+            desc=part.name[:-5],
+            disable=not progress,
+            leave=False,
+        ) as bar,
+    ):
         try:
             for block in iter(lambda: response.read(chunk), b""):
                 out.write(block)
                 written += len(block)
                 bar.update(len(block))
         except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
-            raise OSError(f"download of {url} interrupted at {written} bytes ({exc}); the partial file {part} "
-                          "was kept: run again to resume") from exc
+            raise OSError(
+                f"download of {url} interrupted at {written} bytes ({exc}); the partial file {part} "
+                "was kept: run again to resume"
+            ) from exc
     if total is not None and written < total:
-        raise OSError(f"download of {url} stopped at {written} of {total} bytes; the partial file {part} was kept: "
-                      "run again to resume")
+        raise OSError(
+            f"download of {url} stopped at {written} of {total} bytes; the partial file {part} was kept: "
+            "run again to resume"
+        )
     return resumed
 
 
@@ -740,9 +838,18 @@ def _extract_h5(archive: Path, target: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- loaders
-def load_shd(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, download: bool = True, *,
-             n_steps: int | None = None, origin: str = "zero", progress: bool = True,
-             max_time: float = MAX_TIME) -> SpikeDataset:
+def load_shd(
+    split: str = "train",
+    root=None,
+    dt: float = 0.01,
+    pool: int = 5,
+    download: bool = True,
+    *,
+    n_steps: int | None = None,
+    origin: str = "zero",
+    progress: bool = True,
+    max_time: float = MAX_TIME,
+) -> SpikeDataset:
     """Spiking Heidelberg Digits (20 classes; 8156 train / 2264 test), binned to ``dt`` and pooled by ``pool``.
 
     SHD has no validation split; the DCLS-delay reference code selects its checkpoint on the
@@ -755,9 +862,18 @@ def load_shd(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, d
     return _load("shd", split, root, dt, pool, download, n_steps, origin, progress, max_time)
 
 
-def load_ssc(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, download: bool = True, *,
-             n_steps: int | None = None, origin: str = "zero", progress: bool = True,
-             max_time: float = MAX_TIME) -> SpikeDataset:
+def load_ssc(
+    split: str = "train",
+    root=None,
+    dt: float = 0.01,
+    pool: int = 5,
+    download: bool = True,
+    *,
+    n_steps: int | None = None,
+    origin: str = "zero",
+    progress: bool = True,
+    max_time: float = MAX_TIME,
+) -> SpikeDataset:
     """Spiking Speech Commands (35 classes; 75466 train / 9981 valid / 20382 test), binned and pooled.
 
     Fetched, checked and capped at ``max_time`` seconds as in :func:`load_shd`.
@@ -767,13 +883,15 @@ def load_ssc(split: str = "train", root=None, dt: float = 0.01, pool: int = 5, d
 
 def _load(name, split, root, dt, pool, download, n_steps, origin, progress, max_time) -> SpikeDataset:
     path = fetch(name, split, root, download=download, progress=progress)
-    return read_spike_h5(path, dt, pool, N_CLASSES[name], n_steps=n_steps, origin=origin, name=name, split=split,
-                         max_time=max_time)
+    return read_spike_h5(
+        path, dt, pool, N_CLASSES[name], n_steps=n_steps, origin=origin, name=name, split=split, max_time=max_time
+    )
 
 
 # ---------------------------------------------------------------------------- validation split
-def holdout_indices(labels, fraction: float = 0.1, seed: int = 0, groups=None,
-                    disjoint_groups: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def holdout_indices(
+    labels, fraction: float = 0.1, seed: int = 0, groups=None, disjoint_groups: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted train and validation indices, stratified by label (and by ``groups``, e.g. speakers).
 
     Each stratum (a label, or a (label, group) pair) of ``n`` samples gives ``round(fraction * n)``
@@ -796,7 +914,7 @@ def holdout_indices(labels, fraction: float = 0.1, seed: int = 0, groups=None,
         order = rng.permutation(ids.shape[0])
         cum = np.cumsum(counts[order])
         n_take = int(np.searchsorted(cum, fraction * labels.shape[0])) + 1
-        valid = np.isin(groups, ids[order[:min(n_take, ids.shape[0] - 1)]])
+        valid = np.isin(groups, ids[order[: min(n_take, ids.shape[0] - 1)]])
     else:
         strata = labels if groups is None else np.unique(np.stack([labels, groups]), axis=1, return_inverse=True)[1]
         valid = np.zeros(labels.shape[0], bool)
@@ -807,8 +925,9 @@ def holdout_indices(labels, fraction: float = 0.1, seed: int = 0, groups=None,
     return np.flatnonzero(~valid), np.flatnonzero(valid)
 
 
-def holdout(dataset: SpikeDataset, fraction: float = 0.1, seed: int = 0, by_speaker: str | None = None
-            ) -> tuple[SpikeDataset, SpikeDataset]:
+def holdout(
+    dataset: SpikeDataset, fraction: float = 0.1, seed: int = 0, by_speaker: str | None = None
+) -> tuple[SpikeDataset, SpikeDataset]:
     """Split a training set into ``(train, valid)``, stratified by label.
 
     Use this to select checkpoints: SHD has no validation split, and the DCLS-delay reference
@@ -827,13 +946,22 @@ def holdout(dataset: SpikeDataset, fraction: float = 0.1, seed: int = 0, by_spea
         groups = dataset.sample_info["speaker"]
     train_idx, valid_idx = holdout_indices(dataset.labels, fraction, seed, groups, by_speaker == "disjoint")
     prefix = f"{dataset.split}-" if dataset.split else ""
-    return (replace(dataset.subset(train_idx), split=prefix + "train"),
-            replace(dataset.subset(valid_idx), split=prefix + "valid"))
+    return (
+        replace(dataset.subset(train_idx), split=prefix + "train"),
+        replace(dataset.subset(valid_idx), split=prefix + "valid"),
+    )
 
 
 # ---------------------------------------------------------------------------- torch batches
-def batches(dataset: SpikeDataset, batch_size: int, shuffle: bool = False, seed=None, device=None,
-            n_steps: int | None = None, drop_last: bool = False):
+def batches(
+    dataset: SpikeDataset,
+    batch_size: int,
+    shuffle: bool = False,
+    seed=None,
+    device=None,
+    n_steps: int | None = None,
+    drop_last: bool = False,
+):
     """Yield ``(x, y)``: x float32 ``[T, B, C]`` (time-major counts), y int64 ``[B]``.
 
     ``x`` is zero-padded to the longest sample of the batch (the reference's
@@ -859,7 +987,7 @@ def batches(dataset: SpikeDataset, batch_size: int, shuffle: bool = False, seed=
     value = torch.from_numpy(ev.value.copy())  # Events arrays may be read-only; torch wants writeable ones
     stop = len(order) - (len(order) % batch_size if drop_last else 0)
     for a in range(0, stop, batch_size):
-        idx = order[a:a + batch_size]
+        idx = order[a : a + batch_size]
         yield _batch(dataset, idx, time, unit, value, n_steps, device, torch)
 
 
@@ -868,8 +996,10 @@ def _batch(dataset, idx, time, unit, value, n_steps, device, torch):
     T = int(lengths.max(initial=1)) if n_steps is None else n_steps
     if lengths.max(initial=0) > T:
         worst = int(np.argmax(lengths))
-        raise ValueError(f"sample {idx[worst]} has {lengths[worst]} steps, more than n_steps={n_steps}; "
-                         "pass a larger n_steps (or n_steps=None to pad to the longest sample)")
+        raise ValueError(
+            f"sample {idx[worst]} has {lengths[worst]} steps, more than n_steps={n_steps}; "
+            "pass a larger n_steps (or n_steps=None to pad to the longest sample)"
+        )
     sel, ptr = _event_index(dataset.events.sample_ptr, idx)
     sel = torch.from_numpy(sel)
     b = torch.from_numpy(np.repeat(np.arange(idx.shape[0]), np.diff(ptr)))
@@ -880,8 +1010,9 @@ def _batch(dataset, idx, time, unit, value, n_steps, device, torch):
 
 
 # ---------------------------------------------------------------------------- synthetic timing task
-def timing_patterns(n_classes: int = 10, n_groups: int = 5, max_offset: int = 15, min_gap: int = 3,
-                    min_distance: int = 3, seed: int = 0) -> np.ndarray:
+def timing_patterns(
+    n_classes: int = 10, n_groups: int = 5, max_offset: int = 15, min_gap: int = 3, min_distance: int = 3, seed: int = 0
+) -> np.ndarray:
     """Class-specific volley offsets, int64 ``[n_classes, n_groups]`` (steps).
 
     Every pattern contains 0 and ``max_offset`` (so all classes span the same time), its offsets
@@ -904,14 +1035,28 @@ def timing_patterns(n_classes: int = 10, n_groups: int = 5, max_offset: int = 15
             patterns.append(p)
             if len(patterns) == n_classes:
                 return np.stack(patterns).astype(np.int64)
-    raise ValueError(f"could not draw {n_classes} distinct patterns with n_groups={n_groups}, max_offset={max_offset}, "
-                     f"min_gap={min_gap}, min_distance={min_distance}; loosen them")
+    raise ValueError(
+        f"could not draw {n_classes} distinct patterns with n_groups={n_groups}, max_offset={max_offset}, "
+        f"min_gap={min_gap}, min_distance={min_distance}; loosen them"
+    )
 
 
-def timing_task_spikes(n_samples: int = 2000, n_classes: int = 10, seed: int = 0, *, n_groups: int = 5,
-                       max_offset: int = 15, min_gap: int = 3, jitter: float = 0.5, dropout: float = 0.1,
-                       noise_rate: float = 2.0, n_steps: int = 100, dt: float = 0.01, n_units: int = N_UNITS,
-                       pattern_seed: int = 0) -> dict:
+def timing_task_spikes(
+    n_samples: int = 2000,
+    n_classes: int = 10,
+    seed: int = 0,
+    *,
+    n_groups: int = 5,
+    max_offset: int = 15,
+    min_gap: int = 3,
+    jitter: float = 0.5,
+    dropout: float = 0.1,
+    noise_rate: float = 2.0,
+    n_steps: int = 100,
+    dt: float = 0.01,
+    n_units: int = N_UNITS,
+    pattern_seed: int = 0,
+) -> dict:
     """Raw spike trains of the timing task (see :func:`timing_task`), float16 seconds, as in SHD files.
 
     Returns a dict with ``times`` and ``units`` (lists of per-sample arrays, sorted by time),
@@ -927,8 +1072,10 @@ def timing_task_spikes(n_samples: int = 2000, n_classes: int = 10, seed: int = 0
     margin = int(np.ceil(3 * jitter))
     first, last = margin, n_steps - max_offset - margin - 1  # onset range keeping every spike in the grid
     if last < first:
-        raise ValueError(f"n_steps={n_steps} is too short for max_offset={max_offset} and jitter={jitter}: "
-                         f"need n_steps >= {max_offset + 2 * margin + 1}")
+        raise ValueError(
+            f"n_steps={n_steps} is too short for max_offset={max_offset} and jitter={jitter}: "
+            f"need n_steps >= {max_offset + 2 * margin + 1}"
+        )
     rng = np.random.default_rng(check_int("seed", seed, 0))
     labels = rng.permutation(np.arange(n_samples) % n_classes)
     onset = rng.integers(first, last + 1, n_samples)
@@ -936,10 +1083,22 @@ def timing_task_spikes(n_samples: int = 2000, n_classes: int = 10, seed: int = 0
     volley_steps = onset[:, None] + offsets[labels][:, groups]  # [N, n_units]
     s_v, u_v, t_v = _volleys(rng, volley_steps, dropout, jitter, margin, dt)
     s_n, u_n, t_n = _background(rng, n_samples, n_units, noise_rate, n_steps * dt)
-    times, units = _per_sample(np.concatenate([s_v, s_n]), np.concatenate([u_v, u_n]),
-                               np.concatenate([t_v, t_n]), n_samples, n_units, n_steps * dt)
-    return {"times": times, "units": units, "labels": labels.astype(np.int64), "onset": onset,
-            "offsets": offsets, "groups": groups}
+    times, units = _per_sample(
+        np.concatenate([s_v, s_n]),
+        np.concatenate([u_v, u_n]),
+        np.concatenate([t_v, t_n]),
+        n_samples,
+        n_units,
+        n_steps * dt,
+    )
+    return {
+        "times": times,
+        "units": units,
+        "labels": labels.astype(np.int64),
+        "onset": onset,
+        "offsets": offsets,
+        "groups": groups,
+    }
 
 
 def _check_task_numbers(dropout, jitter, noise_rate, dt, n_steps) -> None:
@@ -948,8 +1107,10 @@ def _check_task_numbers(dropout, jitter, noise_rate, dt, n_steps) -> None:
         if not (isinstance(value, (int, float)) and np.isfinite(value) and value >= 0):
             raise ValueError(f"{arg} must be a finite number >= 0, got {value!r}")
     if not (isinstance(dt, (int, float)) and 0 < dt and n_steps * dt <= 60):
-        raise ValueError(f"dt must be a positive number of seconds with n_steps * dt <= 60 s (float16 times), "
-                         f"got dt={dt!r}, n_steps={n_steps}")
+        raise ValueError(
+            f"dt must be a positive number of seconds with n_steps * dt <= 60 s (float16 times), "
+            f"got dt={dt!r}, n_steps={n_steps}"
+        )
 
 
 def _volleys(rng, volley_steps, dropout, jitter, margin, dt):
@@ -984,10 +1145,23 @@ def _check_fraction(name, value, upper_open=False) -> None:
         raise ValueError(f"{name} must be a number in [0, 1{')' if upper_open else ']'}, got {value!r}")
 
 
-def timing_task(n_samples: int = 2000, n_classes: int = 10, seed: int = 0, *, n_groups: int = 5,
-                max_offset: int = 15, min_gap: int = 3, jitter: float = 0.5, dropout: float = 0.1,
-                noise_rate: float = 2.0, n_steps: int = 100, dt: float = 0.01, pool: int = 5,
-                n_units: int = N_UNITS, pattern_seed: int = 0) -> SpikeDataset:
+def timing_task(
+    n_samples: int = 2000,
+    n_classes: int = 10,
+    seed: int = 0,
+    *,
+    n_groups: int = 5,
+    max_offset: int = 15,
+    min_gap: int = 3,
+    jitter: float = 0.5,
+    dropout: float = 0.1,
+    noise_rate: float = 2.0,
+    n_steps: int = 100,
+    dt: float = 0.01,
+    pool: int = 5,
+    n_units: int = N_UNITS,
+    pattern_seed: int = 0,
+) -> SpikeDataset:
     """A synthetic SHD-shaped task whose classes differ only in the relative timing of spike volleys.
 
     Layout as SHD: ``n_units`` = 700 raw units, times in float16 seconds, binned to ``dt``
@@ -1012,12 +1186,36 @@ def timing_task(n_samples: int = 2000, n_classes: int = 10, seed: int = 0, *, n_
     ``n_classes`` = 10 classes, balanced (``n_samples`` = 2000 samples, ``seed`` = 0).
     ``sample_info['onset']`` and ``extra['offsets']`` hold the ground truth.
     """
-    raw = timing_task_spikes(n_samples, n_classes, seed, n_groups=n_groups, max_offset=max_offset, min_gap=min_gap,
-                             jitter=jitter, dropout=dropout, noise_rate=noise_rate, n_steps=n_steps, dt=dt,
-                             n_units=n_units, pattern_seed=pattern_seed)
+    raw = timing_task_spikes(
+        n_samples,
+        n_classes,
+        seed,
+        n_groups=n_groups,
+        max_offset=max_offset,
+        min_gap=min_gap,
+        jitter=jitter,
+        dropout=dropout,
+        noise_rate=noise_rate,
+        n_steps=n_steps,
+        dt=dt,
+        n_units=n_units,
+        pattern_seed=pattern_seed,
+    )
     events, dropped = bin_spikes(raw["times"], raw["units"], dt, pool, n_units, n_steps=n_steps)
     assert dropped == 0, dropped  # the onset range keeps every spike inside the grid
-    extra = {"offsets": raw["offsets"], "groups": raw["groups"], "dropped_spikes": 0,
-             "params": dict(n_groups=n_groups, max_offset=max_offset, min_gap=min_gap, jitter=jitter,
-                            dropout=dropout, noise_rate=noise_rate, pattern_seed=pattern_seed, seed=seed)}
+    extra = {
+        "offsets": raw["offsets"],
+        "groups": raw["groups"],
+        "dropped_spikes": 0,
+        "params": dict(
+            n_groups=n_groups,
+            max_offset=max_offset,
+            min_gap=min_gap,
+            jitter=jitter,
+            dropout=dropout,
+            noise_rate=noise_rate,
+            pattern_seed=pattern_seed,
+            seed=seed,
+        ),
+    }
     return SpikeDataset(events, raw["labels"], n_classes, "timing", "", {"onset": raw["onset"]}, extra)

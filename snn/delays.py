@@ -58,8 +58,9 @@ def delay_taps(delay: torch.Tensor, sigma: float | None, max_delay: int) -> torc
     return g / (g.sum(0, keepdim=True) + 1e-7)
 
 
-def delayed_linear(x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor, sigma: float | None,
-                   max_delay: int, tail: int) -> torch.Tensor:
+def delayed_linear(
+    x: torch.Tensor, weight: torch.Tensor, delay: torch.Tensor, sigma: float | None, max_delay: int, tail: int
+) -> torch.Tensor:
     """The layer's function: ``x [T, B, in]`` → ``y [T + tail, B, out]`` (module docstring's equation)."""
     if max_delay == 0:
         y = x @ weight.t()
@@ -107,7 +108,7 @@ def _chunked_convolve(x: torch.Tensor, kernel: torch.Tensor, tail: int, chunk: i
     head = yc[:, :chunk].reshape(n_chunks * chunk, batch, n_out)
     over = pad(yc[:, chunk:], (0, 0, 0, 0, 0, chunk - max_delay)).reshape(n_chunks * chunk, batch, n_out)
     y = pad(head, (0, 0, 0, 0, 0, chunk)) + pad(over, (0, 0, 0, 0, chunk, 0))
-    return y[:n_steps + tail]
+    return y[: n_steps + tail]
 
 
 def _dft_matrices(n_steps: int, max_delay: int, tail: int, device, dtype):
@@ -152,8 +153,10 @@ def _fast_length(n: int) -> int:
 
 def _check_sigma(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0 (the Gaussian width is sigma + 0.27 steps) "
-                         f"or None (one-hot taps), got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number >= 0 (the Gaussian width is sigma + 0.27 steps) "
+            f"or None (one-hot taps), got {value!r}"
+        )
     return float(value)
 
 
@@ -204,12 +207,23 @@ class DelayedLinear(nn.Module):
     and in [0, max_delay] (ValueError otherwise).
     """
 
-    def __init__(self, in_features: int, out_features: int, max_delay: int = 24, tail: int | None = None,
-                 sigma: float | None = None, learn_delays: bool = True, bias: bool = False,
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        max_delay: int = 24,
+        tail: int | None = None,
+        sigma: float | None = None,
+        learn_delays: bool = True,
+        bias: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
-        for name, value, low in (("in_features", in_features, 1), ("out_features", out_features, 1),
-                                 ("max_delay", max_delay, 0)):
+        for name, value, low in (
+            ("in_features", in_features, 1),
+            ("out_features", out_features, 1),
+            ("max_delay", max_delay, 0),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
         tail = max_delay // 2 if tail is None else tail
@@ -270,23 +284,29 @@ class DelayedLinear(nn.Module):
         if isinstance(extra, dict):
             for key in ("max_delay", "tail"):
                 if key in extra and extra[key] != getattr(self, key):
-                    raise ValueError(f"{prefix}_extra_state: the state comes from a layer with {key}={extra[key]}, "
-                                     f"this layer has {key}={getattr(self, key)}; build it with {key}={extra[key]}")
+                    raise ValueError(
+                        f"{prefix}_extra_state: the state comes from a layer with {key}={extra[key]}, "
+                        f"this layer has {key}={getattr(self, key)}; build it with {key}={extra[key]}"
+                    )
             if extra.get("sigma") is not None:
                 _check_sigma(f"{prefix}_extra_state['sigma']", extra["sigma"])
         delay = state_dict.get(prefix + "delay")
         if isinstance(delay, torch.Tensor) and delay.numel():
             bad = ~torch.isfinite(delay) | (delay < 0) | (delay > self.max_delay)
             if bad.any():
-                raise ValueError(f"{prefix}delay: {int(bad.sum())} of {delay.numel()} delays are not in "
-                                 f"[0, max_delay={self.max_delay}] (range {float(delay.min()):g} to "
-                                 f"{float(delay.max()):g}); a layer never holds such delays")
+                raise ValueError(
+                    f"{prefix}delay: {int(bad.sum())} of {delay.numel()} delays are not in "
+                    f"[0, max_delay={self.max_delay}] (range {float(delay.min()):g} to "
+                    f"{float(delay.max()):g}); a layer never holds such delays"
+                )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         s = "discrete" if self.discrete else f"sigma={self.sigma:.3g}"
-        return (f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, tail={self.tail}, {s}, "
-                f"learn_delays={self.delay.requires_grad}, bias={self.bias is not None}")
+        return (
+            f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, tail={self.tail}, {s}, "
+            f"learn_delays={self.delay.requires_grad}, bias={self.bias is not None}"
+        )
 
 
 register_prunable(DelayedLinear)  # sdrnet.prune prunes its weights like nn.Linear's

@@ -52,11 +52,15 @@ def export(model: DelaySNN, dt: float | None = None) -> Network:
             w, bias = w * scale[:, None], bias * scale + shift
         post, pre = np.nonzero(w)
         delay = syn.integer_delays().cpu().numpy()[post, pre]
-        synapses = Synapses.from_edges(pre, post, w[post, pre].astype(np.float32),
-                                       delay.astype(np.uint16) if syn.max_delay else None,
-                                       n_pre=syn.in_features, n_post=syn.out_features)
-        neuron = LIFParams(tau=cfg.tau, v_threshold=1.0 if i < cfg.n_layers else np.inf, v_reset=0.0,
-                           decay_input=False)
+        synapses = Synapses.from_edges(
+            pre,
+            post,
+            w[post, pre].astype(np.float32),
+            delay.astype(np.uint16) if syn.max_delay else None,
+            n_pre=syn.in_features,
+            n_post=syn.out_features,
+        )
+        neuron = LIFParams(tau=cfg.tau, v_threshold=1.0 if i < cfg.n_layers else np.inf, v_reset=0.0, decay_input=False)
         layers.append(Layer(synapses, neuron, bias=bias.astype(np.float32), tail=syn.tail))
     return Network(layers, dt=dt)
 
@@ -119,8 +123,11 @@ def predict_core(network: Network, events: Events) -> tuple[np.ndarray, np.ndarr
     """Deprecated: ``core = sdrnet.core.to_core(model)``, then ``core.run``/``core.scores``/``core.predict``.
 
     Run ``events`` through the exported network: (predictions [B], scores Σ_t softmax(v_out) [B, K], synops)."""
-    warnings.warn("predict_core is deprecated: use sdrnet.core.to_core(model) (a DelaySNNCore) and its run, "
-                  "scores and predict", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "predict_core is deprecated: use sdrnet.core.to_core(model) (a DelaySNNCore) and its run, scores and predict",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     core = DelaySNNCore(network)
     res = core.run(events)
     scores = core.scores(res)
@@ -147,8 +154,10 @@ def run_brian2(network: Network, events: Events, sample: int = 0, dt: float | No
         raise ValueError(f"sample must be in [0, {events.n_samples}), got {sample}")
     seconds = step_length(network.dt, dt, "network.dt")
     if seconds is None:
-        raise ValueError("run_brian2 needs dt (seconds per step) for Brian2's defaultclock.dt: the network has none "
-                         "(export(model, dt=...), Network(layers, dt=...)); pass dt=")
+        raise ValueError(
+            "run_brian2 needs dt (seconds per step) for Brian2's defaultclock.dt: the network has none "
+            "(export(model, dt=...), Network(layers, dt=...)); pass dt="
+        )
     b2.start_scope()
     b2.prefs.codegen.target = "numpy"
     dt = b2.defaultclock.dt = seconds * b2.second
@@ -183,8 +192,11 @@ def run_brian2(network: Network, events: Events, sample: int = 0, dt: float | No
         steps = np.rint(np.asarray(mon.t / dt)).astype(int) - lag
         spikes.append((steps, np.asarray(mon.i)))
     lag = len(groups)
-    return {"spikes": spikes, "v_out": np.asarray(v_mon.v).T[lag:lag + n_steps],
-            "dt": float(b2.defaultclock.dt / b2.second)}
+    return {
+        "spikes": spikes,
+        "v_out": np.asarray(v_mon.v).T[lag : lag + n_steps],
+        "dt": float(b2.defaultclock.dt / b2.second),
+    }
 
 
 def _brian2_layer(b2, layer: Layer, dt: float, start: int, stop: int):
@@ -212,8 +224,10 @@ def to_nir(model: DelaySNN | Network, path=None, dt: float | None = None, *, dro
 
     network = export(model, dt=dt) if isinstance(model, DelaySNN) else model
     if isinstance(model, DelaySNN) and network.dt is None:
-        raise ValueError("to_nir needs dt (seconds per step) to write tau and delays in seconds: model.config.dt "
-                         "is None (snn.train sets it from the training data); pass dt=")
+        raise ValueError(
+            "to_nir needs dt (seconds per step) to write tau and delays in seconds: model.config.dt "
+            "is None (snn.train sets it from the training data); pass dt="
+        )
     graph = network_to_nir(network, dt=dt, drop_tails=drop_tails)
     if path is not None:
         require("nir", "to_nir").write(path, graph)

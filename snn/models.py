@@ -74,9 +74,16 @@ class SNNConfig:
 
 
 def _lif(cfg: SNNConfig, v_threshold: float = 1.0) -> neuron.LIFNode:
-    return neuron.LIFNode(tau=cfg.tau, decay_input=False, v_threshold=v_threshold, v_reset=0.0,
-                          surrogate_function=surrogate.ATan(alpha=cfg.surrogate_alpha), detach_reset=True,
-                          step_mode="m", store_v_seq=v_threshold == OUTPUT_THRESHOLD)
+    return neuron.LIFNode(
+        tau=cfg.tau,
+        decay_input=False,
+        v_threshold=v_threshold,
+        v_reset=0.0,
+        surrogate_function=surrogate.ATan(alpha=cfg.surrogate_alpha),
+        detach_reset=True,
+        step_mode="m",
+        store_v_seq=v_threshold == OUTPUT_THRESHOLD,
+    )
 
 
 class DelaySNN(nn.Module):
@@ -92,12 +99,14 @@ class DelaySNN(nn.Module):
         sizes = [cfg.n_inputs] + [cfg.n_hidden] * cfg.n_layers
         self.synapses = nn.ModuleList(
             DelayedLinear(a, b, max_delay=cfg.layer_delay, learn_delays=cfg.delays == "learned", generator=generator)
-            for a, b in zip(sizes, sizes[1:] + [cfg.n_outputs]))
+            for a, b in zip(sizes, sizes[1:] + [cfg.n_outputs])
+        )
         if cfg.delays == "random":
             for syn in self.synapses:
                 syn.discretize()
-        self.norms = nn.ModuleList(nn.BatchNorm1d(cfg.n_hidden) if cfg.batchnorm else nn.Identity()
-                                   for _ in range(cfg.n_layers))
+        self.norms = nn.ModuleList(
+            nn.BatchNorm1d(cfg.n_hidden) if cfg.batchnorm else nn.Identity() for _ in range(cfg.n_layers)
+        )
         self.neurons = nn.ModuleList(_lif(cfg) for _ in range(cfg.n_layers))
         self.dropouts = nn.ModuleList(layer.Dropout(cfg.dropout, step_mode="m") for _ in range(cfg.n_layers))
         self.readout = _lif(cfg, OUTPUT_THRESHOLD)

@@ -47,29 +47,55 @@ def spiking_timing_task(seed: int, n_samples: int = 600, max_delay: int = 24, dr
     def make_model(hidden, model_seed):
         if len(set(hidden)) != 1:
             raise ValueError(f"the delay SNN has equal hidden layers, got hidden={tuple(hidden)}")
-        cfg = SNNConfig(n_inputs=n_in, n_hidden=int(hidden[0]), n_layers=len(hidden), n_outputs=n_out,
-                        max_delay=max_delay, delays="learned", dropout=dropout, dt=full.dt)
+        cfg = SNNConfig(
+            n_inputs=n_in,
+            n_hidden=int(hidden[0]),
+            n_layers=len(hidden),
+            n_outputs=n_out,
+            max_delay=max_delay,
+            delays="learned",
+            dropout=dropout,
+            dt=full.dt,
+        )
         return DelaySNN(cfg, generator=torch.Generator().manual_seed(model_seed))
 
     def forward(model, x):
         net = model if model.training else model.discretized()
         return sum_softmax(net(x.transpose(0, 1)))
 
-    return Task("timing", xtr, torch.from_numpy(rest.labels), xte, torch.from_numpy(test.labels), make_model, forward,
-                fit=fit_delay_snn, methods=tuple(m for m in METHODS if m != "neurons (structured)"))
+    return Task(
+        "timing",
+        xtr,
+        torch.from_numpy(rest.labels),
+        xte,
+        torch.from_numpy(test.labels),
+        make_model,
+        forward,
+        fit=fit_delay_snn,
+        methods=tuple(m for m in METHODS if m != "neurons (structured)"),
+    )
 
 
-def fit_delay_snn(model, task: Task, epochs: int, budget: Budget, seed: int, after_backward=None,
-                  after_step=None, sigma_final: float = 0.23) -> None:
+def fit_delay_snn(
+    model,
+    task: Task,
+    epochs: int,
+    budget: Budget,
+    seed: int,
+    after_backward=None,
+    after_step=None,
+    sigma_final: float = 0.23,
+) -> None:
     """`snn.train`'s recipe on ``task``'s tensors (see `spiking_timing_task`), pruned weights kept at zero."""
     sigmas = [s.sigma for s in model.synapses if not s.discrete]
     trained = bool(sigmas) and max(sigmas) <= sigma_final + 1e-9
     n = task.x_train.shape[0]
     steps = epochs * math.ceil(n / budget.batch_size)
     groups = model.parameter_groups()
-    opt_w = torch.optim.Adam([{"params": groups["weights"], "weight_decay": 1e-5},
-                              {"params": groups["norm"], "weight_decay": 0.0}],
-                             lr=5 * budget.lr if trained else budget.lr)
+    opt_w = torch.optim.Adam(
+        [{"params": groups["weights"], "weight_decay": 1e-5}, {"params": groups["norm"], "weight_decay": 0.0}],
+        lr=5 * budget.lr if trained else budget.lr,
+    )
     opts = [opt_w]
     if groups["delays"]:
         opts.append(torch.optim.Adam(groups["delays"], lr=0.1))

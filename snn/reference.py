@@ -32,8 +32,14 @@ class DclsSNN(nn.Module):
         self.convs = nn.ModuleList()
         for syn in model.synapses:
             # integer delays: the reference's snn_delays_lr0, version 'max' at σ = 0 (one-hot taps)
-            conv = Dcls1d(syn.in_features, syn.out_features, kernel_count=1, dilated_kernel_size=cfg.max_delay + 1,
-                          bias=False, version="max" if syn.discrete else "gauss")
+            conv = Dcls1d(
+                syn.in_features,
+                syn.out_features,
+                kernel_count=1,
+                dilated_kernel_size=cfg.max_delay + 1,
+                bias=False,
+                version="max" if syn.discrete else "gauss",
+            )
             with torch.no_grad():
                 conv.weight.copy_(syn.weight.unsqueeze(-1))
                 conv.P.copy_((cfg.max_delay // 2 - syn.delay).view_as(conv.P))
@@ -41,8 +47,11 @@ class DclsSNN(nn.Module):
             conv.P.requires_grad_(syn.delay.requires_grad)
             conv.SIG.requires_grad_(False)
             self.convs.append(conv)
-        self.norms = nn.ModuleList(nn.BatchNorm1d(cfg.n_hidden) for _ in range(cfg.n_layers)) if cfg.batchnorm \
+        self.norms = (
+            nn.ModuleList(nn.BatchNorm1d(cfg.n_hidden) for _ in range(cfg.n_layers))
+            if cfg.batchnorm
             else nn.ModuleList(nn.Identity() for _ in range(cfg.n_layers))
+        )
         self.norms.load_state_dict(model.norms.state_dict())
         self.neurons = nn.ModuleList(_lif(cfg) for _ in range(cfg.n_layers))
         self.dropouts = nn.ModuleList(type(d)(d.p, step_mode="m") for d in model.dropouts)

@@ -58,8 +58,19 @@ from sdrnet.cli import Parser
 from . import data
 from .models import DelaySNN, SNNConfig, snn_loss, sum_softmax
 
-__all__ = ["TrainConfig", "RECIPES", "RESUMABLE", "CheckpointError", "TrainingDiverged", "load_datasets",
-           "load_checkpoint", "load_model", "train", "evaluate", "main"]
+__all__ = [
+    "TrainConfig",
+    "RECIPES",
+    "RESUMABLE",
+    "CheckpointError",
+    "TrainingDiverged",
+    "load_datasets",
+    "load_checkpoint",
+    "load_model",
+    "train",
+    "evaluate",
+    "main",
+]
 
 FORMAT = "sdrnet.snn.train/2"  # layout of the checkpoints written here
 RUN_FILES = ("last.pt", "best.pt", "metrics.json", "metrics.csv", "results.json", "config.json")
@@ -124,8 +135,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
         for name in ("threads", "final_epoch"):
             if getattr(self, name) is not None and getattr(self, name) < (1 if name == "threads" else 0):
-                raise ValueError(f"{name} must be None or an int >= {1 if name == 'threads' else 0}, "
-                                 f"got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"{name} must be None or an int >= {1 if name == 'threads' else 0}, got {getattr(self, name)!r}"
+                )
         for name in ("dt", "lr_weights", "lr_delays", "sigma_final", "max_lr_weights"):
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -145,9 +157,18 @@ class TrainConfig:
 
     def model_config(self, n_inputs: int, n_outputs: int) -> SNNConfig:
         """The model's architecture; its ``dt`` is the data's step length (`load_datasets` bins at ``dt``)."""
-        return SNNConfig(n_inputs=n_inputs, n_hidden=self.n_hidden, n_layers=self.n_layers, n_outputs=n_outputs,
-                         max_delay=self.max_delay, delays=self.delays, tau=self.tau, dropout=self.dropout,
-                         batchnorm=self.batchnorm, dt=self.dt)
+        return SNNConfig(
+            n_inputs=n_inputs,
+            n_hidden=self.n_hidden,
+            n_layers=self.n_layers,
+            n_outputs=n_outputs,
+            max_delay=self.max_delay,
+            delays=self.delays,
+            tau=self.tau,
+            dropout=self.dropout,
+            batchnorm=self.batchnorm,
+            dt=self.dt,
+        )
 
 
 def _checked_field(field: dataclasses.Field, value):
@@ -172,12 +193,15 @@ def _checked_field(field: dataclasses.Field, value):
 
 # The reference's best_config_SHD.py / best_config_SSC.py (kernel sizes D = 25 / 31 → max_delay 24 / 30).
 RECIPES: dict[str, dict] = {
-    "shd": dict(dataset="shd", n_hidden=256, n_layers=2, max_delay=24, tau=1.005, dropout=0.4, epochs=150,
-                batch_size=256),
-    "ssc": dict(dataset="ssc", n_hidden=512, n_layers=3, max_delay=30, tau=1.5, dropout=0.25, epochs=60,
-                batch_size=128),
-    "synthetic": dict(dataset="synthetic", n_hidden=64, n_layers=2, max_delay=24, tau=1.005, dropout=0.1,
-                      epochs=15, batch_size=64),
+    "shd": dict(
+        dataset="shd", n_hidden=256, n_layers=2, max_delay=24, tau=1.005, dropout=0.4, epochs=150, batch_size=256
+    ),
+    "ssc": dict(
+        dataset="ssc", n_hidden=512, n_layers=3, max_delay=30, tau=1.5, dropout=0.25, epochs=60, batch_size=128
+    ),
+    "synthetic": dict(
+        dataset="synthetic", n_hidden=64, n_layers=2, max_delay=24, tau=1.005, dropout=0.1, epochs=15, batch_size=64
+    ),
 }
 
 
@@ -215,23 +239,31 @@ def _check_datasets(datasets: dict, cfg: TrainConfig, world: int, built: bool) -
         if len(ds) == 0:
             hint = "every split needs samples"
             if built and cfg.dataset == "synthetic":
-                hint = (f"synthetic_samples={cfg.synthetic_samples} is too few (test takes 25 %, validation "
-                        f"{cfg.holdout * 100:g} % of the rest, stratified over the classes)")
+                hint = (
+                    f"synthetic_samples={cfg.synthetic_samples} is too few (test takes 25 %, validation "
+                    f"{cfg.holdout * 100:g} % of the rest, stratified over the classes)"
+                )
             raise ValueError(f"the {name} split is empty (sizes {sizes}): {hint}")
         if ds.dt is not None and not np.isclose(ds.dt, cfg.dt, rtol=1e-9, atol=0):
-            raise ValueError(f"the {name} split is binned at dt={ds.dt:g} s but the configuration says dt={cfg.dt:g} s "
-                             f"(the model's step length): set dt to the data's (--set dt={ds.dt:g})")
+            raise ValueError(
+                f"the {name} split is binned at dt={ds.dt:g} s but the configuration says dt={cfg.dt:g} s "
+                f"(the model's step length): set dt to the data's (--set dt={ds.dt:g})"
+            )
         lengths = ds.lengths
         worst = int(np.argmax(lengths))
         if lengths[worst] > cfg.max_steps:
             n, dt = int(lengths[worst]), ds.dt or cfg.dt
-            raise ValueError(f"the {name} split has a sample ({worst}) of {n} steps ({n * dt:g} s at dt={dt:g} s), "
-                             f"more than max_steps={cfg.max_steps}: a batch holding it would take "
-                             f"{n * cfg.batch_size * ds.n_channels * 4 / 1e9:.3g} GB; check the file, or raise "
-                             "max_steps (--set max_steps=N) if samples are really that long")
+            raise ValueError(
+                f"the {name} split has a sample ({worst}) of {n} steps ({n * dt:g} s at dt={dt:g} s), "
+                f"more than max_steps={cfg.max_steps}: a batch holding it would take "
+                f"{n * cfg.batch_size * ds.n_channels * 4 / 1e9:.3g} GB; check the file, or raise "
+                "max_steps (--set max_steps=N) if samples are really that long"
+            )
     if world > 1 and len(datasets["train"]) < cfg.batch_size:
-        raise ValueError(f"{world} processes need at least one whole batch of training samples "
-                         f"(batch_size={cfg.batch_size}), got {len(datasets['train'])}")
+        raise ValueError(
+            f"{world} processes need at least one whole batch of training samples "
+            f"(batch_size={cfg.batch_size}), got {len(datasets['train'])}"
+        )
 
 
 def _device(name: str, world: int) -> torch.device:
@@ -262,10 +294,14 @@ def _optimizers(model: DelaySNN, cfg: TrainConfig):
     """The reference's optimizers: Adam + one-cycle (peak ``cfg.peak_lr_weights``) for weights, Adam + cosine
     annealing from ``cfg.lr_delays`` for learnable delays."""
     groups = model.parameter_groups()
-    opt_w = torch.optim.Adam([{"params": groups["weights"], "weight_decay": cfg.weight_decay},
-                              {"params": groups["norm"], "weight_decay": 0.0}], lr=cfg.lr_weights)
-    sched = [torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=cfg.peak_lr_weights,
-                                                 total_steps=max(cfg.epochs, 2))]
+    opt_w = torch.optim.Adam(
+        [
+            {"params": groups["weights"], "weight_decay": cfg.weight_decay},
+            {"params": groups["norm"], "weight_decay": 0.0},
+        ],
+        lr=cfg.lr_weights,
+    )
+    sched = [torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=cfg.peak_lr_weights, total_steps=max(cfg.epochs, 2))]
     opts = [opt_w]
     if groups["delays"]:
         opt_d = torch.optim.Adam(groups["delays"], lr=cfg.lr_delays)
@@ -328,8 +364,10 @@ def load_checkpoint(path, map_location="cpu", required=("model", "config")) -> d
     except pickle.UnpicklingError as exc:
         found = re.search(r"GLOBAL (\S+)", str(exc))
         what = f"a reference to {found.group(1)}" if found else "objects other than tensors and plain values"
-        raise CheckpointError(f"{path} holds {what}; snn.train writes only tensors and plain values, so the file "
-                              "was not written by it or was altered: refusing to load it") from None
+        raise CheckpointError(
+            f"{path} holds {what}; snn.train writes only tensors and plain values, so the file "
+            "was not written by it or was altered: refusing to load it"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path} is corrupted ({type(exc).__name__}: {str(exc)[:200]}); {redo}") from None
     missing = [k for k in required if not (isinstance(state, dict) and k in state)]
@@ -360,21 +398,28 @@ def _rng_state() -> dict:
     """Every random-number state training may draw from, as tensors and plain values (``weights_only``)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     version, mt, gauss_next = random.getstate()
-    return {"torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                      "cached_gaussian": float(gauss)},
-            "python": [version, list(mt), gauss_next]}
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(gauss),
+        },
+        "python": [version, list(mt), gauss_next],
+    }
 
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        for i, s in enumerate(state["cuda"][:torch.cuda.device_count()]):
+        for i, s in enumerate(state["cuda"][: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(s.cpu(), i)
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     version, mt, gauss_next = state["python"]
     random.setstate((version, tuple(mt), gauss_next))
 
@@ -390,27 +435,38 @@ def _gather(obj, world: int) -> list:
 def _config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
     now = asdict(cfg)
     keys = sorted((set(saved) | set(now)) - set(RESUMABLE))
-    return [f"{k}={saved.get(k, '(absent)')!r} there, {now.get(k, '(absent)')!r} now"
-            for k in keys if saved.get(k, "(absent)") != now.get(k, "(absent)")]
+    return [
+        f"{k}={saved.get(k, '(absent)')!r} there, {now.get(k, '(absent)')!r} now"
+        for k in keys
+        if saved.get(k, "(absent)") != now.get(k, "(absent)")
+    ]
 
 
 def _resume_state(out: Path, cfg: TrainConfig, world: int, device) -> dict:
     last = out / "last.pt"
     if not last.exists():
         raise ValueError(f"resume: {out} holds no run to resume (no last.pt); start one without --resume")
-    state = load_checkpoint(last, map_location=device, required=(
-        "format", "run_id", "model", "optimizers", "schedulers", "history", "epoch", "best", "config", "rng"))
+    state = load_checkpoint(
+        last,
+        map_location=device,
+        required=("format", "run_id", "model", "optimizers", "schedulers", "history", "epoch", "best", "config", "rng"),
+    )
     if state["format"] != FORMAT:
-        raise CheckpointError(f"{last} has layout {state['format']!r}, this snn.train reads {FORMAT!r}; "
-                              "start a new run (--force)")
+        raise CheckpointError(
+            f"{last} has layout {state['format']!r}, this snn.train reads {FORMAT!r}; start a new run (--force)"
+        )
     diffs = _config_differences(state["config"], cfg)
     if diffs:
-        raise ValueError(f"cannot resume the run saved in {last}: its configuration differs in "
-                         f"{'; '.join(diffs)}. Only {', '.join(RESUMABLE)} may change on resume (not epochs: "
-                         "the schedules are built for them); use another --out, or --force to start over")
+        raise ValueError(
+            f"cannot resume the run saved in {last}: its configuration differs in "
+            f"{'; '.join(diffs)}. Only {', '.join(RESUMABLE)} may change on resume (not epochs: "
+            "the schedules are built for them); use another --out, or --force to start over"
+        )
     if len(state["rng"]) != world:
-        raise ValueError(f"{last} was written by {len(state['rng'])} processes; resume it with the same "
-                         f"number (got {world}) to continue exactly")
+        raise ValueError(
+            f"{last} was written by {len(state['rng'])} processes; resume it with the same "
+            f"number (got {world}) to continue exactly"
+        )
     return state
 
 
@@ -427,8 +483,10 @@ def _check_out(out: Path, resume: bool, force: bool) -> None:
         return
     found = [n for n in RUN_FILES if (out / n).exists()]
     if found and not force:
-        raise ValueError(f"{out} already holds a run ({', '.join(found)}): pass --resume to continue it, "
-                         "--force to replace it, or choose another --out")
+        raise ValueError(
+            f"{out} already holds a run ({', '.join(found)}): pass --resume to continue it, "
+            "--force to replace it, or choose another --out"
+        )
 
 
 def _clear_run(out: Path) -> None:
@@ -466,8 +524,7 @@ def _threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def train(cfg: TrainConfig, out: Path, resume: bool = False, datasets: dict | None = None,
-          force: bool = False) -> dict:
+def train(cfg: TrainConfig, out: Path, resume: bool = False, datasets: dict | None = None, force: bool = False) -> dict:
     """Train, checkpoint every epoch, select on validation loss, evaluate the test set once; returns results.
 
     ``out`` must not hold a run already unless ``resume`` (continue it exactly: the configuration must
@@ -505,16 +562,33 @@ def _prepare(cfg: TrainConfig, out, resume: bool, force: bool, datasets: dict | 
     torch.manual_seed(cfg.seed)
     model = DelaySNN(cfg.model_config(train_set.n_channels, train_set.n_classes)).to(device)
     opts, scheds = _optimizers(model, cfg)
-    run = _Run(cfg, out, device, rank, world, datasets, model, opts, scheds, [], 0, float("inf"),
-               _gather(uuid.uuid4().hex, world)[0])
+    run = _Run(
+        cfg,
+        out,
+        device,
+        rank,
+        world,
+        datasets,
+        model,
+        opts,
+        scheds,
+        [],
+        0,
+        float("inf"),
+        _gather(uuid.uuid4().hex, world)[0],
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         for o, s in zip(opts, state["optimizers"]):
             o.load_state_dict(s)
         for sc, s in zip(scheds, state["schedulers"]):
             sc.load_state_dict(s)
-        run.history, run.start, run.best, run.run_id = state["history"], state["epoch"] + 1, state["best"], \
-            state["run_id"]
+        run.history, run.start, run.best, run.run_id = (
+            state["history"],
+            state["epoch"] + 1,
+            state["best"],
+            state["run_id"],
+        )
         _set_rng_state(state["rng"][rank])
     return run
 
@@ -526,15 +600,30 @@ def _fit(run: _Run) -> dict:
         t0 = time.perf_counter()
         sigma = model.set_sigma(epoch, cfg.sigma_epochs, cfg.sigma_final)
         rates = [o.param_groups[0]["lr"] for o in opts]  # the rates of this epoch (the schedulers step after it)
-        train_metrics = _train_epoch(net, model, opts, _shard(run.datasets["train"], epoch, cfg, run.rank, run.world),
-                                     cfg, run.device, epoch, run.rank)
+        train_metrics = _train_epoch(
+            net,
+            model,
+            opts,
+            _shard(run.datasets["train"], epoch, cfg, run.rank, run.world),
+            cfg,
+            run.device,
+            epoch,
+            run.rank,
+        )
         for sc in scheds:
             sc.step()
         valid = evaluate(model, run.datasets["valid"], cfg.batch_size, run.device)
-        row = {"epoch": epoch, "train_loss": train_metrics["loss"], "train_accuracy": train_metrics["accuracy"],
-               "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "sigma": sigma,
-               "lr_weights": rates[0], **({"lr_delays": rates[1]} if len(rates) > 1 else {}),
-               "seconds": time.perf_counter() - t0}
+        row = {
+            "epoch": epoch,
+            "train_loss": train_metrics["loss"],
+            "train_accuracy": train_metrics["accuracy"],
+            "valid_loss": valid["loss"],
+            "valid_accuracy": valid["accuracy"],
+            "sigma": sigma,
+            "lr_weights": rates[0],
+            **({"lr_delays": rates[1]} if len(rates) > 1 else {}),
+            "seconds": time.perf_counter() - t0,
+        }
         eligible = cfg.delays != "learned" or epoch >= min(cfg.sigma_epochs, cfg.epochs) - 1
         improved = eligible and valid["loss"] < run.best  # False for NaN
         run.best = valid["loss"] if improved else run.best
@@ -550,16 +639,32 @@ def _fit(run: _Run) -> dict:
 def _save_epoch(run: _Run, row: dict, improved: bool, rng: list) -> None:
     """``best.pt`` (if ``improved``), ``last.pt`` (everything to resume exactly), the metrics, the progress line."""
     cfg, model, history = run.cfg, run.model, run.history + [row]
-    head = {"format": FORMAT, "run_id": run.run_id, "model": model.state_dict(), "epoch": row["epoch"],
-            "config": asdict(cfg)}
+    head = {
+        "format": FORMAT,
+        "run_id": run.run_id,
+        "model": model.state_dict(),
+        "epoch": row["epoch"],
+        "config": asdict(cfg),
+    }
     if improved:
         _save(head, run.out / "best.pt")
-    _save({**head, "optimizers": [o.state_dict() for o in run.opts], "schedulers": [s.state_dict() for s in run.scheds],
-           "history": history, "best": run.best, "rng": rng}, run.out / "last.pt")
+    _save(
+        {
+            **head,
+            "optimizers": [o.state_dict() for o in run.opts],
+            "schedulers": [s.state_dict() for s in run.scheds],
+            "history": history,
+            "best": run.best,
+            "rng": rng,
+        },
+        run.out / "last.pt",
+    )
     _write_metrics(run.out, history)
     if cfg.progress:
-        tqdm.write(f"epoch {row['epoch'] + 1}/{cfg.epochs}: train {row['train_accuracy']:.3f} "
-                   f"valid {row['valid_accuracy']:.3f} (loss {row['valid_loss']:.3f}) σ={row['sigma']:.3g}")
+        tqdm.write(
+            f"epoch {row['epoch'] + 1}/{cfg.epochs}: train {row['train_accuracy']:.3f} "
+            f"valid {row['valid_accuracy']:.3f} (loss {row['valid_loss']:.3f}) σ={row['sigma']:.3g}"
+        )
 
 
 def _results(run: _Run) -> dict:
@@ -567,20 +672,30 @@ def _results(run: _Run) -> dict:
     cfg, model = run.cfg, run.model
     best = run.out / "best.pt"
     if not best.exists():
-        raise TrainingDiverged(f"no epoch gave a finite validation loss (the run diverged: last valid loss "
-                               f"{run.history[-1]['valid_loss'] if run.history else 'none'}); no checkpoint to "
-                               f"report. Lower lr_weights / lr_delays or change the seed")
+        raise TrainingDiverged(
+            f"no epoch gave a finite validation loss (the run diverged: last valid loss "
+            f"{run.history[-1]['valid_loss'] if run.history else 'none'}); no checkpoint to "
+            f"report. Lower lr_weights / lr_delays or change the seed"
+        )
     best_state = load_checkpoint(best, map_location=run.device, required=("run_id", "model", "epoch"))
     if best_state["run_id"] != run.run_id:
-        raise CheckpointError(f"{best} was written by another run ({best_state['run_id']}, this is {run.run_id}); "
-                              "not reporting it")
+        raise CheckpointError(
+            f"{best} was written by another run ({best_state['run_id']}, this is {run.run_id}); not reporting it"
+        )
     model.load_state_dict(best_state["model"])
     test = evaluate(model, run.datasets["test"], cfg.batch_size, run.device)
     epoch = best_state["epoch"]
-    results = {"config": asdict(cfg), "run_id": run.run_id, "best_epoch": epoch + 1,
-               "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-               "valid_accuracy": run.history[epoch]["valid_accuracy"], "parameters": model.n_parameters(),
-               "processes": run.world, "device": str(run.device)}
+    results = {
+        "config": asdict(cfg),
+        "run_id": run.run_id,
+        "best_epoch": epoch + 1,
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "valid_accuracy": run.history[epoch]["valid_accuracy"],
+        "parameters": model.n_parameters(),
+        "processes": run.world,
+        "device": str(run.device),
+    }
     if run.rank == 0:
         _write_text(run.out / "results.json", json.dumps(results, indent=2))
     model.discretize()
@@ -588,14 +703,20 @@ def _results(run: _Run) -> dict:
     return results
 
 
-def _train_epoch(net, model: DelaySNN, opts, shard: data.SpikeDataset, cfg: TrainConfig, device, epoch: int,
-                 rank: int) -> dict:
+def _train_epoch(
+    net, model: DelaySNN, opts, shard: data.SpikeDataset, cfg: TrainConfig, device, epoch: int, rank: int
+) -> dict:
     net.train()
     world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
     loss_sum = correct = count = 0.0
     batches = data.batches(shard, cfg.batch_size // world, shuffle=False, device=device)
-    bar = tqdm(batches, total=-(-len(shard) // (cfg.batch_size // world)), desc=f"epoch {epoch + 1}",
-               leave=False, disable=not cfg.progress or rank != 0)
+    bar = tqdm(
+        batches,
+        total=-(-len(shard) // (cfg.batch_size // world)),
+        desc=f"epoch {epoch + 1}",
+        leave=False,
+        disable=not cfg.progress or rank != 0,
+    )
     for x, y in bar:
         for o in opts:
             o.zero_grad(set_to_none=True)
@@ -666,8 +787,10 @@ def _read_config(path: Path) -> dict:
         else:
             values = json.loads(text)
     except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError
-        raise ValueError(f"--config {path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} "
-                         f"({str(exc).splitlines()[0]})") from None
+        raise ValueError(
+            f"--config {path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'} "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
     if not isinstance(values, dict):
         raise ValueError(f"--config {path}: must hold a mapping of TrainConfig fields, got {type(values).__name__}")
     return values
@@ -696,16 +819,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", choices=sorted(RECIPES), default="synthetic",
-                        help="built-in recipe (default: synthetic, which needs no download)")
-    parser.add_argument("--config", type=Path, help="YAML or JSON file of TrainConfig fields (applied after the recipe)")
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="synthetic",
+        help="built-in recipe (default: synthetic, which needs no download)",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="YAML or JSON file of TrainConfig fields (applied after the recipe)"
+    )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any TrainConfig field")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", dest="batch_size", type=int)
     parser.add_argument("--delays", choices=["learned", "random", "none"])
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default: auto)")
-    parser.add_argument("--data-root", dest="data_root", help="where SHD/SSC are cached (default: $SDRNET_DATA or ~/.cache/sdrnet)")
+    parser.add_argument(
+        "--data-root", dest="data_root", help="where SHD/SSC are cached (default: $SDRNET_DATA or ~/.cache/sdrnet)"
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/snn"), help="output folder (default: runs/snn)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last.pt")
@@ -733,8 +864,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m snn.train") -> in
             run = _prepare(cfg, args.out, args.resume, args.force, None)
             results = _fit(run)
         except KeyboardInterrupt:
-            saved = f"epochs 1–{len(run.history)} are saved in {args.out / 'last.pt'}: continue with --resume" \
-                if run is not None and run.history else "no epoch was completed, nothing saved"
+            saved = (
+                f"epochs 1–{len(run.history)} are saved in {args.out / 'last.pt'}: continue with --resume"
+                if run is not None and run.history
+                else "no epoch was completed, nothing saved"
+            )
             print(f"{parser.prog}: interrupted; {saved}", file=sys.stderr)
             return 130
         except TrainingDiverged as err:
@@ -744,8 +878,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m snn.train") -> in
                 raise
             return _fail(parser.prog, err)
     if run.rank == 0:
-        print(f"test accuracy {results['test_accuracy']:.4f} (best epoch {results['best_epoch']}); "
-              f"results in {args.out}/results.json")
+        print(
+            f"test accuracy {results['test_accuracy']:.4f} (best epoch {results['best_epoch']}); "
+            f"results in {args.out}/results.json"
+        )
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
     return 0

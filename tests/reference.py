@@ -25,7 +25,7 @@ def propagate_ref(x: np.ndarray, syn, n_steps: int) -> np.ndarray:
     for d, w in dense_delay_stack(syn):
         span = max(0, min(T, n_steps - d))
         if span:
-            out[d:d + span] += np.einsum("tbi,ij->tbj", x[:span].astype(np.float64), w)
+            out[d : d + span] += np.einsum("tbi,ij->tbj", x[:span].astype(np.float64), w)
     return out
 
 
@@ -76,12 +76,14 @@ def network_ref(x: np.ndarray, layers, n_steps: int):
         stops.append(end)
     stacks = [dense_delay_stack(layer.synapses) for layer in layers]
     rstacks = [dense_delay_stack(layer.recurrent) if layer.recurrent is not None else [] for layer in layers]
-    v = [np.full((B, layer.n), 0.0 if layer.neuron.v_reset is None else layer.neuron.v_reset, np.float32)
-         for layer in layers]
+    v = [
+        np.full((B, layer.n), 0.0 if layer.neuron.v_reset is None else layer.neuron.v_reset, np.float32)
+        for layer in layers
+    ]
     spikes = [np.zeros((n_steps, B, layer.n), np.float32) for layer in layers]
     v_seq = np.zeros((n_steps, B, layers[-1].n), np.float32)
     xin = np.zeros((n_steps, B, x.shape[2]), np.float32)
-    xin[:min(T, n_steps)] = x[:n_steps]
+    xin[: min(T, n_steps)] = x[:n_steps]
     for t in range(n_steps):
         for li, layer in enumerate(layers):
             if t >= stops[li]:

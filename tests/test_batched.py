@@ -18,8 +18,13 @@ def problems(draw):
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     nnz = int(rng.integers(0, 3 * n_pre * n_post // 2 + 1))
-    syn = Synapses.from_edges(rng.integers(0, n_pre, nnz), rng.integers(0, n_post, nnz),
-                              rng.normal(0, 1, nnz) * 10.0 ** rng.integers(-3, 4, nnz), n_pre=n_pre, n_post=n_post)
+    syn = Synapses.from_edges(
+        rng.integers(0, n_pre, nnz),
+        rng.integers(0, n_post, nnz),
+        rng.normal(0, 1, nnz) * 10.0 ** rng.integers(-3, 4, nnz),
+        n_pre=n_pre,
+        n_post=n_post,
+    )
     n_b = draw(st.integers(0, 70))
     x = rng.normal(0, 1, (n_b, n_pre)) * 10.0 ** rng.integers(-3, 4, (n_b, n_pre))
     x[rng.random(x.shape) > draw(st.floats(0, 1))] = 0.0
@@ -122,7 +127,7 @@ def test_activity_pass_counts_the_work_of_each_kernel(problem):
     fan_out = syn.fan_out()
     assert work[0] == nonzero.sum() and work[1] == nonzero.sum(0) @ fan_out
     for r, lanes in enumerate((8, 16, 32), start=2):
-        tiles = [nonzero[b0:b0 + lanes].any(0) for b0 in range(0, x.shape[0], lanes)]
+        tiles = [nonzero[b0 : b0 + lanes].any(0) for b0 in range(0, x.shape[0], lanes)]
         assert work[r] == (np.sum(tiles, axis=0) @ fan_out if tiles else 0)
 
 
@@ -188,8 +193,9 @@ def test_pruned_mlp_gives_the_propagate_result_with_either_kernel():
     from sdrnet import prune
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(40, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(),
-                                torch.nn.Linear(64, 5)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(40, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 5)
+    ).eval()
     prune.magnitude_prune(model, 0.8, scope="global")
     core = prune.to_core(model)
     x = torch.relu(torch.randn(48, 40)).numpy()
@@ -234,7 +240,8 @@ def test_active_dendrites_give_the_propagate_result_with_either_kernel():
     core = to_core(model)
     x, context = np.random.default_rng(0).normal(0, 1, (2, 40, 20)).astype(np.float32)
     out = assert_same_for_every_kernel(
-        lambda kernel: (lambda r: (r.output, r.kernels))(core.run(x, context=context, kernel=kernel)))
+        lambda kernel: (lambda r: (r.output, r.kernels))(core.run(x, context=context, kernel=kernel))
+    )
     assert len(core.run(x, context=context).kernels) == 3
     np.testing.assert_array_equal(core._feedforward(x, 0, "event"), one_step(x, core.synapses[0]) + core.biases[0])
     with torch.no_grad():

@@ -41,8 +41,19 @@ def test_demo_writes_tables_and_figures(tmp_path, capsys):
     assert "learned delays (DCLS)" in text and "sdrnet snn-train --recipe shd" in text
     assert "only changes are sent" in text and "goal (≥ 3× fewer effective ops" in text
     assert "large-sparse vs small-dense at equal non-zeros" in text and "fits Loihi: no violations" in text
-    for name in ("snn_delays", "delta_video", "prune_accuracy_vs_sparsity", "active_dendrites_permuted_digits", "sparsey", "sdr_encoders", "dendrites_effect_of_n", "dendrites_effect_of_s", "dendrites_noise",
-                 "dendrites_unions", "dendrites_optimal_threshold"):
+    for name in (
+        "snn_delays",
+        "delta_video",
+        "prune_accuracy_vs_sparsity",
+        "active_dendrites_permuted_digits",
+        "sparsey",
+        "sdr_encoders",
+        "dendrites_effect_of_n",
+        "dendrites_effect_of_s",
+        "dendrites_noise",
+        "dendrites_unions",
+        "dendrites_optimal_threshold",
+    ):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
 
 
@@ -100,15 +111,31 @@ def test_active_dendrites_command(tmp_path, capsys, monkeypatch):
 
 def test_core_import_is_light():
     # numba itself may import scipy, so scipy is not checked here
-    code = ("import sys, sdrnet.core; bad = [m for m in ('torch', 'networkx', 'brian2', 'matplotlib', 'h5py') "
-            "if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, sdrnet.core; bad = [m for m in ('torch', 'networkx', 'brian2', 'matplotlib', 'h5py') "
+        "if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
 
 
 def test_snn_train_command(tmp_path, capsys):
-    argv = ["snn-train", "--recipe", "synthetic", "--epochs", "2", "--out", str(tmp_path), "--no-progress",
-            "--set", "synthetic_samples=120", "--set", "n_hidden=8", "--set", "max_delay=4"]
+    argv = [
+        "snn-train",
+        "--recipe",
+        "synthetic",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--set",
+        "synthetic_samples=120",
+        "--set",
+        "n_hidden=8",
+        "--set",
+        "max_delay=4",
+    ]
     assert main(argv) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.csv").exists()
@@ -120,11 +147,25 @@ def test_delta_and_prune_commands(tmp_path, monkeypatch):
     import sdrnet.prune.experiment as prune_exp
     import snn.delta.experiment as delta_exp
 
-    monkeypatch.setattr(delta_exp, "QUICK", replace(delta_exp.QUICK, n_train=200, n_test=60, epochs=1,
-                                                      finetune_epochs=1, penalties=(0.0,)))
+    monkeypatch.setattr(
+        delta_exp,
+        "QUICK",
+        replace(delta_exp.QUICK, n_train=200, n_test=60, epochs=1, finetune_epochs=1, penalties=(0.0,)),
+    )
     assert main(["delta", "--out", str(tmp_path / "d"), "--no-progress"]) == 0
     assert (tmp_path / "d" / "delta_video.json").exists()
-    monkeypatch.setattr(prune_exp, "QUICK", replace(prune_exp.QUICK, hidden=(32,), epochs=1, finetune=1, imp_epochs=1,
-                                                      sparsities=(0.5,), methods=("magnitude (global)",)))
+    monkeypatch.setattr(
+        prune_exp,
+        "QUICK",
+        replace(
+            prune_exp.QUICK,
+            hidden=(32,),
+            epochs=1,
+            finetune=1,
+            imp_epochs=1,
+            sparsities=(0.5,),
+            methods=("magnitude (global)",),
+        ),
+    )
     assert main(["prune", "--out", str(tmp_path / "p"), "--no-progress", "--target", "spinnaker"]) == 0
     assert (tmp_path / "p" / "prune_digits.json").exists()

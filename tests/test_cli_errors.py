@@ -58,15 +58,18 @@ def _one_line_error(capsys, argv) -> str:
     return err
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["dendrites", "--seed", "-1"], "--seed"),
-    (["dendrites", "--seed", "abc"], "--seed"),
-    (["sparsey", "--seed", "1.5"], "--seed"),
-    (["demo", "--seed", str(2**32)], "--seed"),
-    (["sparsey", "--per-class", "0"], "--per-class"),
-    (["prune", "--target", "loihi", "--seed", "-2"], "--seed"),
-    (["no-such-command"], "no-such-command"),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["dendrites", "--seed", "-1"], "--seed"),
+        (["dendrites", "--seed", "abc"], "--seed"),
+        (["sparsey", "--seed", "1.5"], "--seed"),
+        (["demo", "--seed", str(2**32)], "--seed"),
+        (["sparsey", "--per-class", "0"], "--per-class"),
+        (["prune", "--target", "loihi", "--seed", "-2"], "--seed"),
+        (["no-such-command"], "no-such-command"),
+    ],
+)
 def test_bad_option_is_one_line_and_nothing_is_written(tmp_path, capsys, argv, says):
     out = tmp_path / "out"
     assert says in _one_line_error(capsys, [*argv, "--out", str(out)] if argv[0] != "no-such-command" else argv)
@@ -74,10 +77,17 @@ def test_bad_option_is_one_line_and_nothing_is_written(tmp_path, capsys, argv, s
 
 
 @pytest.mark.parametrize("command", ["sparsey", "active-dendrites"])
-@pytest.mark.parametrize("kind, says", [
-    ("missing", "is not a folder"), ("a file", "is not a folder"), ("no test split", "t10k-images-idx3-ubyte"),
-    ("truncated gzip", "truncated or corrupt"), ("not IDX", "not an IDX file"), ("disagreeing counts", "disagree"),
-])
+@pytest.mark.parametrize(
+    "kind, says",
+    [
+        ("missing", "is not a folder"),
+        ("a file", "is not a folder"),
+        ("no test split", "t10k-images-idx3-ubyte"),
+        ("truncated gzip", "truncated or corrupt"),
+        ("not IDX", "not an IDX file"),
+        ("disagreeing counts", "disagree"),
+    ],
+)
 def test_bad_mnist_folder_is_refused_before_any_work(tmp_path, capsys, command, kind, says):
     out = tmp_path / "out"
     err = _one_line_error(capsys, [command, "--mnist", str(_bad_mnist(tmp_path, kind)), "--out", str(out)])
@@ -98,8 +108,11 @@ def test_good_mnist_folder_passes_the_check(tmp_path):
 
 def _unwritable(tmp: Path, kind: str) -> Path:
     (tmp / "file").write_text("x")
-    return {"existing file": tmp / "file", "under a file": tmp / "file" / "sub",
-            "read-only place": Path("/proc/sdrnet-out")}[kind]
+    return {
+        "existing file": tmp / "file",
+        "under a file": tmp / "file" / "sub",
+        "read-only place": Path("/proc/sdrnet-out"),
+    }[kind]
 
 
 @pytest.mark.parametrize("command", ["demo", "dendrites", "sparsey", "active-dendrites", "delta", "prune"])
@@ -123,10 +136,12 @@ def test_keyboard_interrupt_ends_with_a_short_message(tmp_path, capsys, monkeypa
 
 
 def test_ctrl_c_on_a_running_command(tmp_path):
-    code = ("import sys, time\nimport dendrites.figures as f\n"
-            "def slow(*a, **k):\n    print('working', flush=True)\n    time.sleep(60)\n"
-            "f.run = slow\nfrom sdrnet.cli import main\n"
-            f"sys.exit(main(['dendrites', '--out', {str(tmp_path)!r}, '--no-progress']))\n")
+    code = (
+        "import sys, time\nimport dendrites.figures as f\n"
+        "def slow(*a, **k):\n    print('working', flush=True)\n    time.sleep(60)\n"
+        "f.run = slow\nfrom sdrnet.cli import main\n"
+        f"sys.exit(main(['dendrites', '--out', {str(tmp_path)!r}, '--no-progress']))\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "working\n"
     proc.send_signal(signal.SIGINT)
@@ -134,20 +149,26 @@ def test_ctrl_c_on_a_running_command(tmp_path):
     assert proc.returncode == 130 and err == "sdrnet dendrites: interrupted\n", err
 
 
-@pytest.mark.parametrize("argv, missing, extra", [
-    (["active-dendrites"], "torch", "torch"),
-    (["delta"], "torch", "torch"),
-    (["prune"], "nir", "snn"),
-    (["demo"], "spikingjelly", "snn"),
-    (["snn-train", "--epochs", "1"], "torch", "snn"),
-])
+@pytest.mark.parametrize(
+    "argv, missing, extra",
+    [
+        (["active-dendrites"], "torch", "torch"),
+        (["delta"], "torch", "torch"),
+        (["prune"], "nir", "snn"),
+        (["demo"], "spikingjelly", "snn"),
+        (["snn-train", "--epochs", "1"], "torch", "snn"),
+    ],
+)
 def test_missing_dependency_names_the_extra(tmp_path, argv, missing, extra):
-    code = (f"import sys\nsys.modules[{missing!r}] = None\nfrom sdrnet.cli import main\n"
-            f"sys.exit(main({[*argv, '--out', str(tmp_path / 'out')]!r}))\n")
+    code = (
+        f"import sys\nsys.modules[{missing!r}] = None\nfrom sdrnet.cli import main\n"
+        f"sys.exit(main({[*argv, '--out', str(tmp_path / 'out')]!r}))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr == (f"sdrnet {argv[0]}: error: this command needs {missing}: "
-                           f"pip install 'sdrnet[{extra}]'\n"), proc.stderr
+    assert proc.stderr == (f"sdrnet {argv[0]}: error: this command needs {missing}: pip install 'sdrnet[{extra}]'\n"), (
+        proc.stderr
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -166,11 +187,13 @@ def test_missing_dependency_found_during_a_run_names_the_extra(tmp_path, capsys,
 def test_demo_parts_leave_the_callers_backend_alone(tmp_path):
     plotting = [p.name for p in sorted((ROOT / "examples").glob("*.py")) if "matplotlib" in p.read_text()]
     assert plotting
-    code = ("import runpy, sys, matplotlib\nmatplotlib.use('svg')\n"
-            f"for name in {plotting!r}:\n"
-            f"    runpy.run_path({str(ROOT / 'examples')!r} + '/' + name, run_name='sdrnet_demo')['main']"
-            f"({str(tmp_path)!r})\n"
-            "print(matplotlib.get_backend())\n")
+    code = (
+        "import runpy, sys, matplotlib\nmatplotlib.use('svg')\n"
+        f"for name in {plotting!r}:\n"
+        f"    runpy.run_path({str(ROOT / 'examples')!r} + '/' + name, run_name='sdrnet_demo')['main']"
+        f"({str(tmp_path)!r})\n"
+        "print(matplotlib.get_backend())\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "svg"
@@ -179,16 +202,26 @@ def test_demo_parts_leave_the_callers_backend_alone(tmp_path):
 def _calls_matplotlib_use(path: Path) -> list[int]:
     import ast
 
-    return [node.lineno for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute) and node.func.attr == "use"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "matplotlib"]
+    return [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "use"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "matplotlib"
+    ]
 
 
 def test_library_code_never_selects_a_matplotlib_backend(tmp_path):
     (tmp_path / "switches.py").write_text("import matplotlib\n\ndef plot():\n    matplotlib.use('Agg')\n")
     assert _calls_matplotlib_use(tmp_path / "switches.py") == [4]  # the check sees a call inside a function
-    calls = [f"{p.relative_to(ROOT)}:{line}" for d in ("sdrnet", "snn", "dendrites")
-             for p in sorted((ROOT / d).rglob("*.py")) for line in _calls_matplotlib_use(p)]
+    calls = [
+        f"{p.relative_to(ROOT)}:{line}"
+        for d in ("sdrnet", "snn", "dendrites")
+        for p in sorted((ROOT / d).rglob("*.py"))
+        for line in _calls_matplotlib_use(p)
+    ]
     assert not calls
 
 
@@ -198,7 +231,8 @@ def test_demo_passes_its_seed_to_every_part(tmp_path, capsys, monkeypatch):
     for i in range(3):
         (parts / f"part{i}.py").write_text(
             "from pathlib import Path\n"
-            f"def main(out, seed=0):\n    (Path(out) / 'part{i}.seed').write_text(str(seed))\n")
+            f"def main(out, seed=0):\n    (Path(out) / 'part{i}.seed').write_text(str(seed))\n"
+        )
     monkeypatch.setattr(cli, "EXAMPLES", parts)
     monkeypatch.setattr(cli, "DEMO_PARTS", [(f"part {i}", f"part{i}.py") for i in range(3)])
     assert cli.main(["demo", "--out", str(tmp_path / "out"), "--seed", "7"]) == 0
@@ -215,14 +249,22 @@ def test_every_demo_part_takes_a_seed_and_it_changes_the_results(tmp_path):
     assert encoders(tmp_path, seed=1)["overlap"] != encoders(tmp_path, seed=0)["overlap"]
 
 
-FORBIDDEN = re.compile(r"this machine|this session|this cpu|no gpu was available|cannot be downloaded|"
-                       r"no download (on|here)|is no download|not measured here|downloaded here|available here",
-                       re.IGNORECASE)
+FORBIDDEN = re.compile(
+    r"this machine|this session|this cpu|no gpu was available|cannot be downloaded|"
+    r"no download (on|here)|is no download|not measured here|downloaded here|available here",
+    re.IGNORECASE,
+)
 
 
 def test_user_facing_text_speaks_of_the_data_not_of_a_machine():
-    files = [ROOT / "README.md", *(p for d in ("sdrnet", "snn", "dendrites", "examples", "benchmarks")
-                                   for p in (ROOT / d).rglob("*.py"))]
-    hits = [f"{p.relative_to(ROOT)}:{n}: {line.strip()}" for p in files
-            for n, line in enumerate(p.read_text().splitlines(), 1) if FORBIDDEN.search(line)]
+    files = [
+        ROOT / "README.md",
+        *(p for d in ("sdrnet", "snn", "dendrites", "examples", "benchmarks") for p in (ROOT / d).rglob("*.py")),
+    ]
+    hits = [
+        f"{p.relative_to(ROOT)}:{n}: {line.strip()}"
+        for p in files
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if FORBIDDEN.search(line)
+    ]
     assert not hits, "\n".join(hits)

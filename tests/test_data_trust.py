@@ -73,7 +73,7 @@ class Site(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if mode == "corrupt":
             body = body[:-1] + bytes([body[-1] ^ 1])
-        self.wfile.write(body[start:len(body) // 2] if mode in ("cut", "stall") else body[start:])
+        self.wfile.write(body[start : len(body) // 2] if mode in ("cut", "stall") else body[start:])
         if mode == "stall":
             self.wfile.flush()
             self.release.wait(60)
@@ -214,7 +214,7 @@ def test_a_nan_is_reported_at_its_global_sample_and_spike(tmp_path):
 def test_a_truncated_or_empty_cache_file_names_itself_and_says_to_delete_it(tmp_path, keep):
     times, units = spikes(50, n_spikes=40)
     whole = D.write_spike_h5(tmp_path / "whole.h5", times, units, [1] * 50).read_bytes()
-    (tmp_path / "shd_train.h5").write_bytes(whole[:int(keep * len(whole))])
+    (tmp_path / "shd_train.h5").write_bytes(whole[: int(keep * len(whole))])
     with pytest.raises(OSError, match=rf"{re.escape(str(tmp_path))}/shd_train.h5.*truncated.*delete it"):
         D.load_shd(root=tmp_path, download=False)
     with pytest.raises(FileNotFoundError):
@@ -240,8 +240,10 @@ def test_resume_after_the_downloading_process_is_killed(archive, site):
     base, handler = site
     handler.routes["/stall/" + NAME] = (blob, "stall")
     handler.routes["/d/" + NAME] = (blob, "range")
-    code = (f"import snn.data as D; D.ZIP_MD5[{NAME!r}] = {D.ZIP_MD5[NAME]!r}; "
-            f"D.fetch('shd', 'train', root={str(cache)!r}, progress=False, mirrors=[{base + '/stall/'!r}])")
+    code = (
+        f"import snn.data as D; D.ZIP_MD5[{NAME!r}] = {D.ZIP_MD5[NAME]!r}; "
+        f"D.fetch('shd', 'train', root={str(cache)!r}, progress=False, mirrors=[{base + '/stall/'!r}])"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     part, deadline = cache / (NAME + ".part"), time.monotonic() + 120
     while not (part.exists() and handler.seen):  # the child has the answer and has opened its .part
@@ -271,8 +273,11 @@ def test_a_stale_part_is_replaced_by_a_fresh_download(archive, site, stale):
     base, handler = site
     handler.routes["/d/" + NAME] = (blob, "range")
     cache.mkdir()
-    part = {"longer": blob + b"garbage", "same size, wrong bytes": bytes(len(blob)),
-            "wrong prefix": bytes(len(blob) // 2)}[stale]
+    part = {
+        "longer": blob + b"garbage",
+        "same size, wrong bytes": bytes(len(blob)),
+        "wrong prefix": bytes(len(blob) // 2),
+    }[stale]
     (cache / (NAME + ".part")).write_bytes(part)
     D.fetch("shd", "train", root=cache, progress=False, mirrors=[base + "/d/"])
     assert (cache / NAME).read_bytes() == blob and not (cache / (NAME + ".part")).exists()

@@ -9,10 +9,26 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from snn.delta import (Accumulate, DeltaActivation, EventDrivenNet, ThresholdDelta, TimeDistributed, activation_sparsity,
-                       clip_cnn, conv2d_to_synapses, delta_layers, delta_penalty, insert_delta, moving_digit_clips,
-                       quantize, sigma_delta, synaptic_operations, temporal_delta, temporal_sparsity)
-from snn.delta import experiment
+from snn.delta import (
+    Accumulate,
+    DeltaActivation,
+    EventDrivenNet,
+    ThresholdDelta,
+    TimeDistributed,
+    activation_sparsity,
+    clip_cnn,
+    conv2d_to_synapses,
+    delta_layers,
+    delta_penalty,
+    experiment,
+    insert_delta,
+    moving_digit_clips,
+    quantize,
+    sigma_delta,
+    synaptic_operations,
+    temporal_delta,
+    temporal_sparsity,
+)
 
 torch.set_num_threads(1)
 
@@ -101,7 +117,9 @@ def test_penalty_is_fan_out_weighted_mean_abs_delta_by_hand():
     assert (first.fan_out, second.fan_out) == (4, 2)  # out_features of the Linear each one feeds
     q0 = 0.2 * torch.round(x / 0.2)
     q1 = 0.2 * torch.round(torch.relu(net[1](q0)) / 0.2)
-    by_hand = 4 * torch.cat([q0[:1], q0.diff(dim=0)]).abs().mean() + 2 * torch.cat([q1[:1], q1.diff(dim=0)]).abs().mean()
+    by_hand = (
+        4 * torch.cat([q0[:1], q0.diff(dim=0)]).abs().mean() + 2 * torch.cat([q1[:1], q1.diff(dim=0)]).abs().mean()
+    )
     np.testing.assert_allclose(float(delta_penalty(net).detach()), float(by_hand.detach()), rtol=1e-6)
 
 
@@ -109,8 +127,20 @@ def test_insert_delta_places_a_layer_after_every_relu_and_on_the_input():
     model = small_cnn()
     net = insert_delta(model, 1e-6)
     kinds = [type(m).__name__ for m in net]
-    assert kinds == ["DeltaActivation", "TimeDistributed", "ReLU", "DeltaActivation", "TimeDistributed", "ReLU",
-                     "DeltaActivation", "Flatten", "Linear", "ReLU", "DeltaActivation", "Linear"]
+    assert kinds == [
+        "DeltaActivation",
+        "TimeDistributed",
+        "ReLU",
+        "DeltaActivation",
+        "TimeDistributed",
+        "ReLU",
+        "DeltaActivation",
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "DeltaActivation",
+        "Linear",
+    ]
     assert [m.fan_out for m in delta_layers(net)] == [3 * 9, 4 * 9, 6, 5]  # filters·k·k, out_features
     x = clips()
     with torch.no_grad():
@@ -152,8 +182,9 @@ def neurobench_run(net, x, extra_activation=None):
     model = TorchModel(BatchFirst(net))
     if extra_activation is not None:
         model.add_activation_module(extra_activation)
-    bench = Benchmark(model, DataLoader(data, batch_size=x.shape[1]), [], [],
-                      [[], [ActivationSparsity, SynapticOperations]])
+    bench = Benchmark(
+        model, DataLoader(data, batch_size=x.shape[1]), [], [], [[], [ActivationSparsity, SynapticOperations]]
+    )
     return bench.run(quiet=True)
 
 
@@ -170,7 +201,8 @@ def test_metrics_match_neurobench_on_the_same_model_and_data():
     nb = neurobench_run(sd, x, extra_activation=DeltaActivation)
     assert synaptic_operations(sd, x) == pytest.approx(nb["SynapticOperations"], rel=1e-12)
     assert activation_sparsity(sd, x, (nn.ReLU, nn.Sigmoid, DeltaActivation)) == pytest.approx(
-        nb["ActivationSparsity"], abs=1e-12)
+        nb["ActivationSparsity"], abs=1e-12
+    )
 
 
 def test_synaptic_operations_counts_binary_inputs_as_accumulates():
@@ -236,8 +268,7 @@ def test_snntorch_leaky_tuple_output_matches_neurobench():
     net = SteppedNet(nn.Linear(6, 8), snntorch.Leaky(beta=0.8, init_hidden=True, output=True))
     x = torch.rand(5, 4, 6) * 3
     nb = neurobench_run(net, x, extra_activation=snntorch.SpikingNeuron)
-    assert activation_sparsity(net, x, (snntorch.SpikingNeuron,)) == pytest.approx(nb["ActivationSparsity"],
-                                                                                   abs=1e-12)
+    assert activation_sparsity(net, x, (snntorch.SpikingNeuron,)) == pytest.approx(nb["ActivationSparsity"], abs=1e-12)
     assert synaptic_operations(net, x) == pytest.approx(nb["SynapticOperations"], rel=1e-12)
 
 
@@ -245,8 +276,12 @@ def test_conv_subclasses_count_as_neurobench_counts_them():
     from spikingjelly.activation_based import layer
 
     torch.manual_seed(2)
-    net = nn.Sequential(layer.Conv2d(1, 3, 3, padding=1, step_mode="m"), nn.ReLU(), nn.Flatten(2),
-                        layer.Linear(3 * 8 * 8, 5, step_mode="m"))
+    net = nn.Sequential(
+        layer.Conv2d(1, 3, 3, padding=1, step_mode="m"),
+        nn.ReLU(),
+        nn.Flatten(2),
+        layer.Linear(3 * 8 * 8, 5, step_mode="m"),
+    )
     with torch.no_grad():
         net[0].weight[0, 0, 1] = 0.0
     x = clips(seed=7)
@@ -256,8 +291,10 @@ def test_conv_subclasses_count_as_neurobench_counts_them():
     assert ours["Dense"] == 5 * pairs  # per clip: 5 frames
 
 
-@pytest.mark.parametrize("kind, bias", [(nn.RNNCell, True), (nn.RNNCell, False), (nn.LSTMCell, True),
-                                        (nn.LSTMCell, False), (nn.GRUCell, True)])
+@pytest.mark.parametrize(
+    "kind, bias",
+    [(nn.RNNCell, True), (nn.RNNCell, False), (nn.LSTMCell, True), (nn.LSTMCell, False), (nn.GRUCell, True)],
+)
 def test_recurrent_cells_count_as_neurobench_counts_them(kind, bias):
     torch.manual_seed(3)
     cell = kind(8, 5, bias=bias)
@@ -286,8 +323,11 @@ def test_a_cell_without_state_counts_every_sample():
     cell = net.cell
     x = (torch.rand(3, 4, 8) < 0.4).float()
     by_hand = sum(int(((x_t != 0).float() @ (cell.weight_ih != 0).float().T).sum()) for x_t in x)
-    assert synaptic_operations(net, x) == {"Effective_MACs": 0.0, "Effective_ACs": by_hand / 4,
-                                           "Dense": 3 * 4 * 8 * 5 / 4}
+    assert synaptic_operations(net, x) == {
+        "Effective_MACs": 0.0,
+        "Effective_ACs": by_hand / 4,
+        "Dense": 3 * 4 * 8 * 5 / 4,
+    }
     with pytest.raises(ValueError, match="LSTM layers"):
         synaptic_operations(nn.Sequential(nn.LSTM(8, 5)), x)
 
@@ -308,8 +348,9 @@ def fan_out_by_probe(layer, in_shape):
     n = int(np.prod(in_shape))
     probes = torch.eye(n).reshape(n, *in_shape)
     w = (layer.weight != 0).float()
-    out = F.linear(probes, w) if isinstance(layer, nn.Linear) else F.conv2d(probes, w, None, layer.stride,
-                                                                          layer.padding)
+    out = (
+        F.linear(probes, w) if isinstance(layer, nn.Linear) else F.conv2d(probes, w, None, layer.stride, layer.padding)
+    )
     return out.reshape(n, -1).sum(1).numpy()
 
 
@@ -330,8 +371,11 @@ def test_event_driven_output_equals_dense_and_ops_are_nonzero_deltas_times_fan_o
     assert result.exact
     # independent count: non-zero Δ entering each connection layer × that unit's fan-out
     inputs = []
-    hooks = [m.register_forward_pre_hook(lambda mod, inp: inputs.append((mod, inp[0])))
-             for m in net if isinstance(m, (TimeDistributed, nn.Linear))]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, inp: inputs.append((mod, inp[0])))
+        for m in net
+        if isinstance(m, (TimeDistributed, nn.Linear))
+    ]
     with torch.no_grad():
         net(x)
     for h in hooks:
@@ -370,8 +414,10 @@ def test_event_driven_run_takes_numpy_events_and_n_steps_and_keeps_the_old_alias
     with pytest.warns(DeprecationWarning, match="run_events is deprecated"):
         old = core.run_events(x)
     assert old.exact and old.kernels == result.kernels
-    for a, b in zip((old.output, old.synops, old.dense_synops, old.events),
-                    (result.output, result.synops, result.dense_synops, result.events)):
+    for a, b in zip(
+        (old.output, old.synops, old.dense_synops, old.events),
+        (result.output, result.synops, result.dense_synops, result.events),
+    ):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="n_units = prod\\(input_shape\\) = 64"):
         core.run(Events.from_dense(np.ones((5, 4, 63), np.float32)))
@@ -401,8 +447,9 @@ def boundary_net(k, scale, theta, bias=0.0):
         hidden.weight.copy_(k * scale)
         hidden.bias.fill_(bias)
         out.weight.fill_(1.0)
-    return nn.Sequential(DeltaActivation(1.0, trainable=False), hidden, nn.ReLU(),
-                         DeltaActivation(theta, trainable=False), out).eval()
+    return nn.Sequential(
+        DeltaActivation(1.0, trainable=False), hidden, nn.ReLU(), DeltaActivation(theta, trainable=False), out
+    ).eval()
 
 
 def test_event_driven_equals_dense_bit_for_bit_exactly_when_every_sum_is_exact():
@@ -434,9 +481,9 @@ def test_exact_needs_power_of_two_steps_and_sums_within_float32():
     assert not EventDrivenNet(boundary_net(k, 1 / 8, 0.25, bias=0.1), (4,)).run(x).exact  # bias off the grid
     fine = boundary_net(k, 1 / 8, 0.25)
     with torch.no_grad():
-        fine[1].weight[0, 0] = 2.0 ** -30  # sums of ~100 on a 2^-30 grid need more than 24 bits
+        fine[1].weight[0, 0] = 2.0**-30  # sums of ~100 on a 2^-30 grid need more than 24 bits
     assert not EventDrivenNet(fine, (4,)).run(x).exact
-    assert EventDrivenNet(boundary_net(k, 1 / 8, 0.25), (4,)).run(x * 2 ** 20).exact is False  # |q| too large
+    assert EventDrivenNet(boundary_net(k, 1 / 8, 0.25), (4,)).run(x * 2**20).exact is False  # |q| too large
 
 
 def numpy_reference(net, x):
@@ -450,7 +497,7 @@ def numpy_reference(net, x):
         w = stage.synapses.to_dense().astype(np.float32)
         current = np.zeros((n_steps, n_samples, w.shape[1]), np.float32)
         for i in range(w.shape[0]):
-            current += w[i] * delta[..., i:i + 1]
+            current += w[i] * delta[..., i : i + 1]
         z = (np.cumsum(current, axis=0, dtype=np.float64) + stage.bias).astype(np.float32)
         for m in stage.neuron:
             if isinstance(m, nn.ReLU):
@@ -474,7 +521,7 @@ def delta_cnn(theta):
     model = insert_delta(cnn, 0.1, per="channel", trainable=False)
     with torch.no_grad():
         for layer in delta_layers(model)[1:]:
-            layer.threshold.copy_(torch.tensor(theta * layer.threshold.numel())[:layer.threshold.numel()])
+            layer.threshold.copy_(torch.tensor(theta * layer.threshold.numel())[: layer.threshold.numel()])
     return model
 
 
@@ -530,6 +577,7 @@ def test_moving_digit_clips_shapes_labels_and_determinism():
     assert not torch.equal(x, moving_digit_clips(12, n_steps=5, size=14, seed=4)[0])
     clean, _ = moving_digit_clips(6, n_steps=4, size=14, noise=0.0, seed=3)
     from sklearn.datasets import load_digits
+
     masses = np.sort(load_digits().images.sum((1, 2)) / 16.0)
     for t in range(4):  # each frame holds one whole digit image (bilinear weights sum to 1)
         sums = clean[t, :, 0].sum((1, 2)).numpy()
@@ -569,15 +617,23 @@ def test_bad_inputs_raise_clear_errors():
         moving_digit_clips(3, size=8)
 
 
-@pytest.mark.parametrize("kwargs, error, says", [
-    ({"fan_out": -5}, ValueError, "fan_out"), ({"fan_out": 0}, ValueError, "fan_out"),
-    ({"fan_out": 2.5}, ValueError, "fan_out"), ({"fan_out": True}, ValueError, "fan_out"),
-    ({"threshold": True}, TypeError, "threshold"), ({"threshold": "0.1"}, TypeError, "threshold"),
-    ({"threshold": float("nan")}, ValueError, "threshold"), ({"threshold": [0.1, 0.2]}, ValueError, "threshold"),
-    ({"per": "channel", "channels": 2.0}, ValueError, "channels"), ({"per": "channel", "channels": 0}, ValueError,
-                                                                    "channels"),
-    ({"channels": 3}, ValueError, "channels"), ({"output": 1}, ValueError, "output"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, says",
+    [
+        ({"fan_out": -5}, ValueError, "fan_out"),
+        ({"fan_out": 0}, ValueError, "fan_out"),
+        ({"fan_out": 2.5}, ValueError, "fan_out"),
+        ({"fan_out": True}, ValueError, "fan_out"),
+        ({"threshold": True}, TypeError, "threshold"),
+        ({"threshold": "0.1"}, TypeError, "threshold"),
+        ({"threshold": float("nan")}, ValueError, "threshold"),
+        ({"threshold": [0.1, 0.2]}, ValueError, "threshold"),
+        ({"per": "channel", "channels": 2.0}, ValueError, "channels"),
+        ({"per": "channel", "channels": 0}, ValueError, "channels"),
+        ({"channels": 3}, ValueError, "channels"),
+        ({"output": 1}, ValueError, "output"),
+    ],
+)
 @pytest.mark.parametrize("layer", [DeltaActivation, ThresholdDelta])
 def test_every_delta_layer_argument_is_checked_by_name(layer, kwargs, error, says):
     with pytest.raises(error, match=says):
@@ -598,8 +654,19 @@ def test_other_delta_arguments_are_checked_by_name():
 
 # ---------------------------------------------------------------------------------------------- experiment
 def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
-    budget = experiment.Budget(n_train=48, n_test=24, n_steps=3, size=12, channels=(2, 3), hidden=8, epochs=1,
-                               finetune_epochs=1, batch_size=16, penalties=(0.0, 0.1), event_clips=8)
+    budget = experiment.Budget(
+        n_train=48,
+        n_test=24,
+        n_steps=3,
+        size=12,
+        channels=(2, 3),
+        hidden=8,
+        epochs=1,
+        finetune_epochs=1,
+        batch_size=16,
+        penalties=(0.0, 0.1),
+        event_clips=8,
+    )
     results = experiment.run(tmp_path, budget=budget, seed=0, progress=False)
     saved = json.loads((tmp_path / experiment.RESULTS).read_text())
     assert (tmp_path / experiment.FIGURE).stat().st_size > 10_000
@@ -614,8 +681,16 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
     import matplotlib
 
     rows = [{"effective_macs": 100.0, "accuracy": 0.9, "relu_sparsity": 0.5, "delta_sparsity": None, "penalty": None}]
-    rows += [{"effective_macs": 30.0 / (1 + lam), "accuracy": 0.88, "relu_sparsity": 0.6, "delta_sparsity": 0.7,
-              "penalty": lam} for lam in (0.0, 0.1)]
+    rows += [
+        {
+            "effective_macs": 30.0 / (1 + lam),
+            "accuracy": 0.88,
+            "relu_sparsity": 0.6,
+            "delta_sparsity": 0.7,
+            "penalty": lam,
+        }
+        for lam in (0.0, 0.1)
+    ]
     before = matplotlib.get_backend()
     matplotlib.use("svg")
     try:

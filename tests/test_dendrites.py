@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from reference import segment_counts_ref
 
 from dendrites import theory
 from dendrites.figures import Budget, _union_stderr
@@ -11,8 +12,6 @@ from dendrites.neuron import DendriticNeuron, DendriticPopulation, overlap_histo
 from dendrites.simulate import simulate_false_match, simulate_false_negative, simulate_union_false_match
 from sdrnet.core import Synapses
 from sdrnet.sdr import SDR, SDRBatch
-
-from reference import segment_counts_ref
 
 
 def _random_population(rng, n, n_neurons, n_segments, s_max):
@@ -34,7 +33,7 @@ def test_kernels_match_dense_reference(seed, n, n_segments, batch, theta):
     assert sorted(zip(sample, segment)) == sorted(zip(ref_sample, ref_segment))
     assert np.all(np.diff(sample) >= 0)
     hist = overlap_histogram(inputs, pop.synapses)
-    np.testing.assert_array_equal(hist, np.bincount(counts.ravel(), minlength=hist.shape[0])[:hist.shape[0]])
+    np.testing.assert_array_equal(hist, np.bincount(counts.ravel(), minlength=hist.shape[0])[: hist.shape[0]])
     pop.theta = theta
     respond = np.zeros((batch, 3), bool)
     for b, j in zip(ref_sample, ref_segment):
@@ -79,26 +78,40 @@ def test_union_segment_grows_onto_every_pattern(rng):
     seg = pop.learn(p1, rng, neuron=1)
     assert pop.learn(p2, rng, segment=seg) == seg
     syn = pop.segment_synapses(seg)
-    assert len(set(syn) & set(p1.sparse)) == 10 and len(set(syn) & set(p2.sparse)) >= 10 - len(set(p1.sparse) & set(p2.sparse))
+    assert len(set(syn) & set(p1.sparse)) == 10 and len(set(syn) & set(p2.sparse)) >= 10 - len(
+        set(p1.sparse) & set(p2.sparse)
+    )
     assert pop.respond(SDRBatch.from_sdrs([p1, p2]))[:, 1].all()
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: DendriticPopulation(100, theta=11, synapses_per_segment=10), "theta must be <="),
-    (lambda: DendriticPopulation(5, theta=2, synapses_per_segment=10), "synapses_per_segment must be <= n_inputs"),
-    (lambda: DendriticPopulation(100.0, theta=2, synapses_per_segment=10), "n_inputs must be an int"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=10).learn(np.arange(5), np.random.default_rng()),
-     "needs at least"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).learn(np.arange(5), 0), "rng must be"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).respond([np.array([1, 1])]), "repeats"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).respond(SDR.random(99, 3, np.random.default_rng())),
-     "size n=99"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).add_segments([[1, 1, 2]]), "repeats an input"),
-    (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).add_segments([[1, 200]]), "presyn must be <"),
-    (lambda: DendriticPopulation(100, 2, theta=2, synapses_per_segment=3).add_segments([[1, 2]], neuron=2), "neuron"),
-    (lambda: simulate_false_match(100, 10, 5, [6], np.random.default_rng()), "thetas must lie"),
-    (lambda: simulate_false_negative(100, 10, 5, 3, 11, np.random.default_rng()), "v must be <= a"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: DendriticPopulation(100, theta=11, synapses_per_segment=10), "theta must be <="),
+        (lambda: DendriticPopulation(5, theta=2, synapses_per_segment=10), "synapses_per_segment must be <= n_inputs"),
+        (lambda: DendriticPopulation(100.0, theta=2, synapses_per_segment=10), "n_inputs must be an int"),
+        (
+            lambda: DendriticNeuron(100, theta=2, synapses_per_segment=10).learn(np.arange(5), np.random.default_rng()),
+            "needs at least",
+        ),
+        (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).learn(np.arange(5), 0), "rng must be"),
+        (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).respond([np.array([1, 1])]), "repeats"),
+        (
+            lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).respond(
+                SDR.random(99, 3, np.random.default_rng())
+            ),
+            "size n=99",
+        ),
+        (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).add_segments([[1, 1, 2]]), "repeats an input"),
+        (lambda: DendriticNeuron(100, theta=2, synapses_per_segment=3).add_segments([[1, 200]]), "presyn must be <"),
+        (
+            lambda: DendriticPopulation(100, 2, theta=2, synapses_per_segment=3).add_segments([[1, 2]], neuron=2),
+            "neuron",
+        ),
+        (lambda: simulate_false_match(100, 10, 5, [6], np.random.default_rng()), "thetas must lie"),
+        (lambda: simulate_false_negative(100, 10, 5, 3, 11, np.random.default_rng()), "v must be <= a"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
@@ -151,17 +164,24 @@ def _plot_figures(out):
 
     x = np.arange(1, 4)
     rows = [{"curve": "a", "x": 2, "simulated": 0.01, "stderr": 0.001}]
-    figures._plot("noise", [figures._panel("a panel", x, {"a": 10.0 ** -x, "a, paper": 10.0 ** -x}, rows)], out)
-    figures._plot_threshold(SimpleNamespace(thetas=x, median=10.0 ** -x, minimum=10.0 ** -(2 * x),
-                                            maximum=10.0 ** -(x / 2)), out)
+    figures._plot("noise", [figures._panel("a panel", x, {"a": 10.0**-x, "a, paper": 10.0**-x}, rows)], out)
+    figures._plot_threshold(
+        SimpleNamespace(thetas=x, median=10.0**-x, minimum=10.0 ** -(2 * x), maximum=10.0 ** -(x / 2)), out
+    )
 
 
 def _plot_continual(out):
     from dendrites import continual
 
-    continual.plot({"num_tasks": [1, 2, 3], "seeds": [0], "dataset": "digits",
-                    "models": {"active dendrites": {"mean": [0.9, 0.8, 0.7], "std": [0.01, 0.02, 0.03]}}},
-                   out / "continual.png")
+    continual.plot(
+        {
+            "num_tasks": [1, 2, 3],
+            "seeds": [0],
+            "dataset": "digits",
+            "models": {"active dendrites": {"mean": [0.9, 0.8, 0.7], "std": [0.01, 0.02, 0.03]}},
+        },
+        out / "continual.png",
+    )
 
 
 @pytest.mark.parametrize("plot", [_plot_figures, _plot_continual])

@@ -20,15 +20,15 @@ def _population_and_inputs(rng):
     pop = DendriticPopulation(N, 5, theta=THETA, synapses_per_segment=S)
     learned = SDRBatch.random(N, A, 10, rng)
     for b in range(10):
-        pop.learn(learned.indices[learned.indptr[b]:learned.indptr[b + 1]], rng, neuron=b % 5)
+        pop.learn(learned.indices[learned.indptr[b] : learned.indptr[b + 1]], rng, neuron=b % 5)
     pop.add_segments([rng.choice(N, S, replace=False) for _ in range(20)], neuron=rng.integers(0, 5, 20))
-    probes = [learned.indices[learned.indptr[b]:learned.indptr[b + 1]] for b in range(10)]
+    probes = [learned.indices[learned.indptr[b] : learned.indptr[b + 1]] for b in range(10)]
     for j, k in enumerate([THETA - 1, THETA, THETA + 1] * 4):  # overlap exactly k with segment j
         own = pop.segment_synapses(j)
         rest = np.setdiff1d(np.arange(N), own)
         probes.append(np.concatenate([rng.choice(own, k, replace=False), rng.choice(rest, A - k, replace=False)]))
     random = SDRBatch.random(N, A, 6, rng)
-    probes += [random.indices[random.indptr[b]:random.indptr[b + 1]] for b in range(6)]
+    probes += [random.indices[random.indptr[b] : random.indptr[b + 1]] for b in range(6)]
     return pop, probes
 
 
@@ -87,6 +87,8 @@ def test_brian2_validation(rng):
 
 
 def test_module_imports_without_brian2():
-    code = ("import sys; sys.modules['brian2'] = None; import dendrites.brian2_model as m; "
-            "assert callable(m.simulate_brian2)")
+    code = (
+        "import sys; sys.modules['brian2'] = None; import dendrites.brian2_model as m; "
+        "assert callable(m.simulate_brian2)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

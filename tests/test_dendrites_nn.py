@@ -15,9 +15,18 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 from dendrites import continual
+from dendrites.nn import (
+    DendriteSegments,
+    DendriticLayer,
+    DendriticMLP,
+    KWinners,
+    SparseWeights,
+    group_contexts,
+    rezero_after_step,
+    to_core,
+    update_boost_strength,
+)
 from sdrnet.datasets import read_idx
-from dendrites.nn import (DendriteSegments, DendriticLayer, DendriticMLP, KWinners, SparseWeights, group_contexts,
-                          rezero_after_step, to_core, update_boost_strength)
 
 torch.set_num_threads(1)
 
@@ -65,19 +74,28 @@ def contexts_for(pattern, batch, dim, gen):
 
 
 # ---------------------------------------------------------------------------------------------- layers
-@given(units=st.integers(1, 12), segments=st.integers(1, 6), dim=st.integers(1, 9), batch=st.integers(1, 10),
-       in_features=st.integers(1, 8), mode=st.sampled_from(["absmax_gating", "gating", "biasing"]),
-       pattern=st.sampled_from(["one row", "all distinct", "three prototypes"]), seed=st.integers(0, 2**31 - 1))
+@given(
+    units=st.integers(1, 12),
+    segments=st.integers(1, 6),
+    dim=st.integers(1, 9),
+    batch=st.integers(1, 10),
+    in_features=st.integers(1, 8),
+    mode=st.sampled_from(["absmax_gating", "gating", "biasing"]),
+    pattern=st.sampled_from(["one row", "all distinct", "three prototypes"]),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_dendritic_layer_matches_einsum_reference(units, segments, dim, batch, in_features, mode, pattern, seed):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    layer = DendriticLayer(in_features, units, segments, dim, mode=mode, module_sparsity=0.3,
-                           dendrite_sparsity=0.2).double()
+    layer = DendriticLayer(
+        in_features, units, segments, dim, mode=mode, module_sparsity=0.3, dendrite_sparsity=0.2
+    ).double()
     x = torch.randn(batch, in_features, generator=gen, dtype=torch.float64)
     context = contexts_for(pattern, batch, dim, gen)
     full = context.expand(batch, dim) if context.dim() == 1 else context
-    np.testing.assert_allclose(layer.segments(full).detach(), segments_ref(layer.segments.weights, full).detach(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        layer.segments(full).detach(), segments_ref(layer.segments.weights, full).detach(), rtol=1e-12, atol=1e-12
+    )
     ref = modulate_ref(x @ layer.linear.weight.T + layer.linear.bias, segments_ref(layer.segments.weights, full), mode)
     np.testing.assert_allclose(layer(x, context).detach(), ref.detach(), rtol=1e-10, atol=1e-12)
 
@@ -108,16 +126,28 @@ def test_group_contexts_rebuilds_every_row():
 @pytest.mark.parametrize("mode", ["absmax_gating", "gating", "biasing"])
 def test_fast_path_gradients_equal_the_einsum_reference(kw, mode):
     torch.manual_seed(0)
-    model = DendriticMLP(12, (40, 30), 5, num_segments=4, dim_context=7, kw=kw, kw_percent_on=0.2,
-                         weight_sparsity=0.5, dendrite_sparsity=0.3, mode=mode).double()
+    model = DendriticMLP(
+        12,
+        (40, 30),
+        5,
+        num_segments=4,
+        dim_context=7,
+        kw=kw,
+        kw_percent_on=0.2,
+        weight_sparsity=0.5,
+        dendrite_sparsity=0.3,
+        mode=mode,
+    ).double()
     x = torch.randn(16, 12, dtype=torch.float64)
     y = torch.randint(0, 5, (16,))
     table = torch.randn(3, 7, dtype=torch.float64)
     index = torch.tensor([0, 1, 2, 1] * 4)
     keep = _kept_entries(model)
-    for forward, context in ((lambda: model(x, table[0]), table[0]),
-                             (lambda: model(x, table[index]), table[index]),
-                             (lambda: model.forward_indexed(x, table, index), table[index])):
+    for forward, context in (
+        (lambda: model(x, table[0]), table[0]),
+        (lambda: model(x, table[index]), table[index]),
+        (lambda: model.forward_indexed(x, table, index), table[index]),
+    ):
         model.zero_grad()
         F.cross_entropy(forward(), y).backward()
         fast = {name: p.grad * keep.get(name, 1.0) for name, p in model.named_parameters()}
@@ -206,7 +236,7 @@ def test_kwinners_numpy_reference_with_boosting(rng):
     kw.duty_cycle.copy_(torch.from_numpy(duty))
     x = rng.normal(size=(8, n)).astype(np.float32)
     boosted = x * np.exp((k / n - duty) * strength)
-    threshold = -np.sort(-boosted, axis=1)[:, k - 1:k]
+    threshold = -np.sort(-boosted, axis=1)[:, k - 1 : k]
     np.testing.assert_array_equal(kw(torch.from_numpy(x)).numpy(), np.where(boosted >= threshold, x, 0))
 
 
@@ -281,8 +311,9 @@ def test_masks_survive_state_dict_deepcopy_and_strict_load():
     assert set(model.state_dict()) == set(other.state_dict()) and not any("_keep" in k for k in model.state_dict())
 
 
-@pytest.mark.parametrize("make", [lambda: SparseWeights(torch.nn.Linear(6, 4), 0.5),
-                                  lambda: DendriteSegments(4, 2, 6, sparsity=0.5)])
+@pytest.mark.parametrize(
+    "make", [lambda: SparseWeights(torch.nn.Linear(6, 4), 0.5), lambda: DendriteSegments(4, 2, 6, sparsity=0.5)]
+)
 def test_rezero_clears_nan_and_inf_and_follows_in_place_mask_edits(make):
     torch.manual_seed(4)
     m = make()
@@ -323,23 +354,30 @@ def _mlp():
     return DendriticMLP(8, (16,), 2, 3, 4)
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: _mlp()(torch.randn(5, 7), torch.randn(4)), r"x must have shape \[B, input_size=8\]"),
-    (lambda: _mlp()(torch.randn(5, 8), torch.randn(5, 3)), r"context must have shape \[B=5, dim_context=4\]"),
-    (lambda: _mlp()(torch.randn(5, 8), torch.randn(2, 4)), "context must have shape"),
-    (lambda: _mlp().forward_indexed(torch.randn(2, 8), torch.randn(3, 4), torch.tensor([0, 3])),
-     r"index must be in \[0, 3\)"),
-    (lambda: _mlp().forward_indexed(torch.randn(2, 8), torch.randn(3, 4), torch.tensor([0])),
-     "index must be an int64 tensor of shape"),
-    (lambda: DendriticLayer(4, 4, 2, 3, mode="max"), "mode must be one of"),
-    (lambda: KWinners(10, 0.01), "percent_on=0.01 leaves no winner"),
-    (lambda: KWinners(10, 1.5), r"percent_on must be in \(0, 1\]"),
-    (lambda: KWinners(10, 0.5, k_inference_factor=3), "k_inference"),
-    (lambda: SparseWeights(torch.nn.Linear(3, 3), 1.0), r"sparsity must be in \[0, 1\)"),
-    (lambda: DendriteSegments(0, 2, 3), "num_units must be >= 1"),
-    (lambda: continual.Budget(3, (4,), (8,), 1, 8, 1e-3, 1), "report_tasks must lie in"),
-    (lambda: continual.nearest_prototype(torch.randn(2, 3), torch.randn(4, 5)), "must share D"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: _mlp()(torch.randn(5, 7), torch.randn(4)), r"x must have shape \[B, input_size=8\]"),
+        (lambda: _mlp()(torch.randn(5, 8), torch.randn(5, 3)), r"context must have shape \[B=5, dim_context=4\]"),
+        (lambda: _mlp()(torch.randn(5, 8), torch.randn(2, 4)), "context must have shape"),
+        (
+            lambda: _mlp().forward_indexed(torch.randn(2, 8), torch.randn(3, 4), torch.tensor([0, 3])),
+            r"index must be in \[0, 3\)",
+        ),
+        (
+            lambda: _mlp().forward_indexed(torch.randn(2, 8), torch.randn(3, 4), torch.tensor([0])),
+            "index must be an int64 tensor of shape",
+        ),
+        (lambda: DendriticLayer(4, 4, 2, 3, mode="max"), "mode must be one of"),
+        (lambda: KWinners(10, 0.01), "percent_on=0.01 leaves no winner"),
+        (lambda: KWinners(10, 1.5), r"percent_on must be in \(0, 1\]"),
+        (lambda: KWinners(10, 0.5, k_inference_factor=3), "k_inference"),
+        (lambda: SparseWeights(torch.nn.Linear(3, 3), 1.0), r"sparsity must be in \[0, 1\)"),
+        (lambda: DendriteSegments(0, 2, 3), "num_units must be >= 1"),
+        (lambda: continual.Budget(3, (4,), (8,), 1, 8, 1e-3, 1), "report_tasks must lie in"),
+        (lambda: continual.nearest_prototype(torch.randn(2, 3), torch.randn(4, 5)), "must share D"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -420,8 +458,16 @@ def test_nearest_prototype_infers_the_task():
     assert min(hits) > 0.95
 
 
-TINY = continual.Budget(num_tasks=3, report_tasks=(2, 3), hidden_sizes=(48, 48), epochs=2, batch_size=64, lr=2e-3,
-                        seeds=2, kw_percent_on=0.25)
+TINY = continual.Budget(
+    num_tasks=3,
+    report_tasks=(2, 3),
+    hidden_sizes=(48, 48),
+    epochs=2,
+    batch_size=64,
+    lr=2e-3,
+    seeds=2,
+    kw_percent_on=0.25,
+)
 
 
 @pytest.mark.parametrize("context", ["prototype", "learned"])
@@ -446,8 +492,18 @@ def test_harness_writes_json_table_and_figure(tmp_path, capsys, context):
 @pytest.mark.parametrize("kw, mode", [(True, "absmax_gating"), (False, "gating"), (True, "biasing")])
 def test_core_export_agrees_with_torch(kw, mode):
     torch.manual_seed(0)
-    model = DendriticMLP(20, (64, 48), 6, 3, 20, kw=kw, kw_percent_on=0.1, weight_sparsity=0.5, mode=mode,
-                         kw_boost_strength=1.0 if kw else 0.0)
+    model = DendriticMLP(
+        20,
+        (64, 48),
+        6,
+        3,
+        20,
+        kw=kw,
+        kw_percent_on=0.1,
+        weight_sparsity=0.5,
+        mode=mode,
+        kw_boost_strength=1.0 if kw else 0.0,
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     rezero_after_step(opt, model)
     protos = torch.randn(3, 20)

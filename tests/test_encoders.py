@@ -22,8 +22,15 @@ def test_scalar_layout_by_hand():
     # 0..10 over 7 bits with blocks of 3: buckets 0..4, 2.5 per bucket
     enc = ScalarEncoder(0, 10, size=7, active_bits=3)
     assert enc.resolution == 2.5 and enc.n_buckets == 5
-    expect = {0: [0, 1, 2], 1.2: [0, 1, 2], 1.25: [1, 2, 3], 5: [2, 3, 4], 8.7: [3, 4, 5], 8.75: [4, 5, 6],
-              10: [4, 5, 6]}
+    expect = {
+        0: [0, 1, 2],
+        1.2: [0, 1, 2],
+        1.25: [1, 2, 3],
+        5: [2, 3, 4],
+        8.7: [3, 4, 5],
+        8.75: [4, 5, 6],
+        10: [4, 5, 6],
+    }
     for x, b in expect.items():
         assert bits(enc.encode(x)) == b, x
     assert enc.encode(np.float32(5)) == enc.encode(np.int64(5))
@@ -94,18 +101,41 @@ def test_periodic_wraps_and_clipping():
     assert single.resolution == float("inf") and bits(single.encode(0.3)) == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("kwargs, exc, msg", [
-    ({"minimum": 1, "maximum": 1, "size": 10, "active_bits": 2}, ValueError, "minimum must be < maximum, got minimum"),
-    ({"minimum": float("nan"), "maximum": 1, "size": 10, "active_bits": 2}, ValueError, "minimum must not be NaN"),
-    ({"minimum": 0, "maximum": float("inf"), "size": 10, "active_bits": 2}, ValueError, "maximum must be finite"),
-    ({"minimum": "0", "maximum": 1, "size": 10, "active_bits": 2}, TypeError, "minimum must be a real number, got str"),
-    ({"minimum": 0, "maximum": 1, "size": 0, "active_bits": 1}, ValueError, "size must be >= 1, got 0"),
-    ({"minimum": 0, "maximum": 1, "size": 10.0, "active_bits": 2}, TypeError, "size must be an int, got float"),
-    ({"minimum": 0, "maximum": 1, "size": 10, "active_bits": 0}, ValueError, "active_bits must be >= 1, got 0"),
-    ({"minimum": 0, "maximum": 1, "size": 10, "active_bits": 11}, ValueError, r"active_bits must be <= size \(10\)"),
-    ({"minimum": 0, "maximum": 1, "size": 10, "active_bits": 2, "periodic": 1}, TypeError, "periodic must be a bool"),
-    ({"minimum": 0, "maximum": 1, "size": 10, "active_bits": 2, "clip_input": "no"}, TypeError, "clip_input must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, msg",
+    [
+        (
+            {"minimum": 1, "maximum": 1, "size": 10, "active_bits": 2},
+            ValueError,
+            "minimum must be < maximum, got minimum",
+        ),
+        ({"minimum": float("nan"), "maximum": 1, "size": 10, "active_bits": 2}, ValueError, "minimum must not be NaN"),
+        ({"minimum": 0, "maximum": float("inf"), "size": 10, "active_bits": 2}, ValueError, "maximum must be finite"),
+        (
+            {"minimum": "0", "maximum": 1, "size": 10, "active_bits": 2},
+            TypeError,
+            "minimum must be a real number, got str",
+        ),
+        ({"minimum": 0, "maximum": 1, "size": 0, "active_bits": 1}, ValueError, "size must be >= 1, got 0"),
+        ({"minimum": 0, "maximum": 1, "size": 10.0, "active_bits": 2}, TypeError, "size must be an int, got float"),
+        ({"minimum": 0, "maximum": 1, "size": 10, "active_bits": 0}, ValueError, "active_bits must be >= 1, got 0"),
+        (
+            {"minimum": 0, "maximum": 1, "size": 10, "active_bits": 11},
+            ValueError,
+            r"active_bits must be <= size \(10\)",
+        ),
+        (
+            {"minimum": 0, "maximum": 1, "size": 10, "active_bits": 2, "periodic": 1},
+            TypeError,
+            "periodic must be a bool",
+        ),
+        (
+            {"minimum": 0, "maximum": 1, "size": 10, "active_bits": 2, "clip_input": "no"},
+            TypeError,
+            "clip_input must be",
+        ),
+    ],
+)
 def test_scalar_constructor_errors(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
         ScalarEncoder(**kwargs)
@@ -214,18 +244,21 @@ def test_rdse_is_deterministic_across_instances_and_processes():
     assert bits(RDSE(2048, 8, 0.5, seed=2**63 + 5).encode(-3.7)) == [150, 448, 621, 703, 812, 1400, 1777, 1971]
 
 
-@pytest.mark.parametrize("kwargs, exc, msg", [
-    ({"size": 0, "active_bits": 1, "resolution": 1.0}, ValueError, "size must be >= 1, got 0"),
-    ({"size": 10, "active_bits": 11, "resolution": 1.0}, ValueError, r"active_bits must be <= size \(10\), got 11"),
-    ({"size": 10, "active_bits": 2.5, "resolution": 1.0}, TypeError, "active_bits must be an int, got float"),
-    ({"size": 10, "active_bits": 2, "resolution": 0.0}, ValueError, "resolution must be > 0, got 0.0"),
-    ({"size": 10, "active_bits": 2, "resolution": -1}, ValueError, "resolution must be > 0, got -1"),
-    ({"size": 10, "active_bits": 2, "resolution": float("nan")}, ValueError, "resolution must not be NaN"),
-    ({"size": 10, "active_bits": 2, "resolution": float("inf")}, ValueError, "resolution must be finite"),
-    ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": -1}, ValueError, "seed must be >= 0, got -1"),
-    ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": 2**64}, ValueError, r"seed must be < 2\*\*64"),
-    ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": 1.0}, TypeError, "seed must be an int, got float"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, msg",
+    [
+        ({"size": 0, "active_bits": 1, "resolution": 1.0}, ValueError, "size must be >= 1, got 0"),
+        ({"size": 10, "active_bits": 11, "resolution": 1.0}, ValueError, r"active_bits must be <= size \(10\), got 11"),
+        ({"size": 10, "active_bits": 2.5, "resolution": 1.0}, TypeError, "active_bits must be an int, got float"),
+        ({"size": 10, "active_bits": 2, "resolution": 0.0}, ValueError, "resolution must be > 0, got 0.0"),
+        ({"size": 10, "active_bits": 2, "resolution": -1}, ValueError, "resolution must be > 0, got -1"),
+        ({"size": 10, "active_bits": 2, "resolution": float("nan")}, ValueError, "resolution must not be NaN"),
+        ({"size": 10, "active_bits": 2, "resolution": float("inf")}, ValueError, "resolution must be finite"),
+        ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": -1}, ValueError, "seed must be >= 0, got -1"),
+        ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": 2**64}, ValueError, r"seed must be < 2\*\*64"),
+        ({"size": 10, "active_bits": 2, "resolution": 1.0, "seed": 1.0}, TypeError, "seed must be an int, got float"),
+    ],
+)
 def test_rdse_constructor_errors(kwargs, exc, msg):
     with pytest.raises(exc, match=msg):
         RDSE(**kwargs)

@@ -25,7 +25,7 @@ def test_dense_round_trip(x):
 def test_events_sorted_by_time_within_sample(x):
     ev = Events.from_dense(x)
     for b in range(ev.n_samples):
-        t = ev.time[ev.sample_ptr[b]:ev.sample_ptr[b + 1]]
+        t = ev.time[ev.sample_ptr[b] : ev.sample_ptr[b + 1]]
         assert np.all(np.diff(t) >= 0)
 
 
@@ -79,8 +79,12 @@ def test_from_spike_times_bins_and_counts():
 
 
 def test_from_spike_times_batch_shares_a_grid():
-    ev = Events.from_spike_times([np.array([0.0, 0.03]), np.array([], np.float32)],
-                                 [np.array([0, 1]), np.array([], np.int64)], dt=0.01, n_units=2)
+    ev = Events.from_spike_times(
+        [np.array([0.0, 0.03]), np.array([], np.float32)],
+        [np.array([0, 1]), np.array([], np.int64)],
+        dt=0.01,
+        n_units=2,
+    )
     assert ev.n_samples == 2 and ev.n_steps == 4 and ev.events_per_sample().tolist() == [2, 0]
 
 
@@ -112,17 +116,20 @@ def test_empty_events():
     assert Events.from_dense(np.zeros((4, 3, 2))).n_events == 0
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    (dict(time=[-1], unit=[0], n_steps=3, n_units=2), ValueError, "time must be >= 0"),
-    (dict(time=[3], unit=[0], n_steps=3, n_units=2), ValueError, "time must be < 3"),
-    (dict(time=[0], unit=[2], n_steps=3, n_units=2), ValueError, "unit must be < 2"),
-    (dict(time=[0.5], unit=[0], n_steps=3, n_units=2), TypeError, "time must have an integer dtype"),
-    (dict(time=[0], unit=[0], value=[np.nan], n_steps=3, n_units=2), ValueError, "value must be finite"),
-    (dict(time=[0, 1], unit=[0], n_steps=3, n_units=2), ValueError, "unit must have the same length"),
-    (dict(time=[0], unit=[0], sample_ptr=[0, 2], n_steps=3, n_units=2), ValueError, "sample_ptr must start at 0"),
-    (dict(time=[0], unit=[0], n_steps=3, n_units=0), ValueError, "n_units must be >= 1"),
-    (dict(time=[[0]], unit=[0], n_steps=3, n_units=1), ValueError, "time must be 1-D"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (dict(time=[-1], unit=[0], n_steps=3, n_units=2), ValueError, "time must be >= 0"),
+        (dict(time=[3], unit=[0], n_steps=3, n_units=2), ValueError, "time must be < 3"),
+        (dict(time=[0], unit=[2], n_steps=3, n_units=2), ValueError, "unit must be < 2"),
+        (dict(time=[0.5], unit=[0], n_steps=3, n_units=2), TypeError, "time must have an integer dtype"),
+        (dict(time=[0], unit=[0], value=[np.nan], n_steps=3, n_units=2), ValueError, "value must be finite"),
+        (dict(time=[0, 1], unit=[0], n_steps=3, n_units=2), ValueError, "unit must have the same length"),
+        (dict(time=[0], unit=[0], sample_ptr=[0, 2], n_steps=3, n_units=2), ValueError, "sample_ptr must start at 0"),
+        (dict(time=[0], unit=[0], n_steps=3, n_units=0), ValueError, "n_units must be >= 1"),
+        (dict(time=[[0]], unit=[0], n_steps=3, n_units=1), ValueError, "time must be 1-D"),
+    ],
+)
 def test_constructor_errors(kwargs, err, match):
     time, unit = kwargs.pop("time"), kwargs.pop("unit")
     value, ptr = kwargs.pop("value", None), kwargs.pop("sample_ptr", None)

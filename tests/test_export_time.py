@@ -9,17 +9,27 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("spikingjelly")
 
+from snn_fixtures import trained_like_delay_snn  # noqa: E402
+
 from snn import data  # noqa: E402
 from snn.models import DelaySNN, SNNConfig  # noqa: E402
 from snn.train import TrainConfig, load_checkpoint, load_model, train  # noqa: E402
-from snn_fixtures import trained_like_delay_snn  # noqa: E402
 
 DT = 0.01  # 10 ms bins, as SHD/SSC
 
 
 def _quick(**kw):
-    base = dict(dataset="synthetic", n_hidden=8, n_layers=1, max_delay=6, epochs=1, batch_size=32,
-                synthetic_samples=120, dropout=0.0, progress=False)
+    base = dict(
+        dataset="synthetic",
+        n_hidden=8,
+        n_layers=1,
+        max_delay=6,
+        epochs=1,
+        batch_size=32,
+        synthetic_samples=120,
+        dropout=0.0,
+        progress=False,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -154,9 +164,17 @@ def test_brian2_runs_each_neuron_model_from_its_description_in_seconds(rng):
 
     w1 = rng.normal(0.4, 0.6, (8, 6)) * (rng.random((8, 6)) < 0.6)
     w2 = rng.normal(0.4, 0.6, (6, 3))
-    net = Network([Layer(Synapses.from_dense(w1, rng.integers(0, 4, (8, 6))), IFParams(v_reset=0.0)),
-                   Layer(Synapses.from_dense(w2, rng.integers(0, 3, (6, 3))),
-                         LIFParams(tau_s=0.03, v_reset=-0.2, decay_input=True), bias=0.05)], dt=DT)
+    net = Network(
+        [
+            Layer(Synapses.from_dense(w1, rng.integers(0, 4, (8, 6))), IFParams(v_reset=0.0)),
+            Layer(
+                Synapses.from_dense(w2, rng.integers(0, 3, (6, 3))),
+                LIFParams(tau_s=0.03, v_reset=-0.2, decay_input=True),
+                bias=0.05,
+            ),
+        ],
+        dt=DT,
+    )
     events = Events.from_dense((rng.random((25, 1, 8)) < 0.3).astype(np.float32), dt=DT)
     res = net.run(events)
     out = run_brian2(net, events)

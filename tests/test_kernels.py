@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from reference import kwta_ref, overlap_ref, propagate_ref
+
 from sdrnet.core import Events, Synapses, kwta, overlap, propagate
 
 
@@ -18,10 +18,12 @@ def network_inputs(draw):
     max_delay = draw(st.sampled_from([None, 0, 3, 40]))
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     # graded events (multiples of 1/4) so float32 sums are exact in any order
-    x = np.where(rng.random((n_steps, n_samples, n_pre)) < activity,
-                 rng.integers(1, 8, (n_steps, n_samples, n_pre)) / 4, 0).astype(np.float32)
-    syn = Synapses.random_erdos_renyi(n_pre, n_post, density, rng,
-                                      weight=lambda r, n: r.integers(-16, 16, n) / 8, max_delay=max_delay)
+    x = np.where(
+        rng.random((n_steps, n_samples, n_pre)) < activity, rng.integers(1, 8, (n_steps, n_samples, n_pre)) / 4, 0
+    ).astype(np.float32)
+    syn = Synapses.random_erdos_renyi(
+        n_pre, n_post, density, rng, weight=lambda r, n: r.integers(-16, 16, n) / 8, max_delay=max_delay
+    )
     return x, syn
 
 

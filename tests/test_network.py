@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from reference import network_ref
+
 from sdrnet.core import Events, Layer, LIFParams, Network, Synapses
 
 lif_params = st.builds(
@@ -27,12 +27,19 @@ def networks(draw):
     sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
     layers = []
     for n_pre, n_post in zip(sizes[:-1], sizes[1:]):
-        ff = Synapses.random_erdos_renyi(n_pre, n_post, draw(st.sampled_from([0.2, 0.6, 1.0])), rng,
-                                         weight=dyadic, max_delay=draw(st.sampled_from([None, 0, 3])))
+        ff = Synapses.random_erdos_renyi(
+            n_pre,
+            n_post,
+            draw(st.sampled_from([0.2, 0.6, 1.0])),
+            rng,
+            weight=dyadic,
+            max_delay=draw(st.sampled_from([None, 0, 3])),
+        )
         rec = None
         if draw(st.booleans()):
-            rec = Synapses.random_erdos_renyi(n_post, n_post, 0.3, rng, weight=dyadic,
-                                              max_delay=draw(st.sampled_from([None, 2])))
+            rec = Synapses.random_erdos_renyi(
+                n_post, n_post, 0.3, rng, weight=dyadic, max_delay=draw(st.sampled_from([None, 2]))
+            )
         bias = draw(st.sampled_from([0.0, 0.125, "vector"]))
         if bias == "vector":
             bias = rng.integers(-2, 3, n_post) / 8
@@ -48,8 +55,11 @@ def test_network_matches_numpy_reference(net_input, n_steps):
     net = Network(layers)
     res = net.run(Events.from_dense(x), n_steps=n_steps, record="v")
     # the default covers the pipeline: per layer its tail, or else its longest delay
-    T = x.shape[0] + sum(lay.tail if lay.tail is not None else lay.synapses.max_delay for lay in layers) \
-        if n_steps is None else n_steps
+    T = (
+        x.shape[0] + sum(lay.tail if lay.tail is not None else lay.synapses.max_delay for lay in layers)
+        if n_steps is None
+        else n_steps
+    )
     spikes, v, v_seq = network_ref(x, layers, T)
     for got, want in zip(res.layer_spikes, spikes):
         np.testing.assert_array_equal(got.to_dense(), want)
@@ -72,7 +82,9 @@ def landed_ref(src: np.ndarray, syn, stop: int, lag: int) -> int:
     if src.shape[0] == 0:
         return 0
     before = np.cumsum(np.count_nonzero(src, axis=1), axis=0)  # [t, i]: events of unit i at steps <= t
-    last = np.minimum(stop - lag - syn._delays().astype(np.int64) - 1, src.shape[0] - 1)  # the latest step whose delivery lands
+    last = np.minimum(
+        stop - lag - syn._delays().astype(np.int64) - 1, src.shape[0] - 1
+    )  # the latest step whose delivery lands
     return int(np.where(last >= 0, before[np.maximum(last, 0), syn.pre()], 0).sum())
 
 
@@ -84,9 +96,11 @@ def test_network_matches_spikingjelly_lifnode():
     weights = [rng.integers(-6, 10, (a, b)) / 8 * (rng.random((a, b)) < 0.4) for a, b in zip(sizes, sizes[1:])]
     T, B = 25, 4
     x = (rng.random((T, B, sizes[0])) < 0.2).astype(np.float32)
-    for kw in [dict(tau=2.0, decay_input=True, v_reset=0.0),
-               dict(tau=4.0, decay_input=False, v_reset=None),
-               dict(tau=1.5, decay_input=False, v_reset=0.0, v_threshold=0.75)]:
+    for kw in [
+        dict(tau=2.0, decay_input=True, v_reset=0.0),
+        dict(tau=4.0, decay_input=False, v_reset=None),
+        dict(tau=1.5, decay_input=False, v_reset=0.0, v_threshold=0.75),
+    ]:
         p = LIFParams(**kw)
         net = Network([Layer(Synapses.from_dense(w), p) for w in weights])
         res = net.run(Events.from_dense(x))

@@ -6,8 +6,18 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sdrnet.core.neurons import (Brian2Model, CubaLIFParams, CubaLIFState, IFParams, LIFParams, LIFState, cuba_lif_step,
-                                 if_step, lif_step, neuron_from_nir)
+from sdrnet.core.neurons import (
+    Brian2Model,
+    CubaLIFParams,
+    CubaLIFState,
+    IFParams,
+    LIFParams,
+    LIFState,
+    cuba_lif_step,
+    if_step,
+    lif_step,
+    neuron_from_nir,
+)
 
 T, B, N = 40, 3, 16
 
@@ -31,9 +41,13 @@ def _assert_often(spikes: np.ndarray) -> None:
     assert 0.1 < rate < 0.9, f"spike rate {rate:.2f}: the inputs do not exercise both firing and not firing"
 
 
-LIF_CASES = [dict(tau=2.0, decay_input=True, v_reset=0.0), dict(tau=3.7, decay_input=True, v_reset=None),
-             dict(tau=4.0, decay_input=False, v_reset=0.0), dict(tau=2.5, decay_input=False, v_reset=None),
-             dict(tau=3.0, decay_input=True, v_reset=-0.3, v_threshold=0.8)]
+LIF_CASES = [
+    dict(tau=2.0, decay_input=True, v_reset=0.0),
+    dict(tau=3.7, decay_input=True, v_reset=None),
+    dict(tau=4.0, decay_input=False, v_reset=0.0),
+    dict(tau=2.5, decay_input=False, v_reset=None),
+    dict(tau=3.0, decay_input=True, v_reset=-0.3, v_threshold=0.8),
+]
 
 
 @pytest.mark.parametrize("kw", LIF_CASES)
@@ -121,14 +135,16 @@ def test_interface_constants_and_state():
     assert p.state_vars == ("v", "i") and LIFParams.state_vars == IFParams.state_vars == ("v",)
     np.testing.assert_array_equal(p.kernel_constants(), np.float32([0.9, 1.5, 0.8, 1, 0, 0, 0, 0]))
     np.testing.assert_array_equal(IFParams(0.5, None).kernel_constants(), np.float32([0, 0.5, 0, 1, 0, 0, 0, 0]))
-    np.testing.assert_array_equal(LIFParams(3.0, 2.0, -1.0, False).kernel_constants(),
-                                  np.float32([3, 2, -1, 0, 0, 0, 0, 0]))
+    np.testing.assert_array_equal(
+        LIFParams(3.0, 2.0, -1.0, False).kernel_constants(), np.float32([3, 2, -1, 0, 0, 0, 0, 0])
+    )
     assert LIFParams(v_reset=-0.5).init_state(4).tolist() == [[-0.5] * 4]
     assert p.init_state(2).dtype == np.float32 and p.init_state(2).shape == (2, 2)
     assert not LIFParams(v_threshold=np.inf).fires and CubaLIFParams(0.5, 0.5).fires
 
 
 # ---------------------------------------------------------------------------------------------- physical time
+
 
 def test_models_in_seconds_resolve_to_steps():
     assert LIFParams(tau_s=0.02, decay_input=False).resolve(1e-3) == LIFParams(tau=20.0, decay_input=False)
@@ -148,24 +164,31 @@ def test_models_in_seconds_resolve_to_steps():
         LIFParams(tau_s=0.02).resolve(-1.0)
 
 
-@pytest.mark.parametrize("make, exc, match", [
-    (lambda: LIFParams(tau=2.0, tau_s=0.02), ValueError, "tau .* or tau_s .*not both"),
-    (lambda: LIFParams(tau=0.5), ValueError, "tau must be a finite number >= 1"),
-    (lambda: LIFParams(tau_s=-1.0), ValueError, "tau_s must be a positive finite"),
-    (lambda: LIFParams(tau_s="1"), TypeError, "tau_s must be a real number"),
-    (lambda: LIFParams(v_threshold=np.nan), ValueError, "v_threshold must not be NaN"),
-    (lambda: LIFParams(decay_input=1), TypeError, "decay_input must be a bool"),
-    (lambda: IFParams(v_reset=np.inf), ValueError, "v_reset must be finite or None"),
-    (lambda: IFParams(v_threshold="1"), TypeError, "v_threshold must be a real number"),
-    (lambda: CubaLIFParams(beta=0.5), ValueError, "alpha .*or tau_syn_s"),
-    (lambda: CubaLIFParams(0.5, 0.5, tau_syn_s=0.01), ValueError, "alpha .*or tau_syn_s"),
-    (lambda: CubaLIFParams(1.5, 0.5), ValueError, r"alpha must lie in \[0, 1\]"),
-    (lambda: CubaLIFParams(0.5, -0.1), ValueError, r"beta must lie in \[0, 1\]"),
-    (lambda: CubaLIFParams(0.5, 0.5, reset_mechanism="soft"), ValueError, "reset_mechanism must be one of"),
-    (lambda: CubaLIFParams(0.5, 0.5, reset_delay="yes"), TypeError, "reset_delay must be a bool"),
-    (lambda: CubaLIFParams(0.5, tau_mem_s=0.0), ValueError, "tau_mem_s must be a positive"),
-    (lambda: CubaLIFParams(tau_syn_s=1e-4, beta=0.5).resolve(1e-3), ValueError, "tau_syn_s = 0.0001 s is 0.1 steps"),
-])
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda: LIFParams(tau=2.0, tau_s=0.02), ValueError, "tau .* or tau_s .*not both"),
+        (lambda: LIFParams(tau=0.5), ValueError, "tau must be a finite number >= 1"),
+        (lambda: LIFParams(tau_s=-1.0), ValueError, "tau_s must be a positive finite"),
+        (lambda: LIFParams(tau_s="1"), TypeError, "tau_s must be a real number"),
+        (lambda: LIFParams(v_threshold=np.nan), ValueError, "v_threshold must not be NaN"),
+        (lambda: LIFParams(decay_input=1), TypeError, "decay_input must be a bool"),
+        (lambda: IFParams(v_reset=np.inf), ValueError, "v_reset must be finite or None"),
+        (lambda: IFParams(v_threshold="1"), TypeError, "v_threshold must be a real number"),
+        (lambda: CubaLIFParams(beta=0.5), ValueError, "alpha .*or tau_syn_s"),
+        (lambda: CubaLIFParams(0.5, 0.5, tau_syn_s=0.01), ValueError, "alpha .*or tau_syn_s"),
+        (lambda: CubaLIFParams(1.5, 0.5), ValueError, r"alpha must lie in \[0, 1\]"),
+        (lambda: CubaLIFParams(0.5, -0.1), ValueError, r"beta must lie in \[0, 1\]"),
+        (lambda: CubaLIFParams(0.5, 0.5, reset_mechanism="soft"), ValueError, "reset_mechanism must be one of"),
+        (lambda: CubaLIFParams(0.5, 0.5, reset_delay="yes"), TypeError, "reset_delay must be a bool"),
+        (lambda: CubaLIFParams(0.5, tau_mem_s=0.0), ValueError, "tau_mem_s must be a positive"),
+        (
+            lambda: CubaLIFParams(tau_syn_s=1e-4, beta=0.5).resolve(1e-3),
+            ValueError,
+            "tau_syn_s = 0.0001 s is 0.1 steps",
+        ),
+    ],
+)
 def test_validation_names_the_argument(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
@@ -173,10 +196,14 @@ def test_validation_names_the_argument(make, exc, match):
 
 # ---------------------------------------------------------------------------------------------- NIR
 
-NIR_MODELS = [LIFParams(tau=20.0, v_threshold=0.7, v_reset=-0.1, decay_input=True),
-              LIFParams(tau=4.0, decay_input=False), LIFParams(tau=3.0, v_threshold=np.inf),
-              IFParams(v_threshold=1.5, v_reset=0.2),
-              CubaLIFParams(0.9, 0.8, 1.1, "zero", False), CubaLIFParams(0.35, 0.05, 2.0, "zero", False)]
+NIR_MODELS = [
+    LIFParams(tau=20.0, v_threshold=0.7, v_reset=-0.1, decay_input=True),
+    LIFParams(tau=4.0, decay_input=False),
+    LIFParams(tau=3.0, v_threshold=np.inf),
+    IFParams(v_threshold=1.5, v_reset=0.2),
+    CubaLIFParams(0.9, 0.8, 1.1, "zero", False),
+    CubaLIFParams(0.35, 0.05, 2.0, "zero", False),
+]
 
 
 @pytest.mark.parametrize("model", NIR_MODELS)
@@ -224,6 +251,7 @@ def test_nir_refuses_what_it_cannot_express():
 
 # ---------------------------------------------------------------------------------------------- Brian2
 
+
 def test_brian2_keeps_the_delay_snn_equation():
     m = LIFParams(tau=5.0, v_threshold=0.8, decay_input=False).brian2()
     assert isinstance(m, Brian2Model)
@@ -253,9 +281,15 @@ def _brian2_run(model, x: np.ndarray, bias: np.ndarray):
         b2.prefs.core.default_float_dtype = np.float64
 
 
-@pytest.mark.parametrize("model, mean", [(CubaLIFParams(0.8, 0.7, 1.25, "subtract"), 0.1),
-                                         (CubaLIFParams(0.6, 0.5, 1.0, "zero", False), 0.25),
-                                         (LIFParams(tau=3.0, v_reset=None), 1.2), (IFParams(v_reset=-0.2), 0.3)])
+@pytest.mark.parametrize(
+    "model, mean",
+    [
+        (CubaLIFParams(0.8, 0.7, 1.25, "subtract"), 0.1),
+        (CubaLIFParams(0.6, 0.5, 1.0, "zero", False), 0.25),
+        (LIFParams(tau=3.0, v_reset=None), 1.2),
+        (IFParams(v_reset=-0.2), 0.3),
+    ],
+)
 def test_brian2_runs_the_numpy_step(model, mean):
     x = np.random.default_rng(4).normal(mean, 0.4, (30, 4)).astype(np.float32)
     bias = np.float32([0.0, 0.05, -0.05, 0.1])
@@ -270,8 +304,11 @@ def test_brian2_runs_the_numpy_step(model, mean):
 
 # ---------------------------------------------------------------------------------------------- the kernel
 
-KERNEL_MODELS = [LIFParams(**kw) for kw in LIF_CASES] + [IFParams(1.0, v) for v in (0.0, None, 0.25)] + [
-    CubaLIFParams(0.8, 0.7, 1.25, m, d) for m in ("subtract", "zero", "none") for d in (True, False)]
+KERNEL_MODELS = (
+    [LIFParams(**kw) for kw in LIF_CASES]
+    + [IFParams(1.0, v) for v in (0.0, None, 0.25)]
+    + [CubaLIFParams(0.8, 0.7, 1.25, m, d) for m in ("subtract", "zero", "none") for d in (True, False)]
+)
 
 
 @pytest.mark.parametrize("model", KERNEL_MODELS, ids=repr)
@@ -311,9 +348,12 @@ def test_network_matches_peer_neurons(peer, max_delay):
     n_pre, n, steps, batch = 24, 12, 20, 3
     w, d = _dyadic_layer(rng, n_pre, n, max_delay)
     x = (rng.random((steps, batch, n_pre)) < 0.3).astype(np.float32)
-    model = {"if_hard": IFParams(1.0, 0.0), "if_soft": IFParams(1.5, None),
-             "cuba_subtract": CubaLIFParams(0.75, 0.5, 2.0, "subtract"),
-             "cuba_zero_now": CubaLIFParams(0.5, 0.875, 2.5, "zero", False)}[peer]
+    model = {
+        "if_hard": IFParams(1.0, 0.0),
+        "if_soft": IFParams(1.5, None),
+        "cuba_subtract": CubaLIFParams(0.75, 0.5, 2.0, "subtract"),
+        "cuba_zero_now": CubaLIFParams(0.5, 0.875, 2.5, "zero", False),
+    }[peer]
     syn = Synapses.from_dense(w.T, delay=d.T if max_delay else None)
     res = Network([Layer(syn, model)]).run(Events.from_dense(x))
     total = steps + max_delay
@@ -321,7 +361,7 @@ def test_network_matches_peer_neurons(peer, max_delay):
     xin[:steps] = x
     cur = np.zeros((total, batch, n), np.float32)
     for k in range(max_delay + 1):
-        cur[k:] += xin[:total - k] @ np.where(d == k, w, 0).T
+        cur[k:] += xin[: total - k] @ np.where(d == k, w, 0).T
     with torch.no_grad():
         if peer.startswith("if"):
             neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
@@ -329,8 +369,13 @@ def test_network_matches_peer_neurons(peer, max_delay):
             want, want_state = node(torch.from_numpy(cur)).numpy(), [node.v.numpy()]
         else:
             snn = pytest.importorskip("snntorch")
-            lif = snn.Synaptic(alpha=model.alpha, beta=model.beta, threshold=model.v_threshold,
-                               reset_mechanism=model.reset_mechanism, reset_delay=model.reset_delay)
+            lif = snn.Synaptic(
+                alpha=model.alpha,
+                beta=model.beta,
+                threshold=model.v_threshold,
+                reset_mechanism=model.reset_mechanism,
+                reset_delay=model.reset_delay,
+            )
             syn_t = mem = torch.zeros(batch, n)
             want = []
             for ct in torch.from_numpy(cur):

@@ -15,10 +15,18 @@ from sdrnet.core.nir import network_from_nir, network_to_nir  # noqa: E402
 def delayed_network(rng):
     w1 = rng.normal(0, 0.6, (20, 30)) * (rng.random((20, 30)) < 0.3)
     w2 = rng.normal(0, 0.6, (30, 5)) * (rng.random((30, 5)) < 0.5)
-    return Network([Layer(Synapses.from_dense(w1, rng.integers(0, 5, (20, 30))), LIFParams(tau=3.7, decay_input=False),
-                          bias=0.05),
-                    Layer(Synapses.from_dense(w2, rng.integers(0, 3, (30, 5))), LIFParams(tau=2.0, v_reset=-0.1),
-                          bias=rng.normal(0, 0.1, 5))])
+    return Network(
+        [
+            Layer(
+                Synapses.from_dense(w1, rng.integers(0, 5, (20, 30))), LIFParams(tau=3.7, decay_input=False), bias=0.05
+            ),
+            Layer(
+                Synapses.from_dense(w2, rng.integers(0, 3, (30, 5))),
+                LIFParams(tau=2.0, v_reset=-0.1),
+                bias=rng.normal(0, 0.1, 5),
+            ),
+        ]
+    )
 
 
 def test_round_trip_through_file_same_spikes_with_delays(tmp_path, rng):
@@ -52,8 +60,15 @@ def test_lif_parameters_are_the_euler_step_of_nir_lif(decay_input):
 
 
 def test_readout_and_bias_survive(rng):
-    net = Network([Layer(Synapses.from_dense(rng.normal(size=(6, 4))), LIFParams(tau=1.0, v_threshold=float("inf"),
-                                                                                decay_input=False), bias=0.3)])
+    net = Network(
+        [
+            Layer(
+                Synapses.from_dense(rng.normal(size=(6, 4))),
+                LIFParams(tau=1.0, v_threshold=float("inf"), decay_input=False),
+                bias=0.3,
+            )
+        ]
+    )
     graph = network_to_nir(net, dt=1e-3)
     assert np.isinf(graph.nodes["lif0"].v_threshold).all() and isinstance(graph.nodes["w0_d0"], nir.Affine)
     back = network_from_nir(graph)
@@ -124,7 +139,8 @@ def test_dt_comes_from_the_network_and_is_never_guessed(rng):
         np.testing.assert_allclose(graph.nodes[f"lif{i}"].tau, layer.neuron.tau * 0.01)
         delays = {int(d) for d in np.unique(layer.synapses.delay)} - {0}
         assert {n: float(graph.nodes[n].delay[0]) for n in graph.nodes if n.startswith(f"delay{i}_")} == pytest.approx(
-            {f"delay{i}_d{d}": d * 0.01 for d in delays})
+            {f"delay{i}_d{d}": d * 0.01 for d in delays}
+        )
     with pytest.raises(ValueError, match=r"dt=0.001 s disagrees with network.dt=0.01 s"):
         network_to_nir(timed, dt=1e-3)
     back = network_from_nir(graph)
@@ -142,10 +158,18 @@ def test_if_and_cuba_lif_layers_and_neurons_in_seconds_round_trip(rng):
     w1 = rng.normal(0, 0.8, (20, 16)) * (rng.random((20, 16)) < 0.4)
     w2 = rng.normal(0, 0.8, (16, 6)) * (rng.random((16, 6)) < 0.5)
     w3 = rng.normal(0, 0.8, (6, 3))
-    net = Network([Layer(Synapses.from_dense(w1, rng.integers(0, 4, (20, 16))), IFParams(v_reset=0.0)),
-                   Layer(Synapses.from_dense(w2, rng.integers(0, 3, (16, 6))),
-                         CubaLIFParams(alpha=0.5, beta=0.75, reset_mechanism="zero", reset_delay=False), bias=0.1),
-                   Layer(Synapses.from_dense(w3), LIFParams(tau_s=0.004, decay_input=False))], dt=1e-3)
+    net = Network(
+        [
+            Layer(Synapses.from_dense(w1, rng.integers(0, 4, (20, 16))), IFParams(v_reset=0.0)),
+            Layer(
+                Synapses.from_dense(w2, rng.integers(0, 3, (16, 6))),
+                CubaLIFParams(alpha=0.5, beta=0.75, reset_mechanism="zero", reset_delay=False),
+                bias=0.1,
+            ),
+            Layer(Synapses.from_dense(w3), LIFParams(tau_s=0.004, decay_input=False)),
+        ],
+        dt=1e-3,
+    )
     graph = network_to_nir(net)
     assert [type(graph.nodes[k]).__name__ for k in ("if0", "cubalif1", "lif2")] == ["IF", "CubaLIF", "LIF"]
     assert graph.nodes["lif2"].tau[0] == pytest.approx(0.004)

@@ -61,8 +61,9 @@ def delta_network():
 
 def delay_snn():
     pytest.importorskip("spikingjelly")
-    from snn.models import sum_softmax
     from snn_fixtures import trained_like_delay_snn
+
+    from snn.models import sum_softmax
 
     model, x = trained_like_delay_snn(seed=4)
     model = model.discretized().eval()
@@ -83,8 +84,14 @@ def plain_network():
     return net, {"dt": 1e-3}, Events.from_dense(x, dt=1e-3), {}, spikes, spikes.sum(0), "Network", 1
 
 
-CASES = {"relu_mlp": relu_mlp, "spiking_mlp": spiking_mlp, "dendritic_mlp": dendritic_mlp,
-         "delta_network": delta_network, "delay_snn": delay_snn, "network": plain_network}
+CASES = {
+    "relu_mlp": relu_mlp,
+    "spiking_mlp": spiking_mlp,
+    "dendritic_mlp": dendritic_mlp,
+    "delta_network": delta_network,
+    "delay_snn": delay_snn,
+    "network": plain_network,
+}
 
 
 @pytest.mark.parametrize("family", list(CASES))
@@ -116,12 +123,14 @@ def test_to_core_names_the_families_it_knows():
 
 
 def test_entry_points_load_the_family_in_a_fresh_interpreter():
-    code = ("import sys, torch\nfrom sdrnet.core import to_core\n"
-            "assert 'sdrnet.prune' not in sys.modules\n"
-            "torch.manual_seed(0)\n"
-            "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
-            "x = torch.randn(3, 4)\ncore = to_core(m)\n"
-            "print(type(core).__module__, float(abs(core.run(x).output - m(x).detach().numpy()).max()))\n")
+    code = (
+        "import sys, torch\nfrom sdrnet.core import to_core\n"
+        "assert 'sdrnet.prune' not in sys.modules\n"
+        "torch.manual_seed(0)\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+        "x = torch.randn(3, 4)\ncore = to_core(m)\n"
+        "print(type(core).__module__, float(abs(core.run(x).output - m(x).detach().numpy()).max()))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     module, diff = proc.stdout.split()

@@ -28,8 +28,11 @@ def mlp(seed=0, sizes=(12, 32, 24, 5)):
 
 def snn(seed=0, tau=2.0, decay_input=True, v_reset=0.0, readout=False):
     torch.manual_seed(seed)
-    mods = [nn.Linear(10, 40), neuron.LIFNode(tau=tau, decay_input=decay_input, v_reset=v_reset, step_mode="m"),
-            nn.Linear(40, 6)]
+    mods = [
+        nn.Linear(10, 40),
+        neuron.LIFNode(tau=tau, decay_input=decay_input, v_reset=v_reset, step_mode="m"),
+        nn.Linear(40, 6),
+    ]
     if not readout:
         mods.append(neuron.LIFNode(tau=tau, decay_input=decay_input, v_reset=v_reset, step_mode="m"))
     model = nn.Sequential(*mods)
@@ -65,8 +68,9 @@ def test_layer_magnitude_matches_torch_l1_unstructured(s):
 def test_global_magnitude_matches_torch_global_unstructured():
     ours, ref = mlp(1), mlp(1)
     prune.magnitude_prune(ours, 0.8, scope="global", include_readout=True)
-    tprune.global_unstructured([(m, "weight") for m in ref if isinstance(m, nn.Linear)], tprune.L1Unstructured,
-                               amount=0.8)
+    tprune.global_unstructured(
+        [(m, "weight") for m in ref if isinstance(m, nn.Linear)], tprune.L1Unstructured, amount=0.8
+    )
     x = torch.randn(7, 12)
     assert torch.equal(ours(x), ref(x))
     assert prune.sparsity(ours)["total"] == pytest.approx(0.8, abs=1e-3)
@@ -213,7 +217,7 @@ def test_gradual_pruning_reaches_final_sparsity_on_schedule():
             assert prune.sparsity(model)["total"] == pytest.approx(s, abs=2e-3)
     assert sorted(applied) == [10, 20, 30, 40, 50]
     assert applied[10] == 0.0 and applied[50] == pytest.approx(0.9)
-    assert applied[30] == pytest.approx(0.9 * (1 - 0.5 ** 3))
+    assert applied[30] == pytest.approx(0.9 * (1 - 0.5**3))
 
 
 def test_lottery_ticket_prunes_20_percent_of_remaining_and_rewinds():
@@ -251,8 +255,9 @@ def test_prune_regrow_drops_smallest_w_and_grows_largest_grad():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(20, 30))
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    rr = prune.PruneRegrow(model, 0.8, end=10, frequency=2, drop_fraction=0.5, optimizer=opt,
-                           generator=torch.Generator().manual_seed(0))
+    rr = prune.PruneRegrow(
+        model, 0.8, end=10, frequency=2, drop_fraction=0.5, optimizer=opt, generator=torch.Generator().manual_seed(0)
+    )
     lin = model[0]
     for _ in range(2):
         opt.zero_grad()
@@ -284,8 +289,9 @@ def test_prune_regrow_drops_smallest_w_and_grows_largest_grad():
 
 def test_granet_prunes_gradually_while_regrowing():
     model = mlp()
-    rr = prune.PruneRegrow(model, 0.9, initial_sparsity=0.5, end=20, frequency=5,
-                           generator=torch.Generator().manual_seed(1))
+    rr = prune.PruneRegrow(
+        model, 0.9, initial_sparsity=0.5, end=20, frequency=5, generator=torch.Generator().manual_seed(1)
+    )
     assert prune.sparsity(model)["total"] == pytest.approx(0.5, abs=0.01)
     for _ in range(20):
         model.zero_grad()
@@ -340,8 +346,11 @@ def test_nm_bad_input_leaves_model_unchanged():
 def test_bad_sparsity_is_rejected_and_model_unchanged(bad):
     model = mlp()
     before = state(model)
-    for call in (lambda: prune.magnitude_prune(model, bad), lambda: prune.random_prune(model, bad),
-                 lambda: prune.prune_neurons(model, bad)):
+    for call in (
+        lambda: prune.magnitude_prune(model, bad),
+        lambda: prune.random_prune(model, bad),
+        lambda: prune.prune_neurons(model, bad),
+    ):
         with pytest.raises(ValueError, match="in \\[0, 1\\)"):
             call()
     assert same_state(before, state(model))
@@ -439,8 +448,9 @@ def test_mlp_core_takes_one_step_events_and_refuses_time():
         prune.to_core(model, dt=1e-3)
 
 
-@pytest.mark.parametrize("decay_input,v_reset,readout", [(True, 0.0, False), (False, 0.0, False), (True, None, False),
-                                                         (False, -0.2, True)])
+@pytest.mark.parametrize(
+    "decay_input,v_reset,readout", [(True, 0.0, False), (False, 0.0, False), (True, None, False), (False, -0.2, True)]
+)
 def test_snn_to_core_same_spikes_and_potentials(decay_input, v_reset, readout):
     model = snn(4, tau=3.0, decay_input=decay_input, v_reset=v_reset, readout=readout)
     prune.magnitude_prune(model, 0.8)
@@ -492,11 +502,18 @@ def test_quantize_symmetric_per_layer_and_unit():
 def test_profiles_report_every_violation():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(20, 1200)) * (rng.random((20, 1200)) < 0.1)
-    net = Network([Layer(Synapses.from_dense(w, rng.integers(0, 70, (20, 1200))), LIFParams()),
-                   Layer(Synapses.from_dense(rng.normal(size=(1200, 10))), LIFParams())])
+    net = Network(
+        [
+            Layer(Synapses.from_dense(w, rng.integers(0, 70, (20, 1200))), LIFParams()),
+            Layer(Synapses.from_dense(rng.normal(size=(1200, 10))), LIFParams()),
+        ]
+    )
     loihi = {(v.where, v.rule) for v in prune.check(net, prune.LOIHI)}
-    assert loihi == {("layer 0", "synaptic delay (steps)"), ("layer 0", "weight bits (per layer)"),
-                     ("layer 1", "weight bits (per layer)")}
+    assert loihi == {
+        ("layer 0", "synaptic delay (steps)"),
+        ("layer 0", "weight bits (per layer)"),
+        ("layer 1", "weight bits (per layer)"),
+    }
     xylo = {(v.where, v.rule): v.value for v in prune.check(net, prune.XYLO)}
     assert xylo[("network", "input units")] == 20 and xylo[("network", "output neurons")] == 10
     assert xylo[("network", "hidden neurons")] == 1200
@@ -517,8 +534,9 @@ def test_fit_to_target_prunes_and_quantises_or_explains():
     x = (torch.rand(10, 2, 10) < 0.3).float()
     functional.reset_net(fit.model)
     with torch.no_grad():
-        np.testing.assert_allclose(fit.network.run(Events.from_dense(x.numpy())).output, fit.model(x).numpy(),
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            fit.network.run(Events.from_dense(x.numpy())).output, fit.model(x).numpy(), atol=1e-5
+        )
     with pytest.raises(prune.TargetError, match="output neurons is 6, the target allows 2") as err:
         prune.fit_to_target(model, prune.TargetProfile("tiny", max_outputs=2, max_hidden=10))
     assert {v.rule for v in err.value.violations} == {"output neurons", "hidden neurons"}
@@ -560,13 +578,13 @@ def test_delayed_linear_magnitude_matches_numpy_topk(scope):
     if scope == "global":
         flat = np.concatenate([np.abs(w).ravel() for w in ws])
         keep = np.zeros(flat.size, bool)
-        keep[np.argsort(-flat, kind="stable")[:flat.size - round(0.7 * flat.size)]] = True
+        keep[np.argsort(-flat, kind="stable")[: flat.size - round(0.7 * flat.size)]] = True
         want = np.split(keep, np.cumsum([w.size for w in ws])[:-1])
     else:
         want = []
         for w in ws:
             k = np.zeros(w.size, bool)
-            k[np.argsort(-np.abs(w).ravel(), kind="stable")[:w.size - round(0.7 * w.size)]] = True
+            k[np.argsort(-np.abs(w).ravel(), kind="stable")[: w.size - round(0.7 * w.size)]] = True
             want.append(k)
     for syn, w, k, d in zip(model.synapses, ws, want, delays):
         mask = prune.get_mask(syn).numpy().astype(bool)
@@ -596,10 +614,9 @@ def test_delayed_linear_masks_survive_training_and_erk():
 
 
 def test_pruned_delay_snn_exports_only_nonzeros_and_predicts_like_torch():
+    from sdrnet.core import Events
     from snn.export import DelaySNNCore, export
     from snn.models import sum_softmax
-
-    from sdrnet.core import Events
 
     model, x = delay_snn(seed=3)
     prune.magnitude_prune(model, 0.6, scope="global", include_readout=True)
@@ -620,10 +637,27 @@ def test_timing_task_runs_through_the_harness():
     task = experiment.get_task("timing")(0)
     assert task.x_train.shape[1:] == (100, 140) and task.n_classes == 10
     assert experiment.SNN_QUICK.task == "timing" and "neurons (structured)" not in task.methods
-    small = experiment.Task(task.name, task.x_train[:48], task.y_train[:48], task.x_test[:32], task.y_test[:32],
-                            task.make_model, task.forward, task.fit, task.methods)
-    budget = experiment.Budget(hidden=(8, 8), epochs=1, finetune=1, imp_epochs=1, seeds=1, batch_size=16,
-                               task="timing", methods=("magnitude (global)", "gradual (GMP)", "small dense"))
+    small = experiment.Task(
+        task.name,
+        task.x_train[:48],
+        task.y_train[:48],
+        task.x_test[:32],
+        task.y_test[:32],
+        task.make_model,
+        task.forward,
+        task.fit,
+        task.methods,
+    )
+    budget = experiment.Budget(
+        hidden=(8, 8),
+        epochs=1,
+        finetune=1,
+        imp_epochs=1,
+        seeds=1,
+        batch_size=16,
+        task="timing",
+        methods=("magnitude (global)", "gradual (GMP)", "small dense"),
+    )
     dense = small.make_model(budget.hidden, 0)
     experiment.train(dense, small, 1, budget, 0)
     assert experiment.weights(dense) == 140 * 8 + 8 * 8 + 8 * 10
@@ -632,14 +666,30 @@ def test_timing_task_runs_through_the_harness():
         assert 0 <= r["accuracy"] <= 1
         assert r["sparsity"] == pytest.approx(0.8, abs=0.01 if method != "small dense" else 0.15), method
     with pytest.raises(ValueError, match="does not support"):
-        experiment.run_experiment(experiment.Budget(hidden=(8, 8), epochs=1, finetune=1, imp_epochs=1, seeds=1,
-                                                    task="timing", methods=("neurons (structured)",)), progress=False)
+        experiment.run_experiment(
+            experiment.Budget(
+                hidden=(8, 8),
+                epochs=1,
+                finetune=1,
+                imp_epochs=1,
+                seeds=1,
+                task="timing",
+                methods=("neurons (structured)",),
+            ),
+            progress=False,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- trust
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
-@pytest.mark.parametrize("call", [lambda m: prune.magnitude_prune(m, 0.5), lambda m: prune.nm_prune(m, 1, 4),
-                                  lambda m: prune.magnitude_prune(m, 0.5, "global", include_readout=True)])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: prune.magnitude_prune(m, 0.5),
+        lambda m: prune.nm_prune(m, 1, 4),
+        lambda m: prune.magnitude_prune(m, 0.5, "global", include_readout=True),
+    ],
+)
 def test_non_finite_weights_are_refused_naming_the_layer(bad, call):
     model = mlp()
     with torch.no_grad():
@@ -711,30 +761,43 @@ def _fresh_python(code: str) -> str:
 
 
 def test_relu_mlp_export_never_imports_spikingjelly():
-    out = _fresh_python("import sys, torch\nfrom sdrnet import prune\n"
-                        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
-                        "prune.magnitude_prune(m, 0.5, 'global')\ncore = prune.to_core(m)\n"
-                        "prune.fit_to_target(m, prune.LOIHI)\nprune.prune_neurons(m, 0.25)\n"
-                        "print(type(core).__name__, sorted(k for k in sys.modules if k.split('.')[0] in "
-                        "('spikingjelly', 'snn')))\n")
+    out = _fresh_python(
+        "import sys, torch\nfrom sdrnet import prune\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+        "prune.magnitude_prune(m, 0.5, 'global')\ncore = prune.to_core(m)\n"
+        "prune.fit_to_target(m, prune.LOIHI)\nprune.prune_neurons(m, 0.25)\n"
+        "print(type(core).__name__, sorted(k for k in sys.modules if k.split('.')[0] in "
+        "('spikingjelly', 'snn')))\n"
+    )
     assert out.split() == ["CoreMLP", "[]"]
 
 
 def test_missing_torch_names_the_extra():
-    out = _fresh_python("import sys\nsys.modules['torch'] = None\n"
-                        "for name in ('sdrnet.prune', 'snn.delta', 'snn.export'):\n"
-                        "    try:\n        __import__(name)\n    except ModuleNotFoundError as err:\n"
-                        "        print(err.name, err)\n")
-    assert out.splitlines() == [f"torch {name} needs torch: pip install 'sdrnet[torch]'"
-                                for name in ("sdrnet.prune", "snn.delta", "snn.export")]
+    out = _fresh_python(
+        "import sys\nsys.modules['torch'] = None\n"
+        "for name in ('sdrnet.prune', 'snn.delta', 'snn.export'):\n"
+        "    try:\n        __import__(name)\n    except ModuleNotFoundError as err:\n"
+        "        print(err.name, err)\n"
+    )
+    assert out.splitlines() == [
+        f"torch {name} needs torch: pip install 'sdrnet[torch]'" for name in ("sdrnet.prune", "snn.delta", "snn.export")
+    ]
 
 
 def test_quantize_network_keeps_everything_but_the_weights():
     rng = np.random.default_rng(0)
-    net = Network([Layer(Synapses.from_dense(rng.normal(size=(6, 5)), rng.integers(0, 3, (6, 5))),
-                         LIFParams(tau=2.0), bias=0.3, tail=2),
-                   Layer(Synapses.from_dense(rng.normal(size=(5, 3))), prune.READOUT, bias=rng.normal(size=3), tail=1)],
-                  dt=0.01)
+    net = Network(
+        [
+            Layer(
+                Synapses.from_dense(rng.normal(size=(6, 5)), rng.integers(0, 3, (6, 5))),
+                LIFParams(tau=2.0),
+                bias=0.3,
+                tail=2,
+            ),
+            Layer(Synapses.from_dense(rng.normal(size=(5, 3))), prune.READOUT, bias=rng.normal(size=3), tail=1),
+        ],
+        dt=0.01,
+    )
     q = prune.quantize_network(net, 4)
     assert q.dt == 0.01
     for a, b in zip(net.layers, q.layers):
@@ -754,11 +817,16 @@ def test_a_target_the_deploy_network_cannot_fit_is_refused_before_training(monke
     monkeypatch.setattr(experiment, "spiking_digits", no_training)
     with pytest.raises(prune.TargetError) as err:
         experiment.deploy(tmp_path, prune.XYLO)
-    assert err.value.summary == ("does not fit Xylo Audio: network: input units is 64, the target allows 16; "
-                                 "network: output neurons is 10, the target allows 8")
+    assert err.value.summary == (
+        "does not fit Xylo Audio: network: input units is 64, the target allows 16; "
+        "network: output neurons is 10, the target allows 8"
+    )
     assert prune.check_sizes(64, (128, 10), prune.LOIHI) == [] and experiment.check_deploy(prune.LOIHI) is None
-    assert {v.rule for v in prune.check_sizes(20, (1200, 10), prune.XYLO)} == {"input units", "output neurons",
-                                                                               "hidden neurons"}
+    assert {v.rule for v in prune.check_sizes(20, (1200, 10), prune.XYLO)} == {
+        "input units",
+        "output neurons",
+        "hidden neurons",
+    }
 
 
 def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
@@ -769,8 +837,12 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
     before = matplotlib.get_backend()
     matplotlib.use("svg")
     try:
-        results = {"task": "digits", "budget": {"hidden": [8]}, "dense": [0.9],
-                   "methods": {"gradual (GMP)": {"0.5": [{"accuracy": 0.8, "sparsity": 0.5, "nonzeros": 10}]}}}
+        results = {
+            "task": "digits",
+            "budget": {"hidden": [8]},
+            "dense": [0.9],
+            "methods": {"gradual (GMP)": {"0.5": [{"accuracy": 0.8, "sparsity": 0.5, "nonzeros": 10}]}},
+        }
         experiment.plot(results, tmp_path / "f.png")
         assert matplotlib.get_backend() == "svg" and (tmp_path / "f.png").stat().st_size > 1000
     finally:

@@ -64,17 +64,20 @@ def test_sdr_is_immutable_and_repr_is_short():
     assert SDR(5, [1]) != SDR(6, [1]) and SDR(5, [1]) != "SDR"
 
 
-@pytest.mark.parametrize("args, exc, msg", [
-    ((0, []), ValueError, "n must be >= 1, got 0"),
-    ((5.0, []), TypeError, "n must be an int, got float"),
-    ((True, []), TypeError, "n must be an int, got bool"),
-    ((10, [1.0, 2.0]), TypeError, "active must have an integer dtype, got float64"),
-    ((10, [True, False]), TypeError, "active must have an integer dtype, got bool"),
-    ((10, [3, 10]), ValueError, "active must be < 10, got a maximum of 10"),
-    ((10, [-1, 3]), ValueError, "active must be >= 0, got a minimum of -1"),
-    ((10, [3, 1, 3]), ValueError, "active must not repeat an index, got 3 more than once"),
-    ((10, [[1, 2]]), ValueError, r"active must be 1-D, got shape \(1, 2\)"),
-])
+@pytest.mark.parametrize(
+    "args, exc, msg",
+    [
+        ((0, []), ValueError, "n must be >= 1, got 0"),
+        ((5.0, []), TypeError, "n must be an int, got float"),
+        ((True, []), TypeError, "n must be an int, got bool"),
+        ((10, [1.0, 2.0]), TypeError, "active must have an integer dtype, got float64"),
+        ((10, [True, False]), TypeError, "active must have an integer dtype, got bool"),
+        ((10, [3, 10]), ValueError, "active must be < 10, got a maximum of 10"),
+        ((10, [-1, 3]), ValueError, "active must be >= 0, got a minimum of -1"),
+        ((10, [3, 1, 3]), ValueError, "active must not repeat an index, got 3 more than once"),
+        ((10, [[1, 2]]), ValueError, r"active must be 1-D, got shape \(1, 2\)"),
+    ],
+)
 def test_sdr_rejects_bad_input(args, exc, msg):
     with pytest.raises(exc, match=msg):
         SDR(*args)
@@ -328,8 +331,9 @@ def test_active_lists_feed_core_overlap(rng):
 
 # ---------------------------------------------------------------------------- metrics
 def test_binary_and_normalized_entropy_by_hand():
-    np.testing.assert_allclose(binary_entropy([0, 1, 0.5, 0.25]),
-                               [0, 0, 1, -(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75))])
+    np.testing.assert_allclose(
+        binary_entropy([0, 1, 0.5, 0.25]), [0, 0, 1, -(0.25 * math.log2(0.25) + 0.75 * math.log2(0.75))]
+    )
     # cell 0 always on, cells 1-3 each on a third of the time: mean 1/2, H(1/2) = 1
     h3 = -(1 / 3 * math.log2(1 / 3) + 2 / 3 * math.log2(2 / 3))
     assert normalized_entropy([1, 1 / 3, 1 / 3, 1 / 3]) == pytest.approx(3 * h3 / 4)

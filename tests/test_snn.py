@@ -15,6 +15,7 @@ pytest.importorskip("spikingjelly")
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from snn_fixtures import interrupt_at_epoch, trained_like_delay_snn  # noqa: E402
 
 from sdrnet.core import Events, to_core  # noqa: E402
 from snn import data  # noqa: E402
@@ -22,14 +23,19 @@ from snn.delays import DelayedLinear, sigma_at  # noqa: E402
 from snn.export import DelaySNNCore, export, predict_core, run_brian2  # noqa: E402
 from snn.models import DelaySNN, SNNConfig, snn_loss, sum_softmax  # noqa: E402
 from snn.train import TrainConfig, load_model, recipe, train  # noqa: E402
-from snn_fixtures import interrupt_at_epoch, trained_like_delay_snn  # noqa: E402
 
 
 def _dcls_like(layer: DelayedLinear):
     from DCLS.construct.modules import Dcls1d
 
-    ref = Dcls1d(layer.in_features, layer.out_features, kernel_count=1, dilated_kernel_size=layer.max_delay + 1,
-                 bias=False, version="gauss")
+    ref = Dcls1d(
+        layer.in_features,
+        layer.out_features,
+        kernel_count=1,
+        dilated_kernel_size=layer.max_delay + 1,
+        bias=False,
+        version="gauss",
+    )
     with torch.no_grad():
         ref.weight.copy_(layer.weight.unsqueeze(-1))
         ref.P.copy_((layer.max_delay // 2 - layer.delay).view_as(ref.P))
@@ -38,8 +44,15 @@ def _dcls_like(layer: DelayedLinear):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(1, 9), st.integers(1, 7), st.sampled_from([2, 6, 24]), st.integers(1, 40), st.integers(1, 3),
-       st.sampled_from([0.0, 0.5, 3.0, 12.0]), st.booleans())
+@given(
+    st.integers(1, 9),
+    st.integers(1, 7),
+    st.sampled_from([2, 6, 24]),
+    st.integers(1, 40),
+    st.integers(1, 3),
+    st.sampled_from([0.0, 0.5, 3.0, 12.0]),
+    st.booleans(),
+)
 def test_delayed_linear_equals_dcls1d(n_in, n_out, max_delay, n_steps, batch, sigma, full_tail):
     pytest.importorskip("DCLS")
     g = torch.Generator().manual_seed(n_in * 1000 + n_steps)
@@ -70,7 +83,7 @@ def test_discretized_layer_is_a_sum_of_delayed_inputs():
     want = np.zeros((17 + 8, 2, 5))
     for o in range(5):
         for i in range(6):
-            want[d[o, i]:d[o, i] + 17, :, o] += w[o, i] * x[:, :, i].numpy()
+            want[d[o, i] : d[o, i] + 17, :, o] += w[o, i] * x[:, :, i].numpy()
     np.testing.assert_allclose(y, want[:21], atol=1e-5)
     assert torch.equal(layer.delay, layer.delay.round()) and layer.discrete
 
@@ -152,8 +165,8 @@ def test_export_runs_like_the_model_on_the_core(kw):
     np.testing.assert_allclose(res.output, v.numpy(), atol=1e-5)
     for s_torch, s_core in zip(spikes, res.layer_spikes):
         dense = s_core.to_dense()
-        np.testing.assert_array_equal(dense[:len(s_torch)], s_torch.numpy())
-        assert dense[len(s_torch):].sum() == 0  # silent after its tail, as the padded model
+        np.testing.assert_array_equal(dense[: len(s_torch)], s_torch.numpy())
+        assert dense[len(s_torch) :].sum() == 0  # silent after its tail, as the padded model
     with pytest.warns(DeprecationWarning, match="to_core"):
         pred, scores, synops = predict_core(network, events)
     np.testing.assert_array_equal(pred, sum_softmax(v).argmax(1).numpy())
@@ -174,7 +187,8 @@ def test_export_runs_like_the_model_on_the_core(kw):
         want.append(int(((t[:, None] + d[:, i].T < stop) & (w[:, i].T != 0)).sum()))
     assert list(synops) == want
     assert sum(layer.synapses.nnz for layer in network.layers) == sum(
-        int((s.weight != 0).sum()) for s in model.synapses)
+        int((s.weight != 0).sum()) for s in model.synapses
+    )
 
 
 def test_brian2_spike_trains_agree_with_the_core():
@@ -215,13 +229,21 @@ def test_nir_round_trip(tmp_path):
 
 
 def _tiny(**kw):
-    base = dict(dataset="synthetic", n_hidden=16, n_layers=2, max_delay=8, epochs=3, batch_size=32,
-                synthetic_samples=160, dropout=0.0, progress=False)
+    base = dict(
+        dataset="synthetic",
+        n_hidden=16,
+        n_layers=2,
+        max_delay=8,
+        epochs=3,
+        batch_size=32,
+        synthetic_samples=160,
+        dropout=0.0,
+        progress=False,
+    )
     return TrainConfig(**{**base, **kw})
 
 
 def test_training_writes_checkpoints_metrics_and_resumes_exactly(tmp_path, monkeypatch):
-    import snn.train as trainer
 
     cfg = _tiny(epochs=3, final_epoch=2)
     full = train(cfg, tmp_path / "full")
@@ -250,24 +272,49 @@ def test_training_writes_checkpoints_metrics_and_resumes_exactly(tmp_path, monke
 
 def test_recipes_match_the_reference_configs():
     shd, ssc = recipe("shd"), recipe("ssc")
-    assert (shd.n_hidden, shd.n_layers, shd.max_delay + 1, shd.epochs, shd.batch_size, shd.dropout) == \
-        (256, 2, 25, 150, 256, 0.4)
-    assert (ssc.n_hidden, ssc.n_layers, ssc.max_delay + 1, ssc.epochs, ssc.batch_size, ssc.dropout) == \
-        (512, 3, 31, 60, 128, 0.25)
+    assert (shd.n_hidden, shd.n_layers, shd.max_delay + 1, shd.epochs, shd.batch_size, shd.dropout) == (
+        256,
+        2,
+        25,
+        150,
+        256,
+        0.4,
+    )
+    assert (ssc.n_hidden, ssc.n_layers, ssc.max_delay + 1, ssc.epochs, ssc.batch_size, ssc.dropout) == (
+        512,
+        3,
+        31,
+        60,
+        128,
+        0.25,
+    )
     assert shd.sigma_epochs == 37 and shd.lr_delays == 100 * shd.lr_weights
     with pytest.raises(ValueError, match="recipe"):
         recipe("mnist")
 
 
 def test_command_line_overrides(tmp_path):
-    from snn.train import add_arguments, config_from_args
     import argparse
+
+    from snn.train import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     (tmp_path / "c.yaml").write_text("n_hidden: 32\nepochs: 4\n")
-    args = parser.parse_args(["--recipe", "shd", "--config", str(tmp_path / "c.yaml"), "--set", "dropout=0.1",
-                              "--set", "batchnorm=false", "--epochs", "7"])
+    args = parser.parse_args(
+        [
+            "--recipe",
+            "shd",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--set",
+            "dropout=0.1",
+            "--set",
+            "batchnorm=false",
+            "--epochs",
+            "7",
+        ]
+    )
     cfg = config_from_args(args)
     assert (cfg.dataset, cfg.n_hidden, cfg.epochs, cfg.dropout, cfg.batchnorm) == ("shd", 32, 7, 0.1, False)
     with pytest.raises(ValueError, match="key=value"):
@@ -278,16 +325,55 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     """torchrun, 2 CPU processes on gloo, each half of every batch == one process with the whole batch.
 
     240 samples leave 160 for training: whole batches, so the processes drop no remainder."""
-    common = ["--recipe", "synthetic", "--epochs", "1", "--batch-size", "32", "--no-progress",
-              "--set", "n_hidden=16", "--set", "max_delay=8", "--set", "synthetic_samples=240",
-              "--set", "batchnorm=false", "--set", "dropout=0.0", "--device", "cpu"]
+    common = [
+        "--recipe",
+        "synthetic",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--no-progress",
+        "--set",
+        "n_hidden=16",
+        "--set",
+        "max_delay=8",
+        "--set",
+        "synthetic_samples=240",
+        "--set",
+        "batchnorm=false",
+        "--set",
+        "dropout=0.0",
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    one = subprocess.run([sys.executable, "-m", "snn.train", *common, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "snn.train", *common, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr[-2000:]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "snn.train", *common, "--out", str(tmp_path / "two")],
-                         capture_output=True, text=True, env=env, timeout=300)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "snn.train",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
     a = torch.load(tmp_path / "one" / "last.pt", weights_only=False)
     b = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
@@ -327,8 +413,9 @@ def test_random_delays_are_the_references_fixed_random_ablation():
     from snn.train import _optimizers
 
     torch.manual_seed(1)
-    model = DelaySNN(SNNConfig(n_inputs=20, n_hidden=16, n_layers=2, n_outputs=5, max_delay=10, delays="random",
-                               dropout=0.0))
+    model = DelaySNN(
+        SNNConfig(n_inputs=20, n_hidden=16, n_layers=2, n_outputs=5, max_delay=10, delays="random", dropout=0.0)
+    )
     syn = model.synapses[0]
     assert all(s.discrete and torch.equal(s.delay, s.delay.round()) for s in model.synapses)
     conv = Dcls1d(20, 16, kernel_count=1, dilated_kernel_size=11, bias=False, version="max")
@@ -337,8 +424,9 @@ def test_random_delays_are_the_references_fixed_random_ablation():
         conv.P.copy_((5 - syn.delay).view_as(conv.P))
         conv.SIG.zero_()
     x = (torch.rand(30, 4, 20) < 0.3).float()
-    torch.testing.assert_close(syn(x), conv(torch.nn.functional.pad(x.permute(1, 2, 0), (10, 5))).permute(2, 0, 1),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        syn(x), conv(torch.nn.functional.pad(x.permute(1, 2, 0), (10, 5))).permute(2, 0, 1), rtol=1e-5, atol=1e-5
+    )
     ref = DclsSNN(model)
     torch.testing.assert_close(model(x), ref(x), rtol=1e-4, atol=1e-5)
     before = [s.delay.clone() for s in model.synapses]
@@ -395,7 +483,8 @@ def test_delayed_linear_refuses_bad_sigma_and_foreign_or_out_of_range_states():
         DelayedLinear(3, 2, max_delay=8, tail=4).load_state_dict(wide.state_dict())
     with pytest.raises(ValueError, match=r"synapses\.0\._extra_state.*max_delay=24.*max_delay=8"):
         DelaySNN(SNNConfig(n_inputs=6, n_hidden=4, n_outputs=3, max_delay=8)).load_state_dict(
-            DelaySNN(SNNConfig(n_inputs=6, n_hidden=4, n_outputs=3, max_delay=24)).state_dict())
+            DelaySNN(SNNConfig(n_inputs=6, n_hidden=4, n_outputs=3, max_delay=24)).state_dict()
+        )
     sd = layer.state_dict()
     back = DelayedLinear(3, 2, max_delay=8)
     back.load_state_dict(sd)
@@ -431,7 +520,7 @@ def test_long_inputs_are_convolved_in_chunks_with_the_same_outputs_and_gradients
         y_ref = ref(torch.nn.functional.pad(x32.permute(1, 2, 0), (max_delay, tail))).permute(2, 0, 1)
         torch.testing.assert_close(layer(x32), y_ref, rtol=1e-5, atol=2e-5)
         layer.double()
-    monkeypatch.setattr(delays, "MAX_DFT_STEPS", 10 ** 9)
+    monkeypatch.setattr(delays, "MAX_DFT_STEPS", 10**9)
     whole = run(layer, x)
     for a, b in zip(chunked, whole):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)

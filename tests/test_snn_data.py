@@ -90,9 +90,17 @@ def test_load_shd_matches_plain_binning(shd_files, dt, pool):
 def test_write_spike_h5_pins_the_official_layout(tmp_path):
     rng = np.random.default_rng(0)
     times, units = random_spikes(rng, 5)
-    path = D.write_spike_h5(tmp_path / "ssc_valid.h5", times, units, [0, 34, 3, 3, 1],
-                            extra={"speaker": [5, 6, 5, 7, 8], "keys": [f"w{i}" for i in range(35)],
-                                   "meta_info": {"gender": np.array([0, 1, 1])}})
+    path = D.write_spike_h5(
+        tmp_path / "ssc_valid.h5",
+        times,
+        units,
+        [0, 34, 3, 3, 1],
+        extra={
+            "speaker": [5, 6, 5, 7, 8],
+            "keys": [f"w{i}" for i in range(35)],
+            "meta_info": {"gender": np.array([0, 1, 1])},
+        },
+    )
     with h5py.File(path, "r") as f:
         assert h5py.check_vlen_dtype(f["spikes/times"].dtype) == np.float16
         assert h5py.check_vlen_dtype(f["spikes/units"].dtype) == np.uint16
@@ -227,7 +235,7 @@ class FakeServer:
             raise urllib.error.HTTPError(url, 416, "Range Not Satisfiable", {}, None)
         body = blob[start:]
         if self.cut_at is not None:
-            body, self.cut_at = body[:self.cut_at], None  # only the first answer is cut
+            body, self.cut_at = body[: self.cut_at], None  # only the first answer is cut
         return FakeResponse(body, len(blob) - start, 206 if start else 200)
 
 
@@ -392,10 +400,10 @@ def test_batches_pad_to_the_longest_and_match_dense(shd_files):
         seen.append(y)
     order = np.random.default_rng(4).permutation(len(ds))
     for k, (x, y) in enumerate(D.batches(ds, 5, shuffle=True, seed=4)):
-        idx = order[5 * k:5 * k + 5]
+        idx = order[5 * k : 5 * k + 5]
         assert x.shape[0] == max(ds.lengths[idx].max(), 1)
-        np.testing.assert_array_equal(x.numpy(), dense[:x.shape[0], idx])
-        assert not dense[x.shape[0]:, idx].any()  # nothing cut off: the rest is padding
+        np.testing.assert_array_equal(x.numpy(), dense[: x.shape[0], idx])
+        assert not dense[x.shape[0] :, idx].any()  # nothing cut off: the rest is padding
         np.testing.assert_array_equal(y.numpy(), ds.labels[idx])
     assert sum(len(y) for y in seen) == len(ds)
     xs = [x for x, _ in D.batches(ds, 5, n_steps=ds.n_steps, drop_last=True)]
@@ -455,8 +463,9 @@ def test_timing_task_rate_only_is_at_chance_and_timing_is_perfect(task):
     assert rate < 0.2  # chance is 0.1
     # what an almost memoryless network without delays sees: which groups fire in the same step
     co = [np.einsum("tng,tnh->ngh", g, g).reshape(len(g[0]), -1) for g in map(group_activity, task)]
-    coact = LogisticRegression(C=0.1, max_iter=500).fit(np.log1p(co[0]), train.labels).score(
-        np.log1p(co[1]), test.labels)
+    coact = (
+        LogisticRegression(C=0.1, max_iter=500).fit(np.log1p(co[0]), train.labels).score(np.log1p(co[1]), test.labels)
+    )
     assert coact < 0.2
     # timing-aware: the peak step of every group's volley, matched to the class offsets up to a shift
     peaks = group_activity(test).argmax(0)  # [N, G]
@@ -522,7 +531,7 @@ def test_batches_on_cuda(shd_files):
     ds = D.load_shd(root=shd_files[0], download=False)
     x, y = next(D.batches(ds, 6, device="cuda"))
     assert x.is_cuda and y.is_cuda
-    np.testing.assert_array_equal(x.cpu().numpy(), ds.to_dense()[:x.shape[0], :6])
+    np.testing.assert_array_equal(x.cpu().numpy(), ds.to_dense()[: x.shape[0], :6])
 
 
 def test_importing_snn_data_does_not_import_torch():

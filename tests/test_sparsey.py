@@ -38,7 +38,7 @@ def csa_reference(W, fields, x, Q, K, p: CSAParams, u01):
                 V[q, k] = min(1.0, sum(W[j, cell] for j in field if x[j]) / a) ** p.u_exponent
         G = V.max(axis=1).mean()
         g = max(0.0, (G - p.familiarity_min) / (1 - p.familiarity_min))
-        eta = 1 + g ** p.gamma * p.chi * K
+        eta = 1 + g**p.gamma * p.chi * K
         mu = 1 + (eta - 1) / (1 + np.exp(-p.sigmoid_slope * (V - p.sigmoid_center)))
         for q in range(Q):
             rho = mu[q] / mu[q].sum()
@@ -48,8 +48,14 @@ def csa_reference(W, fields, x, Q, K, p: CSAParams, u01):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), Q=st.integers(1, 5), K=st.integers(1, 6), n_inputs=st.integers(4, 30),
-       n_macs=st.integers(1, 3), steps=st.integers(1, 8))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    Q=st.integers(1, 5),
+    K=st.integers(1, 6),
+    n_inputs=st.integers(4, 30),
+    n_macs=st.integers(1, 3),
+    steps=st.integers(1, 8),
+)
 def test_level_learning_matches_plain_loops(seed, Q, K, n_inputs, n_macs, steps):
     rng = np.random.default_rng(seed)
     fields = [np.sort(rng.choice(n_inputs, rng.integers(1, n_inputs + 1), replace=False)) for _ in range(n_macs)]
@@ -218,8 +224,9 @@ def test_grid_fields_tile_with_overlap_and_channels():
     np.testing.assert_array_equal(np.unique(np.concatenate(fields)), np.arange(64))
     fields, grid = grid_fields((5, 5, 2), 3, 3)  # last patch aligned with the edge
     assert grid == (2, 2)
-    np.testing.assert_array_equal(fields[3], (np.arange(2, 5)[:, None, None] * 10 + np.arange(2, 5)[None, :, None] * 2
-                                              + np.arange(2)).ravel())
+    np.testing.assert_array_equal(
+        fields[3], (np.arange(2, 5)[:, None, None] * 10 + np.arange(2, 5)[None, :, None] * 2 + np.arange(2)).ravel()
+    )
 
 
 def test_hierarchy_feeds_codes_upwards():
@@ -327,7 +334,7 @@ def dense_potential(fields, n_pre, Q, K, *, from_cells=False):
     P = np.zeros((n_pre, len(fields) * Q * K), bool)
     for m, field in enumerate(fields):
         for j in range(n_pre):
-            P[j, m * Q * K:(m + 1) * Q * K] = (j // (Q * K) if from_cells else j) in field
+            P[j, m * Q * K : (m + 1) * Q * K] = (j // (Q * K) if from_cells else j) in field
     if from_cells:
         cm = np.arange(n_pre) // K
         P &= cm[:, None] != cm[None, :]
@@ -361,7 +368,7 @@ def context_reference(W, P, x, M, Q, K, p: CSAParams, u01):
             winners[m] = V.argmax(axis=1)
             continue
         g = max(0.0, (G - p.familiarity_min) / (1 - p.familiarity_min))
-        mu = 1 + g ** p.gamma * p.chi * K / (1 + np.exp(-p.sigmoid_slope * (V - p.sigmoid_center)))
+        mu = 1 + g**p.gamma * p.chi * K / (1 + np.exp(-p.sigmoid_slope * (V - p.sigmoid_center)))
         for q in range(Q):
             rho = mu[q] / mu[q].sum()
             winners[m, q] = min(int(np.searchsorted(np.cumsum(rho), u01[m, q] * rho.sum(), side="right")), K - 1)
@@ -374,30 +381,50 @@ def _some(rng, n, p=0.3):
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), Q=st.integers(1, 3), K=st.integers(1, 4), n_macs=st.integers(1, 4),
-       steps=st.integers(1, 6))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    Q=st.integers(1, 3),
+    K=st.integers(1, 4),
+    n_macs=st.integers(1, 4),
+    steps=st.integers(1, 6),
+)
 def test_level_with_horizontal_and_top_down_input_matches_plain_loops(seed, Q, K, n_macs, steps):
     rng = np.random.default_rng(seed)
     n_inputs, n_top = 12, 10
     u_fields = [np.sort(rng.choice(n_inputs, rng.integers(1, n_inputs + 1), replace=False)) for _ in range(n_macs)]
     h_fields = [np.sort(rng.choice(n_macs, rng.integers(1, n_macs + 1), replace=False)) for _ in range(n_macs)]
     d_fields = [np.sort(rng.choice(n_top, rng.integers(1, n_top + 1), replace=False)) for _ in range(n_macs)]
-    params = CSAParams(active_min=1, h_exponent=float(rng.uniform(0.5, 2)), d_exponent=float(rng.uniform(0.5, 2)),
-                       familiarity_min=0.2)
-    level = Level(n_inputs, u_fields, Q, K, params, horizontal_fields=h_fields, top_down_fields=d_fields,
-                  n_top_down=n_top, saturation_warning=1.0)
+    params = CSAParams(
+        active_min=1, h_exponent=float(rng.uniform(0.5, 2)), d_exponent=float(rng.uniform(0.5, 2)), familiarity_min=0.2
+    )
+    level = Level(
+        n_inputs,
+        u_fields,
+        Q,
+        K,
+        params,
+        horizontal_fields=h_fields,
+        top_down_fields=d_fields,
+        n_top_down=n_top,
+        saturation_warning=1.0,
+    )
     n = {"U": n_inputs, "H": level.n_cells, "D": n_top}
-    P = {"U": dense_potential(u_fields, n_inputs, Q, K), "H": dense_potential(h_fields, level.n_cells, Q, K,
-                                                                              from_cells=True),
-         "D": dense_potential(d_fields, n_top, Q, K)}
+    P = {
+        "U": dense_potential(u_fields, n_inputs, Q, K),
+        "H": dense_potential(h_fields, level.n_cells, Q, K, from_cells=True),
+        "D": dense_potential(d_fields, n_top, Q, K),
+    }
     W = {t: np.zeros_like(P[t]) for t in P}
     for step in range(steps + 1):
         x = {"U": rng.random(n_inputs) < 0.4, "H": _some(rng, n["H"]), "D": _some(rng, n["D"])}
         h, d = (None if x[t] is None else np.flatnonzero(x[t]) for t in "HD")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            code = level.recognize(x["U"], h=h, d=d) if step == steps else \
-                level.learn(x["U"], np.random.default_rng(seed + step), h=h, d=d)
+            code = (
+                level.recognize(x["U"], h=h, d=d)
+                if step == steps
+                else level.learn(x["U"], np.random.default_rng(seed + step), h=h, d=d)
+            )
         if step == steps:  # recognition mode last
             expected, G = context_reference(W, P, x, n_macs, Q, K, params, None)
         else:
@@ -476,9 +503,19 @@ def test_plot_leaves_the_callers_backend_alone(tmp_path):
     from sdrnet.sparsey.experiments import plot
 
     similarity = [{"input overlap": o, "code overlap (simulated)": o, "± s.e.": 0.01} for o in (0.0, 0.5, 1.0)]
-    capacity = [{"stored patterns M": M, "per-CM recall (closed form)": 1 / M, "saturation (default)": 0.1,
-                 **{f"{kind} recall, {label}": 0.5 for kind in ("per-CM", "pattern")
-                    for label in ("uniform codes", "default CSA")}} for M in (100, 200)]
+    capacity = [
+        {
+            "stored patterns M": M,
+            "per-CM recall (closed form)": 1 / M,
+            "saturation (default)": 0.1,
+            **{
+                f"{kind} recall, {label}": 0.5
+                for kind in ("per-CM", "pattern")
+                for label in ("uniform codes", "default CSA")
+            },
+        }
+        for M in (100, 200)
+    ]
     before = matplotlib.get_backend()
     matplotlib.use("svg")
     try:

@@ -30,7 +30,7 @@ def test_dense_round_trip(wd):
     assert s.max_delay == (d.max() if s.nnz else 0)
     assert s.delay.dtype == (np.uint8 if s.max_delay < 256 else np.uint16)
     for i in range(s.n_pre):  # rows sorted by post
-        assert np.all(np.diff(s.post[s.indptr[i]:s.indptr[i + 1]]) > 0)
+        assert np.all(np.diff(s.post[s.indptr[i] : s.indptr[i + 1]]) > 0)
 
 
 @given(weight_and_delay())
@@ -95,13 +95,12 @@ def test_from_linear_transposes_and_guards_bias():
 def test_random_generators_are_seeded_and_exact():
     s = Synapses.random_fixed_fan_in(50, 40, 7, np.random.default_rng(3), max_delay=9)
     assert np.all(s.fan_in() == 7) and s.max_delay <= 9 and s.delay is not None
-    dense = (s.to_dense() != 0)
+    dense = s.to_dense() != 0
     assert dense.sum() == 280  # distinct partners: no multapses
     again = Synapses.random_fixed_fan_in(50, 40, 7, np.random.default_rng(3), max_delay=9)
     np.testing.assert_array_equal(s.post, again.post)
     np.testing.assert_array_equal(s.delay, again.delay)
-    f = Synapses.random_fixed_fan_out(30, 60, 11, np.random.default_rng(0),
-                                      weight=lambda rng, n: rng.normal(size=n))
+    f = Synapses.random_fixed_fan_out(30, 60, 11, np.random.default_rng(0), weight=lambda rng, n: rng.normal(size=n))
     assert np.all(f.fan_out() == 11) and np.unique(f.weight).size == f.nnz
 
 
@@ -121,22 +120,33 @@ def test_bytes_per_synapse_target(rng):
     assert s.nbytes == s.indptr.nbytes + s.post.nbytes + s.weight.nbytes + s.delay.nbytes
 
 
-@pytest.mark.parametrize("call, err, match", [
-    (lambda: Synapses.from_dense(np.ones(3)), ValueError, "weight must be 2-D"),
-    (lambda: Synapses.from_dense(np.ones((2, 2)), np.ones((2, 3), int)), ValueError, "delay must have the weight's shape"),
-    (lambda: Synapses.from_dense(np.ones((2, 2)), np.ones((2, 2))), TypeError, "delay must have an integer dtype"),
-    (lambda: Synapses.from_dense(np.ones((2, 2)), -np.ones((2, 2), int)), ValueError, "delay must be >= 0"),
-    (lambda: Synapses.from_dense(np.ones((2, 2)), np.full((2, 2), 70000)), ValueError, "delay must be < 65536"),
-    (lambda: Synapses.from_dense([[np.inf]]), ValueError, "weight must be finite"),
-    (lambda: Synapses.from_edges([0, 3], [0, 0], n_pre=3, n_post=1), ValueError, "pre must be < 3"),
-    (lambda: Synapses.from_edges([0], [0, 1], n_pre=3, n_post=2), ValueError, "same length"),
-    (lambda: Synapses([0, 2], [0], n_post=1), ValueError, "indptr must be non-decreasing"),
-    (lambda: Synapses([0, 1], [5], n_post=2), ValueError, "post must be < 2"),
-    (lambda: Synapses.random_fixed_fan_in(3, 3, 4, np.random.default_rng()), ValueError, "fan_in must be <= n_pre"),
-    (lambda: Synapses.random_fixed_fan_in(3, 3, 1, 7), TypeError, "numpy.random.Generator"),
-    (lambda: Synapses.random_erdos_renyi(3, 3, 1.5, np.random.default_rng()), ValueError, "p must be a probability"),
-    (lambda: Synapses.from_scipy(np.ones((2, 2))), TypeError, "scipy sparse"),
-])
+@pytest.mark.parametrize(
+    "call, err, match",
+    [
+        (lambda: Synapses.from_dense(np.ones(3)), ValueError, "weight must be 2-D"),
+        (
+            lambda: Synapses.from_dense(np.ones((2, 2)), np.ones((2, 3), int)),
+            ValueError,
+            "delay must have the weight's shape",
+        ),
+        (lambda: Synapses.from_dense(np.ones((2, 2)), np.ones((2, 2))), TypeError, "delay must have an integer dtype"),
+        (lambda: Synapses.from_dense(np.ones((2, 2)), -np.ones((2, 2), int)), ValueError, "delay must be >= 0"),
+        (lambda: Synapses.from_dense(np.ones((2, 2)), np.full((2, 2), 70000)), ValueError, "delay must be < 65536"),
+        (lambda: Synapses.from_dense([[np.inf]]), ValueError, "weight must be finite"),
+        (lambda: Synapses.from_edges([0, 3], [0, 0], n_pre=3, n_post=1), ValueError, "pre must be < 3"),
+        (lambda: Synapses.from_edges([0], [0, 1], n_pre=3, n_post=2), ValueError, "same length"),
+        (lambda: Synapses([0, 2], [0], n_post=1), ValueError, "indptr must be non-decreasing"),
+        (lambda: Synapses([0, 1], [5], n_post=2), ValueError, "post must be < 2"),
+        (lambda: Synapses.random_fixed_fan_in(3, 3, 4, np.random.default_rng()), ValueError, "fan_in must be <= n_pre"),
+        (lambda: Synapses.random_fixed_fan_in(3, 3, 1, 7), TypeError, "numpy.random.Generator"),
+        (
+            lambda: Synapses.random_erdos_renyi(3, 3, 1.5, np.random.default_rng()),
+            ValueError,
+            "p must be a probability",
+        ),
+        (lambda: Synapses.from_scipy(np.ones((2, 2))), TypeError, "scipy sparse"),
+    ],
+)
 def test_constructor_errors(call, err, match):
     with pytest.raises(err, match=match):
         call()

@@ -30,9 +30,13 @@ def _brute_false_negative(a, s, theta, v):
     return misses / (len(segments) * len(removed))
 
 
-@given(st.integers(2, 9).flatmap(lambda n: st.tuples(
-    st.just(n), st.integers(0, n), st.integers(1, n)).flatmap(lambda t: st.tuples(
-        st.just(t[0]), st.just(t[1]), st.just(t[2]), st.integers(1, t[2])))))
+@given(
+    st.integers(2, 9).flatmap(
+        lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n)).flatmap(
+            lambda t: st.tuples(st.just(t[0]), st.just(t[1]), st.just(t[2]), st.integers(1, t[2]))
+        )
+    )
+)
 def test_false_match_equals_enumeration(args):
     n, a, s, theta = args
     expected = _brute_false_match(n, a, s, theta)
@@ -40,9 +44,13 @@ def test_false_match_equals_enumeration(args):
     assert theory.false_match(n, a, s, theta, exact=True) == pytest.approx(expected, rel=1e-15, abs=0)
 
 
-@given(st.integers(1, 10).flatmap(lambda a: st.tuples(
-    st.just(a), st.integers(1, a), st.integers(0, a)).flatmap(lambda t: st.tuples(
-        st.just(t[0]), st.just(t[1]), st.integers(1, t[1]), st.just(t[2])))))
+@given(
+    st.integers(1, 10).flatmap(
+        lambda a: st.tuples(st.just(a), st.integers(1, a), st.integers(0, a)).flatmap(
+            lambda t: st.tuples(st.just(t[0]), st.just(t[1]), st.integers(1, t[1]), st.just(t[2]))
+        )
+    )
+)
 def test_false_negative_equals_enumeration(args):
     a, s, theta, v = args
     expected = _brute_false_negative(a, s, theta, v)
@@ -75,7 +83,8 @@ def test_union_size_pmf_and_union_false_match_by_enumeration():
     # form="inputs": a segment of s' synapses against the union of M inputs of s bits each
     fm_inputs = np.mean([np.mean([len(seg & u) >= theta for seg in _subsets(n, a)]) for u in unions])
     assert theory.union_false_match(n, s, a, theta, M, form="inputs", size="distribution") == pytest.approx(
-        fm_inputs, rel=1e-9)
+        fm_inputs, rel=1e-9
+    )
 
 
 def test_issue_check_values():
@@ -88,15 +97,21 @@ def test_issue_check_values():
 # plot_noise_results.py, sdr_paper_unions.py). Every list there starts at n = 300, although the
 # script plots the a = 128 and a = 256 curves from x = 500: a one-point shift in their figure.
 NUMENTA_FALSE_MATCH = [  # (n, a, s, theta, P)
-    (300, 64, 24, 12, 0.00109461662333690), (2100, 64, 24, 12, 4.51268292560082e-13),
-    (19900, 64, 24, 12, 1.07499989501613e-24), (300, 128, 24, 12, 0.292078213737764),
-    (2100, 256, 24, 12, 5.89560747849969e-6), (2000, 32, 20, 10, 3.90434126921476e-14),
-    (4000, 32, 30, 15, 1.03307534135054e-25), (16000, 4000, 2, 1, 0.437511719482468),
+    (300, 64, 24, 12, 0.00109461662333690),
+    (2100, 64, 24, 12, 4.51268292560082e-13),
+    (19900, 64, 24, 12, 1.07499989501613e-24),
+    (300, 128, 24, 12, 0.292078213737764),
+    (2100, 256, 24, 12, 5.89560747849969e-6),
+    (2000, 32, 20, 10, 3.90434126921476e-14),
+    (4000, 32, 30, 15, 1.03307534135054e-25),
+    (16000, 4000, 2, 1, 0.437511719482468),
     (4000, 200, 30, 15, 1.45516736670963e-12),
 ]
 NUMENTA_NOISE = [  # (a, s, theta, v, P(miss))
-    (128, 30, 8, 64, 0.000735429456875121), (128, 30, 8, 102, 0.770861966941236),
-    (128, 30, 12, 26, 7.92695349343630e-10), (128, 30, 16, 19, 2.65549705827547e-8),
+    (128, 30, 8, 64, 0.000735429456875121),
+    (128, 30, 8, 102, 0.770861966941236),
+    (128, 30, 12, 26, 7.92695349343630e-10),
+    (128, 30, 16, 19, 2.65549705827547e-8),
     (128, 30, 16, 64, 0.582501773030327),
 ]
 
@@ -112,8 +127,9 @@ def test_false_negative_matches_numenta(a, s, theta, v, p):
     assert theory.false_negative(a, s, theta, v) == pytest.approx(p, rel=1e-9)
 
 
-@pytest.mark.parametrize("n,M,p", [(10000, 1, 5.30352419025194e-20), (1000, 3, 0.501650232353378),
-                                   (20000, 19, 8.14089056445047e-5)])
+@pytest.mark.parametrize(
+    "n,M,p", [(10000, 1, 5.30352419025194e-20), (1000, 3, 0.501650232353378), (20000, 19, 8.14089056445047e-5)]
+)
 def test_union_of_synapses_matches_numenta(n, M, p):
     # sdr_paper_unions.py: a = 200, theta = 15, s = 25; the segment grows round(s_M) synapses
     assert theory.union_false_match(n, 200, 25, 15, M) == pytest.approx(p, rel=1e-9)
@@ -151,20 +167,23 @@ def test_threshold_analysis_reproduces_the_nmda_argument():
     assert np.all(res.rates[res.thetas > 20][:, :1] == 0)  # s = 20 < theta: can never fire
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: theory.false_match(100, 10, 20, 21), "theta must be <= s"),
-    (lambda: theory.false_match(100, 101, 20, 10), "a must be <= n"),
-    (lambda: theory.false_match(100.0, 10, 20, 10), "n must be an integer"),
-    (lambda: theory.false_match(100, 10, -3, 1), "s must be >= 0"),
-    (lambda: theory.false_match(100, 10, 20, 10.5, exact=True), "theta must be an int"),
-    (lambda: theory.false_negative(20, 30, 10, 5), "s must be <= a"),
-    (lambda: theory.false_negative(40, 30, 10, 41), "v must be <= a"),
-    (lambda: theory.union_false_match(100, 10, 5, 3, 2, form="both"), "form must be"),
-    (lambda: theory.union_false_match(100, 10, 5, 3, 2, size="mean"), "size must be"),
-    (lambda: theory.union_size_pmf(100, 5, 2.0), "M must be an int"),
-    (lambda: theory.threshold_analysis(sparsity=[0.0, 0.1]), "sparsity must lie"),
-    (lambda: theory.overlap_set_size(10, 11, 2, 3), "a must be <= n"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: theory.false_match(100, 10, 20, 21), "theta must be <= s"),
+        (lambda: theory.false_match(100, 101, 20, 10), "a must be <= n"),
+        (lambda: theory.false_match(100.0, 10, 20, 10), "n must be an integer"),
+        (lambda: theory.false_match(100, 10, -3, 1), "s must be >= 0"),
+        (lambda: theory.false_match(100, 10, 20, 10.5, exact=True), "theta must be an int"),
+        (lambda: theory.false_negative(20, 30, 10, 5), "s must be <= a"),
+        (lambda: theory.false_negative(40, 30, 10, 41), "v must be <= a"),
+        (lambda: theory.union_false_match(100, 10, 5, 3, 2, form="both"), "form must be"),
+        (lambda: theory.union_false_match(100, 10, 5, 3, 2, size="mean"), "size must be"),
+        (lambda: theory.union_size_pmf(100, 5, 2.0), "M must be an int"),
+        (lambda: theory.threshold_analysis(sparsity=[0.0, 0.1]), "sparsity must lie"),
+        (lambda: theory.overlap_set_size(10, 11, 2, 3), "a must be <= n"),
+    ],
+)
 def test_bad_input_names_the_argument(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
@@ -181,10 +200,17 @@ def _exact_log(p: Fraction) -> float:
     return math.log((p.numerator << shift) // p.denominator) - shift * math.log(2)
 
 
-@pytest.mark.parametrize("n, a, s, theta", [
-    (10**12, 200, 30, 2), (10**12, 2000, 40, 3), (10**12, 40, 40, 1),
-    (10**18, 100, 50, 1), (10**18, 1000, 30, 2), (2**62 + 12345, 300, 20, 1),
-])
+@pytest.mark.parametrize(
+    "n, a, s, theta",
+    [
+        (10**12, 200, 30, 2),
+        (10**12, 2000, 40, 3),
+        (10**12, 40, 40, 1),
+        (10**18, 100, 50, 1),
+        (10**18, 1000, 30, 2),
+        (2**62 + 12345, 300, 20, 1),
+    ],
+)
 def test_false_match_is_accurate_for_huge_n(n, a, s, theta):
     # log-gamma sums lose n log n * 2**-53: a relative error of 2.7e-3 at 1e12, 1e12 at 1e18
     exact = _exact_false_match(n, a, s, theta)

@@ -17,8 +17,19 @@ from test_network import networks
 import sdrnet.core.parallel as parallel
 from dendrites import kernels as dendrite_kernels
 from dendrites.neuron import overlap_histogram, segment_matches
-from sdrnet.core import (Events, Layer, LIFParams, Network, Synapses, get_cache_size, get_num_threads, overlap,
-                         propagate, set_cache_size, set_num_threads)
+from sdrnet.core import (
+    Events,
+    Layer,
+    LIFParams,
+    Network,
+    Synapses,
+    get_cache_size,
+    get_num_threads,
+    overlap,
+    propagate,
+    set_cache_size,
+    set_num_threads,
+)
 
 pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 numba threads")
 
@@ -36,6 +47,7 @@ def num_threads(n):
 @contextmanager
 def forced_blocks(n_blocks):
     """Force the number of cache blocks (at most one per post) that propagate, overlap and Network plan."""
+
     def planned(n_post, *args):
         return max(1, min(n_blocks, n_post))
 
@@ -128,9 +140,14 @@ def propagations(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**31)))
     n_pre, n_post = draw(st.integers(1, 40)), draw(st.integers(1, 300))
     n_steps, n_samples = draw(st.integers(0, 12)), draw(st.integers(1, 3))
-    syn = Synapses.random_erdos_renyi(n_pre, n_post, draw(st.sampled_from([0.05, 0.3, 1.0])), rng,
-                                      weight=lambda r, n: r.normal(0, 1, n),
-                                      max_delay=draw(st.sampled_from([None, 0, 5, 30])))
+    syn = Synapses.random_erdos_renyi(
+        n_pre,
+        n_post,
+        draw(st.sampled_from([0.05, 0.3, 1.0])),
+        rng,
+        weight=lambda r, n: r.normal(0, 1, n),
+        max_delay=draw(st.sampled_from([None, 0, 5, 30])),
+    )
     x = np.where(rng.random((n_steps, n_samples, n_pre)) < 0.3, rng.normal(0, 1, (n_steps, n_samples, n_pre)), 0)
     return Events.from_dense(x.astype(np.float32)), syn, draw(st.sampled_from([None, 3]))
 
@@ -211,9 +228,20 @@ def test_dendrite_kernels_give_the_same_matches_on_every_split(monkeypatch, rng)
     indices, ptr = np.concatenate(inputs).astype(np.int64), np.array([0, 60, 120, 180])
 
     def matches(j0, j1):
-        return dendrite_kernels.segment_matches_kernel(indices, ptr, 0, 3, syn.indptr, syn.post, j0, j1,
-                                                       j1 - j0 == 2000, 4, np.zeros(j1 - j0, np.uint8),
-                                                       np.full(300, -1, np.int64))
+        return dendrite_kernels.segment_matches_kernel(
+            indices,
+            ptr,
+            0,
+            3,
+            syn.indptr,
+            syn.post,
+            j0,
+            j1,
+            j1 - j0 == 2000,
+            4,
+            np.zeros(j1 - j0, np.uint8),
+            np.full(300, -1, np.int64),
+        )
 
     want_sample, want_segment, _ = matches(0, 2000)
     assert want_sample.size > 100

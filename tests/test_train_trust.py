@@ -14,25 +14,49 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("spikingjelly")
 
+from snn_fixtures import interrupt_at_epoch  # noqa: E402
+
 import snn.train as trainer  # noqa: E402
 from sdrnet.core import Events  # noqa: E402
 from snn import data  # noqa: E402
 from snn.delays import sigma_at  # noqa: E402
-from snn.train import (CheckpointError, TrainConfig, TrainingDiverged, load_checkpoint, load_model, main,  # noqa: E402
-                       train)
-from snn_fixtures import interrupt_at_epoch  # noqa: E402
+from snn.train import CheckpointError, TrainConfig, TrainingDiverged, load_checkpoint, load_model, main, train  # noqa: E402
 
-BASE = dict(dataset="synthetic", n_hidden=8, n_layers=1, max_delay=4, epochs=3, batch_size=32,
-            synthetic_samples=120, dropout=0.0, progress=False)
-CLI = ["--recipe", "synthetic", "--no-progress", "--epochs", "3", "--batch-size", "32", "--set", "n_hidden=8",
-       "--set", "n_layers=1", "--set", "max_delay=4", "--set", "synthetic_samples=120"]
+BASE = dict(
+    dataset="synthetic",
+    n_hidden=8,
+    n_layers=1,
+    max_delay=4,
+    epochs=3,
+    batch_size=32,
+    synthetic_samples=120,
+    dropout=0.0,
+    progress=False,
+)
+CLI = [
+    "--recipe",
+    "synthetic",
+    "--no-progress",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "32",
+    "--set",
+    "n_hidden=8",
+    "--set",
+    "n_layers=1",
+    "--set",
+    "max_delay=4",
+    "--set",
+    "synthetic_samples=120",
+]
 
 
 def _tiny(**kw):
     return TrainConfig(**{**BASE, **kw})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sets():
     """A short timing task (30 steps, 28 channels): the library-level runs take a fraction of a second."""
     full = data.timing_task(n_samples=120, seed=0, n_steps=30, n_units=140)
@@ -101,14 +125,17 @@ def test_a_checkpoint_carrying_code_is_refused_not_run(tmp_path):
 def test_damaged_checkpoints_name_the_file_and_the_damage(tmp_path):
     _train(_tiny(epochs=1), tmp_path / "run")
     good = (tmp_path / "run" / "best.pt").read_bytes()
-    cases = {"empty.pt": (b"", "empty"), "half.pt": (good[:len(good) // 2], "truncated"),
-             "text.pt": (b'{"model": 1}', "not a checkpoint written by torch.save")}
+    cases = {
+        "empty.pt": (b"", "empty"),
+        "half.pt": (good[: len(good) // 2], "truncated"),
+        "text.pt": (b'{"model": 1}', "not a checkpoint written by torch.save"),
+    }
     with zipfile.ZipFile(tmp_path / "run" / "best.pt") as archive:
         member = max(archive.infolist(), key=lambda i: i.file_size)  # a weight tensor
     at = member.header_offset
-    at += 30 + int.from_bytes(good[at + 26:at + 28], "little") + int.from_bytes(good[at + 28:at + 30], "little")
+    at += 30 + int.from_bytes(good[at + 26 : at + 28], "little") + int.from_bytes(good[at + 28 : at + 30], "little")
     flipped = bytearray(good)
-    flipped[at + member.file_size // 2:at + member.file_size // 2 + 4] = b"\xff\xff\xff\xff"
+    flipped[at + member.file_size // 2 : at + member.file_size // 2 + 4] = b"\xff\xff\xff\xff"
     cases["flipped.pt"] = (bytes(flipped), "corrupted")
     for name, (content, what) in cases.items():
         (tmp_path / name).write_bytes(content)
@@ -141,8 +168,10 @@ def test_resume_with_dropout_is_bit_exact(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "snn_loss", real_loss)
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 0
     _train(cfg, tmp_path / "cut", resume=True)
-    _assert_same_run(torch.load(tmp_path / "full" / "last.pt", weights_only=True),
-                     torch.load(tmp_path / "cut" / "last.pt", weights_only=True))
+    _assert_same_run(
+        torch.load(tmp_path / "full" / "last.pt", weights_only=True),
+        torch.load(tmp_path / "cut" / "last.pt", weights_only=True),
+    )
 
 
 def test_resume_refuses_another_configuration_or_a_missing_run(tmp_path):
@@ -151,8 +180,14 @@ def test_resume_refuses_another_configuration_or_a_missing_run(tmp_path):
     with pytest.raises(ValueError, match="lr_weights=0.001 there, 0.002 now; seed=0 there, 1 now") as err:
         _train(_tiny(epochs=2, seed=1, lr_weights=2e-3), tmp_path / "run", resume=True)
     assert "dropout" not in str(err.value)
-    for key, value in (("batch_size", 16), ("dropout", 0.2), ("delays", "random"), ("max_delay", 6),
-                       ("synthetic_samples", 150), ("epochs", 4)):
+    for key, value in (
+        ("batch_size", 16),
+        ("dropout", 0.2),
+        ("delays", "random"),
+        ("max_delay", 6),
+        ("synthetic_samples", 150),
+        ("epochs", 4),
+    ):
         with pytest.raises(ValueError, match=f"{key}="):
             _train(_tiny(**{"epochs": 2, key: value}), tmp_path / "run", resume=True)
     # where and how visibly it runs may change
@@ -230,8 +265,7 @@ def test_schedules_best_epoch_and_the_console_agree_with_the_recipe(tmp_path, ca
     """lr_weights sets the one-cycle peak (5×), metrics log each epoch's own rates, σ shrinks even in 3
     epochs, and best_epoch is the same 1-based number in results.json and on the console."""
     out = tmp_path / "run"
-    status, stdout, _ = _cli([*CLI, "--set", "lr_weights=0.002", "--set", "lr_delays=0.05", "--out", str(out)],
-                             capsys)
+    status, stdout, _ = _cli([*CLI, "--set", "lr_weights=0.002", "--set", "lr_delays=0.05", "--out", str(out)], capsys)
     assert status == 0
     hist = json.loads((out / "metrics.json").read_text())
     for e, row in enumerate(hist):
@@ -279,10 +313,15 @@ def test_a_sample_longer_than_max_steps_is_refused_before_any_batch(tmp_path, mo
     """One spike at 60,000 s (6·10⁶ steps of 10 ms) would need a ~100 GB dense batch."""
     sets = dict(_sets())
     ev = sets["test"].events
-    late = Events(np.concatenate([ev.time, [6_000_000]]), np.concatenate([ev.unit, [3]]),
-                  np.concatenate([ev.value, [1.0]]).astype(ev.value.dtype),
-                  np.concatenate([ev.sample_ptr[:-1], [ev.sample_ptr[-1], ev.sample_ptr[-1] + 1]]),
-                  n_steps=6_000_001, n_units=ev.n_units, dt=ev.dt)
+    late = Events(
+        np.concatenate([ev.time, [6_000_000]]),
+        np.concatenate([ev.unit, [3]]),
+        np.concatenate([ev.value, [1.0]]).astype(ev.value.dtype),
+        np.concatenate([ev.sample_ptr[:-1], [ev.sample_ptr[-1], ev.sample_ptr[-1] + 1]]),
+        n_steps=6_000_001,
+        n_units=ev.n_units,
+        dt=ev.dt,
+    )
     sets["test"] = data.SpikeDataset(late, np.concatenate([sets["test"].labels, [0]]), sets["test"].n_classes)
 
     def no_batches(*args, **kwargs):
@@ -293,16 +332,19 @@ def test_a_sample_longer_than_max_steps_is_refused_before_any_batch(tmp_path, mo
         train(_tiny(), tmp_path / "run", datasets=sets)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--device", "cuda"], "no CUDA GPU"),
-    (["--config", "missing.yaml"], "missing.yaml: no such file"),
-    (["--set", "epochs=abc"], "epochs must be int"),
-    (["--set", "lr_weights=nan"], "lr_weights must be finite"),
-    (["--set", "dropout=abc"], "dropout must be float"),
-    (["--set", "synthetic_samples=5"], "split is empty"),
-    (["--epochs", "x"], "invalid int value"),
-    (["--resume"], "no run to resume"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--device", "cuda"], "no CUDA GPU"),
+        (["--config", "missing.yaml"], "missing.yaml: no such file"),
+        (["--set", "epochs=abc"], "epochs must be int"),
+        (["--set", "lr_weights=nan"], "lr_weights must be finite"),
+        (["--set", "dropout=abc"], "dropout must be float"),
+        (["--set", "synthetic_samples=5"], "split is empty"),
+        (["--epochs", "x"], "invalid int value"),
+        (["--resume"], "no run to resume"),
+    ],
+)
 def test_command_line_errors_are_one_line_and_status_2(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.chdir(tmp_path)
@@ -350,5 +392,6 @@ def test_ctrl_c_exits_130_with_an_intact_checkpoint_that_resumes(tmp_path, monke
     undo()
     status, stdout, _ = _cli([*CLI, "--set", "dropout=0.1", "--out", str(out), "--resume"], capsys)
     assert status == 0 and "test accuracy" in stdout
-    _assert_same_run(load_checkpoint(tmp_path / "full" / "last.pt", required=()),
-                     load_checkpoint(out / "last.pt", required=()))
+    _assert_same_run(
+        load_checkpoint(tmp_path / "full" / "last.pt", required=()), load_checkpoint(out / "last.pt", required=())
+    )

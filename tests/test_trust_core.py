@@ -5,28 +5,32 @@ import pickle
 
 import numpy as np
 import pytest
-
 from reference import propagate_ref
+
 from sdrnet.core import Events, Synapses, overlap, propagate
 
 INT32_MAX = 2**31 - 1
 
 
 # ---------------------------------------------------------------------------- nothing wraps into int32
-@pytest.mark.parametrize("call, match", [
-    (lambda: Events.from_spike_times([3.0], [0], dt=1e-9, n_units=1), r"step 3000000000 .*use a larger dt"),
-    (lambda: Events.from_spike_times([1e300], [0], dt=1e-300, n_units=1), r"step inf"),
-    (lambda: Events([2**32 + 5], [0], n_steps=2**33, n_units=1), r"n_steps must be <= 2147483647"),
-    (lambda: Events([0], [2**31], n_steps=1, n_units=2**31 + 1), r"n_units must be <= 2147483647"),
-    (lambda: Events([0], [2**31], n_steps=1, n_units=3), r"unit must be < 3"),
-    (lambda: Events(np.array([2**63 + 1], np.uint64), [0], n_steps=5, n_units=1), r"time must be < 5"),
-    (lambda: Events([0], [0], None, np.array([0, 2**64 - 1], np.uint64), n_steps=1, n_units=1), "sample_ptr"),
-    (lambda: Synapses([0, 1], [2**32 + 3], n_post=2**32 + 4), r"n_post must be <= 2147483647"),
-    (lambda: Synapses([0, 1], [2**32 + 3], n_post=4), r"post must be < 4"),
-    (lambda: Synapses(np.array([0, 2**64 - 1], np.uint64), [0], n_post=1), "indptr must be non-decreasing"),
-    (lambda: Synapses.from_edges([0], [0], n_pre=2**31, n_post=1), r"n_pre must be <= 2147483647"),
-    (lambda: Synapses.from_edges([0], [0], n_pre=1, n_post=2**31), r"n_post must be <= 2147483647"),
-], ids=[f"case{i}" for i in range(12)])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: Events.from_spike_times([3.0], [0], dt=1e-9, n_units=1), r"step 3000000000 .*use a larger dt"),
+        (lambda: Events.from_spike_times([1e300], [0], dt=1e-300, n_units=1), r"step inf"),
+        (lambda: Events([2**32 + 5], [0], n_steps=2**33, n_units=1), r"n_steps must be <= 2147483647"),
+        (lambda: Events([0], [2**31], n_steps=1, n_units=2**31 + 1), r"n_units must be <= 2147483647"),
+        (lambda: Events([0], [2**31], n_steps=1, n_units=3), r"unit must be < 3"),
+        (lambda: Events(np.array([2**63 + 1], np.uint64), [0], n_steps=5, n_units=1), r"time must be < 5"),
+        (lambda: Events([0], [0], None, np.array([0, 2**64 - 1], np.uint64), n_steps=1, n_units=1), "sample_ptr"),
+        (lambda: Synapses([0, 1], [2**32 + 3], n_post=2**32 + 4), r"n_post must be <= 2147483647"),
+        (lambda: Synapses([0, 1], [2**32 + 3], n_post=4), r"post must be < 4"),
+        (lambda: Synapses(np.array([0, 2**64 - 1], np.uint64), [0], n_post=1), "indptr must be non-decreasing"),
+        (lambda: Synapses.from_edges([0], [0], n_pre=2**31, n_post=1), r"n_pre must be <= 2147483647"),
+        (lambda: Synapses.from_edges([0], [0], n_pre=1, n_post=2**31), r"n_post must be <= 2147483647"),
+    ],
+    ids=[f"case{i}" for i in range(12)],
+)
 def test_sizes_beyond_int32_are_refused(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -36,8 +40,14 @@ def test_largest_int32_sizes_are_kept_exactly():
     ev = Events([INT32_MAX - 1], [INT32_MAX - 1], n_steps=INT32_MAX, n_units=INT32_MAX)
     assert ev.time.tolist() == [INT32_MAX - 1] and ev.unit.tolist() == [INT32_MAX - 1]
     # the within-sample order key time * n_units + unit stays exact at the largest sizes
-    big = Events([INT32_MAX - 1, 0, INT32_MAX - 1], [0, INT32_MAX - 1, INT32_MAX - 2], None, [0, 3],
-                 n_steps=INT32_MAX, n_units=INT32_MAX)
+    big = Events(
+        [INT32_MAX - 1, 0, INT32_MAX - 1],
+        [0, INT32_MAX - 1, INT32_MAX - 2],
+        None,
+        [0, 3],
+        n_steps=INT32_MAX,
+        n_units=INT32_MAX,
+    )
     assert big.time.tolist() == [0, INT32_MAX - 1, INT32_MAX - 1]
     assert big.unit.tolist() == [INT32_MAX - 1, 0, INT32_MAX - 2]
     # the same (time, unit) in two samples is two events, one per sample
@@ -54,8 +64,19 @@ def _small():
     return ev, syn
 
 
-@pytest.mark.parametrize("which, name", [(0, "time"), (0, "unit"), (0, "value"), (0, "sample_ptr"),
-                                         (1, "indptr"), (1, "post"), (1, "weight"), (1, "delay")])
+@pytest.mark.parametrize(
+    "which, name",
+    [
+        (0, "time"),
+        (0, "unit"),
+        (0, "value"),
+        (0, "sample_ptr"),
+        (1, "indptr"),
+        (1, "post"),
+        (1, "weight"),
+        (1, "delay"),
+    ],
+)
 def test_stored_arrays_are_read_only(which, name):
     obj = _small()[which]
     arr = getattr(obj, name)
@@ -114,8 +135,11 @@ def test_kernel_entries_check_bounds():
 
 
 # ---------------------------------------------------------------------------- float32 values
-@pytest.mark.parametrize("bad, what", [(1e39, "overflows float32"), (-1e39, "overflows float32"),
-                                       (1e-50, "underflows to 0 in float32")], ids=["big", "-big", "tiny"])
+@pytest.mark.parametrize(
+    "bad, what",
+    [(1e39, "overflows float32"), (-1e39, "overflows float32"), (1e-50, "underflows to 0 in float32")],
+    ids=["big", "-big", "tiny"],
+)
 def test_values_that_float32_cannot_hold_are_refused(bad, what):
     with pytest.raises(ValueError, match=rf"value\[1\] = .* {what}"):
         Events([0, 1], [0, 0], [1.0, bad], n_steps=2, n_units=1)
@@ -133,12 +157,15 @@ def test_float32_extremes_that_fit_are_kept():
 
 
 # ---------------------------------------------------------------------------- exact kwta, one validation
-@pytest.mark.parametrize("x", [
-    np.array([2**53 + 1, 2**53, 2**53 + 2, 5, 2**53 + 1], np.int64),  # float64 sees 2**53 + 1 == 2**53
-    np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, np.iinfo(np.int64).max - 1], np.int64),
-    np.array([2**64 - 1, 2**63, 3, 2**64 - 2], np.uint64),
-    np.array([[-(2**60) - 1, -(2**60), 7], [2**62 + 3, 2**62 + 2, 2**62 + 3]], np.int64),
-])
+@pytest.mark.parametrize(
+    "x",
+    [
+        np.array([2**53 + 1, 2**53, 2**53 + 2, 5, 2**53 + 1], np.int64),  # float64 sees 2**53 + 1 == 2**53
+        np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, np.iinfo(np.int64).max - 1], np.int64),
+        np.array([2**64 - 1, 2**63, 3, 2**64 - 2], np.uint64),
+        np.array([[-(2**60) - 1, -(2**60), 7], [2**62 + 3, 2**62 + 2, 2**62 + 3]], np.int64),
+    ],
+)
 def test_kwta_is_exact_on_wide_integers(x):
     from sdrnet.core import kwta
 
@@ -171,18 +198,21 @@ def test_from_networkx_validates_delays_like_the_constructor():
     assert Synapses.from_networkx(g).delay_matrix()[0, 1] == 7
 
 
-@pytest.mark.parametrize("kwargs, err, match", [
-    (dict(decay_input="False"), TypeError, "decay_input must be a bool"),
-    (dict(decay_input=0), TypeError, "decay_input must be a bool"),
-    (dict(tau="2"), TypeError, "tau must be a real number"),
-    (dict(tau=True), TypeError, "tau must be a real number"),
-    (dict(v_threshold=None), TypeError, "v_threshold must be a real number"),
-    (dict(v_threshold="1"), TypeError, "v_threshold must be a real number"),
-    (dict(v_reset="0"), TypeError, "v_reset must be a real number"),
-    (dict(v_reset=1e39), ValueError, "v_reset = 1e.39 cannot be held in float32"),
-    (dict(v_threshold=-1e39), ValueError, "v_threshold = -1e.39 cannot be held in float32"),
-    (dict(tau=10**400), ValueError, "tau = 1000.* cannot be held in float32"),
-])
+@pytest.mark.parametrize(
+    "kwargs, err, match",
+    [
+        (dict(decay_input="False"), TypeError, "decay_input must be a bool"),
+        (dict(decay_input=0), TypeError, "decay_input must be a bool"),
+        (dict(tau="2"), TypeError, "tau must be a real number"),
+        (dict(tau=True), TypeError, "tau must be a real number"),
+        (dict(v_threshold=None), TypeError, "v_threshold must be a real number"),
+        (dict(v_threshold="1"), TypeError, "v_threshold must be a real number"),
+        (dict(v_reset="0"), TypeError, "v_reset must be a real number"),
+        (dict(v_reset=1e39), ValueError, "v_reset = 1e.39 cannot be held in float32"),
+        (dict(v_threshold=-1e39), ValueError, "v_threshold = -1e.39 cannot be held in float32"),
+        (dict(tau=10**400), ValueError, "tau = 1000.* cannot be held in float32"),
+    ],
+)
 def test_lif_params_require_real_types(kwargs, err, match):
     from sdrnet.core import LIFParams
 
@@ -325,12 +355,20 @@ def test_erdos_renyi_rows_are_binomial_and_uniform(p):
     s = Synapses.random_erdos_renyi(n_pre, n_post, p, np.random.default_rng(int(p * 10)))
     adj = s.to_dense() != 0
     assert adj.sum() == s.nnz  # no multapses
-    assert _pvalue(np.bincount(s.fan_out(), minlength=n_post + 1), n_pre * binom(n_post, p).pmf(np.arange(n_post + 1))) > 1e-3
+    assert (
+        _pvalue(np.bincount(s.fan_out(), minlength=n_post + 1), n_pre * binom(n_post, p).pmf(np.arange(n_post + 1)))
+        > 1e-3
+    )
     assert _pvalue(s.fan_in(), np.full(n_post, s.nnz / n_post)) > 1e-3  # given nnz, targets are uniform
     # pairs of targets are independent: both j and j' are hit with probability p², for every pair
     both = (adj[:, :-1] & adj[:, 1:]).sum(0)
-    assert _pvalue(np.append(both, n_pre * (n_post - 1) - both.sum()),
-                   np.append(np.full(n_post - 1, n_pre * p * p), n_pre * (n_post - 1) * (1 - p * p))) > 1e-3
+    assert (
+        _pvalue(
+            np.append(both, n_pre * (n_post - 1) - both.sum()),
+            np.append(np.full(n_post - 1, n_pre * p * p), n_pre * (n_post - 1) * (1 - p * p)),
+        )
+        > 1e-3
+    )
 
 
 def test_erdos_renyi_memory_is_proportional_to_its_synapses():

@@ -15,14 +15,55 @@ results for every thread count, in blocks sized for the L2 cache (`set_cache_siz
 
 from .events import Events
 from .network import Layer, Network, NetworkState
-from .neurons import (Brian2Model, CubaLIFParams, CubaLIFState, IFParams, IFState, LIFParams, LIFState, NeuronModel,
-                      cuba_lif_step, if_step, lif_step, neuron_from_nir)
-from .protocol import CoreModel, RunResult, register_core, registered_cores, to_core
-from .parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
+from .neurons import (
+    Brian2Model,
+    CubaLIFParams,
+    CubaLIFState,
+    IFParams,
+    IFState,
+    LIFParams,
+    LIFState,
+    NeuronModel,
+    cuba_lif_step,
+    if_step,
+    lif_step,
+    neuron_from_nir,
+)
 from .ops import MatmulResult, kwta, overlap, propagate, sparse_matmul
+from .parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
+from .protocol import CoreModel, RunResult, register_core, registered_cores, to_core
 from .synapses import Synapses
 
-__all__ = ["Events", "Synapses", "propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "Network", "Layer",
-           "NetworkState", "CoreModel", "to_core", "register_core", "registered_cores",
-           "LIFParams", "IFParams", "CubaLIFParams", "NeuronModel", "LIFState", "IFState", "CubaLIFState", "Brian2Model",
-           "lif_step", "if_step", "cuba_lif_step", "neuron_from_nir", "RunResult", "set_num_threads", "get_num_threads", "set_cache_size", "get_cache_size"]
+__all__ = [
+    "Events",
+    "Synapses",
+    "propagate",
+    "overlap",
+    "kwta",
+    "sparse_matmul",
+    "MatmulResult",
+    "Network",
+    "Layer",
+    "NetworkState",
+    "CoreModel",
+    "to_core",
+    "register_core",
+    "registered_cores",
+    "LIFParams",
+    "IFParams",
+    "CubaLIFParams",
+    "NeuronModel",
+    "LIFState",
+    "IFState",
+    "CubaLIFState",
+    "Brian2Model",
+    "lif_step",
+    "if_step",
+    "cuba_lif_step",
+    "neuron_from_nir",
+    "RunResult",
+    "set_num_threads",
+    "get_num_threads",
+    "set_cache_size",
+    "get_cache_size",
+]

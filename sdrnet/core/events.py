@@ -46,8 +46,7 @@ class Events:
 
     __slots__ = ("_time", "_unit", "_value", "_sample_ptr", "_n_steps", "_n_units", "_dt")
 
-    def __init__(self, time, unit, value=None, sample_ptr=None, *, n_steps: int, n_units: int,
-                 dt: float | None = None):
+    def __init__(self, time, unit, value=None, sample_ptr=None, *, n_steps: int, n_units: int, dt: float | None = None):
         n_steps = check_size32("n_steps", n_steps)
         n_units = check_size32("n_units", n_units, 1)
         time = as_array("time", time, kind="i", ndim=1)
@@ -79,8 +78,10 @@ class Events:
 
     def __reduce__(self):
         """Pickle through the constructor, so an unpickled `Events` is validated and immutable too."""
-        return (partial(Events, n_steps=self._n_steps, n_units=self._n_units, dt=self._dt),
-                (self._time, self._unit, self._value, self._sample_ptr))
+        return (
+            partial(Events, n_steps=self._n_steps, n_units=self._n_units, dt=self._dt),
+            (self._time, self._unit, self._value, self._sample_ptr),
+        )
 
     time = property(lambda self: self._time, doc="Time step of each event, int32 [E] (read-only).")
     unit = property(lambda self: self._unit, doc="Unit of each event, int32 [E] (read-only).")
@@ -119,8 +120,9 @@ class Events:
         times_list = [times] if single else list(times)
         units_list = [units] if single else list(units)
         if len(times_list) != len(units_list):
-            raise ValueError(f"times and units must hold the same number of samples, "
-                             f"got {len(times_list)} and {len(units_list)}")
+            raise ValueError(
+                f"times and units must hold the same number of samples, got {len(times_list)} and {len(units_list)}"
+            )
         steps, unit_arrays = [], []
         for i, (t, u) in enumerate(zip(times_list, units_list)):
             t = as_array(f"times[{i}]", t, kind="f", ndim=1).astype(np.float64)
@@ -156,9 +158,15 @@ class Events:
                 raise ValueError(f"samples[{i}] has dt={e.dt}, samples[0] has {samples[0].dt}")
         offsets = np.cumsum([0] + [e.n_events for e in samples[:-1]])
         ptr = np.concatenate([[0]] + [e.sample_ptr[1:] + o for e, o in zip(samples, offsets)])
-        return cls(np.concatenate([e.time for e in samples]), np.concatenate([e.unit for e in samples]),
-                   np.concatenate([e.value for e in samples]), ptr,
-                   n_steps=max(e.n_steps for e in samples), n_units=samples[0].n_units, dt=samples[0].dt)
+        return cls(
+            np.concatenate([e.time for e in samples]),
+            np.concatenate([e.unit for e in samples]),
+            np.concatenate([e.value for e in samples]),
+            ptr,
+            n_steps=max(e.n_steps for e in samples),
+            n_units=samples[0].n_units,
+            dt=samples[0].dt,
+        )
 
     # ------------------------------------------------------------------ views
     @property
@@ -186,8 +194,9 @@ class Events:
         starts, stops = self.sample_ptr[idx], self.sample_ptr[idx + 1]
         sel = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]) if idx.size else np.zeros(0, np.int64)
         ptr = np.concatenate([[0], np.cumsum(stops - starts)])
-        return Events(self.time[sel], self.unit[sel], self.value[sel], ptr,
-                      n_steps=self.n_steps, n_units=self.n_units, dt=self.dt)
+        return Events(
+            self.time[sel], self.unit[sel], self.value[sel], ptr, n_steps=self.n_steps, n_units=self.n_units, dt=self.dt
+        )
 
     def window(self, start: int, stop: int) -> Events:
         """The steps ``[start, stop)`` of every sample as events of ``stop - start`` steps (times shifted by
@@ -197,13 +206,22 @@ class Events:
         keep = (self.time >= start) & (self.time < stop)
         counts = np.bincount(self.sample_ids()[keep], minlength=self.n_samples)
         ptr = np.concatenate([[0], np.cumsum(counts)])
-        return Events(self.time[keep] - start, self.unit[keep], self.value[keep], ptr,
-                      n_steps=stop - start, n_units=self.n_units, dt=self.dt)
+        return Events(
+            self.time[keep] - start,
+            self.unit[keep],
+            self.value[keep],
+            ptr,
+            n_steps=stop - start,
+            n_units=self.n_units,
+            dt=self.dt,
+        )
 
     def __repr__(self) -> str:
         dt = "" if self.dt is None else f", dt={self.dt:g}"
-        return (f"Events(n_samples={self.n_samples}, n_steps={self.n_steps}, n_units={self.n_units}, "
-                f"n_events={self.n_events}{dt})")
+        return (
+            f"Events(n_samples={self.n_samples}, n_steps={self.n_steps}, n_units={self.n_units}, "
+            f"n_events={self.n_events}{dt})"
+        )
 
     # ------------------------------------------------------------------ conversions
     def to_dense(self, dtype=np.float32) -> np.ndarray:
@@ -229,21 +247,36 @@ class Events:
         starts = np.flatnonzero(first)
         value = np.add.reduceat(self.value.astype(np.float64), starts).astype(np.float32)
         ptr = np.searchsorted(starts, self.sample_ptr)
-        return Events(self.time[starts], self.unit[starts], value, ptr,
-                      n_steps=self.n_steps, n_units=self.n_units, dt=self.dt)
+        return Events(
+            self.time[starts], self.unit[starts], value, ptr, n_steps=self.n_steps, n_units=self.n_units, dt=self.dt
+        )
 
     def rebin(self, factor: int) -> Events:
         """Coarser time grid: step ``t`` goes to ``t // factor``; values in one new step add up."""
         factor = check_int("factor", factor, 1)
         dt = None if self.dt is None else self.dt * factor
-        return Events(self.time // factor, self.unit, self.value, self.sample_ptr,
-                      n_steps=-(-self.n_steps // factor), n_units=self.n_units, dt=dt).coalesce()
+        return Events(
+            self.time // factor,
+            self.unit,
+            self.value,
+            self.sample_ptr,
+            n_steps=-(-self.n_steps // factor),
+            n_units=self.n_units,
+            dt=dt,
+        ).coalesce()
 
     def pool_units(self, factor: int) -> Events:
         """Sum-pool neighbouring units: unit ``u`` goes to ``u // factor`` (700 SHD channels, 5 → 140)."""
         factor = check_int("factor", factor, 1)
-        return Events(self.time, self.unit // factor, self.value, self.sample_ptr,
-                      n_steps=self.n_steps, n_units=-(-self.n_units // factor), dt=self.dt).coalesce()
+        return Events(
+            self.time,
+            self.unit // factor,
+            self.value,
+            self.sample_ptr,
+            n_steps=self.n_steps,
+            n_units=-(-self.n_units // factor),
+            dt=self.dt,
+        ).coalesce()
 
     # ------------------------------------------------------------------ internals
     def _key(self) -> np.ndarray:
@@ -278,8 +311,10 @@ def _steps(name: str, t: np.ndarray, dt: float) -> np.ndarray:
         steps = np.floor(t / dt)
     if steps.size and steps.max() >= INT32_MAX:
         i = int(np.argmax(steps))
-        raise ValueError(f"{name} has a spike at {t[i]:g} s (position {i}), in step {steps[i]:.0f} with dt={dt:g}: "
-                         f"an Events grid holds at most {INT32_MAX} steps (int32 times); use a larger dt")
+        raise ValueError(
+            f"{name} has a spike at {t[i]:g} s (position {i}), in step {steps[i]:.0f} with dt={dt:g}: "
+            f"an Events grid holds at most {INT32_MAX} steps (int32 times); use a larger dt"
+        )
     return steps.astype(np.int64)
 
 

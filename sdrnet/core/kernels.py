@@ -37,8 +37,9 @@ def _prefetch(typingctx, arr, idx):
         data = context.make_array(signature.args[0])(context, builder, args[0]).data
         ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
         i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]),
-                                            "llvm.prefetch.p0i8")
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
 
@@ -91,8 +92,9 @@ def _segment(indptr, post, offsets, bounds, i, c):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def propagate_kernel(time, unit, value, sample_ptr, indptr, post, weight, delay, has_delay, max_delay, offsets, bounds,
-                     out):
+def propagate_kernel(
+    time, unit, value, sample_ptr, indptr, post, weight, delay, has_delay, max_delay, offsets, bounds, out
+):
     """``out[t + d_k, b, post_k] += w_k · x`` for every event ``(t, i, x)`` of sample ``b`` and synapse ``k``
     of row ``i`` (arrivals at or after ``out.shape[0]`` are dropped). Items: (sample, block)."""
     n_steps, n_b, n_post = out.shape
@@ -251,10 +253,39 @@ def neuron_step(code, c, cur, bias, state, spiked):
 
 
 @njit(cache=True, nogil=True)
-def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
-                 indptr, post, weight, delay, has_delay, offsets, bounds, c0, c1,
-                 rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay, own_time, own_unit, own_ptr,
-                 n_ring, code, consts, bias, state, v_seq):
+def layer_kernel(
+    src_time,
+    src_unit,
+    src_value,
+    src_ptr,
+    s0,
+    s1,
+    n_steps,
+    stop,
+    indptr,
+    post,
+    weight,
+    delay,
+    has_delay,
+    offsets,
+    bounds,
+    c0,
+    c1,
+    rec_indptr,
+    rec_post,
+    rec_weight,
+    rec_delay,
+    rec_has_delay,
+    own_time,
+    own_unit,
+    own_ptr,
+    n_ring,
+    code,
+    consts,
+    bias,
+    state,
+    v_seq,
+):
     """Run one layer of neurons (`neuron_step`) over samples ``[s0, s1)`` and blocks ``[c0, c1)``.
 
     The source events ``(time, unit, value)`` of sample ``b`` are ``src_ptr[b]:src_ptr[b + 1]``, sorted by
@@ -295,11 +326,36 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
             j0, j1 = bounds[c], bounds[c + 1]
             w = j1 - j0
             width, origin = np.uint64(w), np.uint64(j0)
-            ring[:n_ring * w] = 0.0
+            ring[: n_ring * w] = 0.0
             st = state[:, b, j0:j1]
-            e = _carried(ring, slots, width, origin, src_time, src_unit, src_value, e0, e1, indptr, post, weight,
-                         delay, has_delay, offsets, bounds, c, own_time, own_unit, own_ptr[b], own_ptr[b + 1],
-                         rec_indptr, rec_post, rec_weight, rec_delay, rec_has_delay)
+            e = _carried(
+                ring,
+                slots,
+                width,
+                origin,
+                src_time,
+                src_unit,
+                src_value,
+                e0,
+                e1,
+                indptr,
+                post,
+                weight,
+                delay,
+                has_delay,
+                offsets,
+                bounds,
+                c,
+                own_time,
+                own_unit,
+                own_ptr[b],
+                own_ptr[b + 1],
+                rec_indptr,
+                rec_post,
+                rec_weight,
+                rec_delay,
+                rec_has_delay,
+            )
             for t in range(t_end):
                 slot0 = np.uint64(t % n_ring)
                 while e < e1 and src_time[e] == t:
@@ -311,7 +367,7 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                     _scatter_ring(ring, slot0, slots, width, origin, post, weight, delay, has_delay, x, k0, k1)
                     e += 1
                 row = t % n_ring * w
-                fired = neuron_step(code, consts, ring[row:row + w], bias[j0:j1], st, spiked[:w])
+                fired = neuron_step(code, consts, ring[row : row + w], bias[j0:j1], st, spiked[:w])
                 if record:
                     v_seq[t, b, j0:j1] = st[0]
                 if fired:
@@ -324,8 +380,20 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
                             s_time[n_sp], s_unit[n_sp] = t, j0 + jj
                             n_sp += 1
                             if recurrent:
-                                _scatter_ring(ring, slot1, slots, width, origin, rec_post, rec_weight, rec_delay,
-                                              rec_has_delay, one, rec_indptr[j0 + jj], rec_indptr[j0 + jj + 1])
+                                _scatter_ring(
+                                    ring,
+                                    slot1,
+                                    slots,
+                                    width,
+                                    origin,
+                                    rec_post,
+                                    rec_weight,
+                                    rec_delay,
+                                    rec_has_delay,
+                                    one,
+                                    rec_indptr[j0 + jj],
+                                    rec_indptr[j0 + jj + 1],
+                                )
             if record:
                 for t in range(t_end, n_steps):
                     v_seq[t, b, j0:j1] = st[0]
@@ -336,9 +404,34 @@ def layer_kernel(src_time, src_unit, src_value, src_ptr, s0, s1, n_steps, stop,
 
 
 @njit(cache=True, nogil=True)
-def _carried(ring, n_ring, width, origin, src_time, src_unit, src_value, e, e1, indptr, post, weight, delay,
-             has_delay, offsets, bounds, c, own_time, own_unit, o, o1, rec_indptr, rec_post, rec_weight, rec_delay,
-             rec_has_delay):
+def _carried(
+    ring,
+    n_ring,
+    width,
+    origin,
+    src_time,
+    src_unit,
+    src_value,
+    e,
+    e1,
+    indptr,
+    post,
+    weight,
+    delay,
+    has_delay,
+    offsets,
+    bounds,
+    c,
+    own_time,
+    own_unit,
+    o,
+    o1,
+    rec_indptr,
+    rec_post,
+    rec_weight,
+    rec_delay,
+    rec_has_delay,
+):
     """Deliver the events of negative steps (in flight from an earlier run) whose arrival is at step 0 or later:
     step by step, the source events, then the layer's own spikes through the recurrent synapses (one step
     later). Returns the first source event at step 0 or later."""
@@ -352,8 +445,20 @@ def _carried(ring, n_ring, width, origin, src_time, src_unit, src_value, e, e1, 
             e += 1
         while o < o1 and own_time[o] == t:
             u = own_unit[o]
-            _scatter_late(ring, t + 1, n_ring, width, origin, rec_post, rec_weight, rec_delay, rec_has_delay, one,
-                          rec_indptr[u], rec_indptr[u + 1])
+            _scatter_late(
+                ring,
+                t + 1,
+                n_ring,
+                width,
+                origin,
+                rec_post,
+                rec_weight,
+                rec_delay,
+                rec_has_delay,
+                one,
+                rec_indptr[u],
+                rec_indptr[u + 1],
+            )
             o += 1
     return e
 
@@ -419,7 +524,7 @@ def _sort_by_time(time, unit, lo, hi, n_steps):
 @njit(cache=True, nogil=True)
 def grow(a, cap):
     out = np.empty(cap, a.dtype)
-    out[:a.shape[0]] = a
+    out[: a.shape[0]] = a
     return out
 
 
@@ -447,17 +552,23 @@ def _axpy_rows(typingctx, lanes, tile, tile_off, xbuf, x_off, post, weight, k0, 
 
     def codegen(context, builder, signature, args):
         _, tile_v, tile_off_v, xbuf_v, x_off_v, post_v, weight_v, k0_v, k1_v = args
-        tile_d, xbuf_d, post_d, weight_d = (context.make_array(signature.args[i])(context, builder, v).data
-                                            for i, v in ((1, tile_v), (3, xbuf_v), (5, post_v), (6, weight_v)))
+        tile_d, xbuf_d, post_d, weight_d = (
+            context.make_array(signature.args[i])(context, builder, v).data
+            for i, v in ((1, tile_v), (3, xbuf_v), (5, post_v), (6, weight_v))
+        )
         x = builder.load(builder.bitcast(builder.gep(xbuf_d, [x_off_v]), vec.as_pointer()), align=4)
         nonzero = builder.bitcast(builder.fcmp_unordered("!=", x, ir.Constant(vec, [0.0] * n)), ir.IntType(n))
         with builder.if_then(builder.icmp_unsigned("!=", nonzero, ir.Constant(ir.IntType(n), 0))):
             with cgutils.for_range_slice(builder, k0_v, k1_v, ir.Constant(_I64, 1)) as (k, _):
                 j = builder.sext(builder.load(builder.gep(post_d, [k])), _I64)
-                w = builder.insert_element(ir.Constant(vec, ir.Undefined), builder.load(builder.gep(weight_d, [k])),
-                                           ir.Constant(ir.IntType(32), 0))
-                w = builder.shuffle_vector(w, ir.Constant(vec, ir.Undefined),
-                                           ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n))
+                w = builder.insert_element(
+                    ir.Constant(vec, ir.Undefined),
+                    builder.load(builder.gep(weight_d, [k])),
+                    ir.Constant(ir.IntType(32), 0),
+                )
+                w = builder.shuffle_vector(
+                    w, ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
+                )
                 at = builder.gep(tile_d, [builder.add(tile_off_v, builder.mul(j, ir.Constant(_I64, n)))])
                 ptr = builder.bitcast(at, vec.as_pointer())
                 builder.store(builder.fadd(builder.load(ptr, align=4), builder.fmul(w, x)), ptr, align=4)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 
 from . import kernels
-from .validation import as_array, check_int, frozen
-from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .events import Events
 from .neurons import LIFParams
+from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .protocol import CoreModel, RunResult, check_dt
 from .synapses import Synapses
+from .validation import as_array, check_int, frozen
 
 __all__ = ["Layer", "Network", "NetworkState"]
 
@@ -84,7 +84,7 @@ class NetworkState(NamedTuple):
         return self.neurons[0].shape[1]
 
 
-Record = Union[str, Sequence, dict]
+Record = str | Sequence | dict
 
 
 class Network(CoreModel):
@@ -128,14 +128,14 @@ class Network(CoreModel):
     def init_state(self, batch: int) -> NetworkState:
         """The state before the first step for ``batch`` samples: every neuron at rest, nothing in flight."""
         batch = check_int("batch", batch, 0)
-        neurons = tuple(np.repeat(plan.neuron.init_state(plan.n)[:, None, :], batch, axis=1)
-                        for plan in self._compiled)
+        neurons = tuple(np.repeat(plan.neuron.init_state(plan.n)[:, None, :], batch, axis=1) for plan in self._compiled)
         empty = (_NO_TIME, _NO_TIME, _UNIT_VALUES, np.zeros(batch + 1, np.int64))
         own = tuple(None if plan.rec_fan_out is None else empty[:2] + empty[3:] for plan in self._compiled)
         return NetworkState(0, neurons, (empty,) * len(self.layers), own)
 
-    def run(self, events: Events, state: NetworkState | None = None, n_steps: int | None = None,
-            record: Record = ()) -> RunResult:
+    def run(
+        self, events: Events, state: NetworkState | None = None, n_steps: int | None = None, record: Record = ()
+    ) -> RunResult:
         """Simulate every sample of ``events`` for ``n_steps`` steps.
 
         ``n_steps`` defaults to ``events.n_steps + latency`` for a fresh run (``state=None``), so that every
@@ -188,8 +188,9 @@ class Network(CoreModel):
             v_seq = np.empty((n_steps, n_b, plan.n), np.float32) if i in wanted else _NO_V_SEQ
             st = state.neurons[i].copy()
             carried = state.own[i] if plan.rec_fan_out is not None else None
-            s_time, s_unit, ptr = plan.run(src, n_steps, stop, st, v_seq, threads,
-                                           carried if carried is not None else _no_own(n_b))
+            s_time, s_unit, ptr = plan.run(
+                src, n_steps, stop, st, v_seq, threads, carried if carried is not None else _no_own(n_b)
+            )
             synops[i] = plan.landed(src[0], src[1], stop)
             spikes = Events(s_time, s_unit, None, ptr, n_steps=n_steps, n_units=plan.n, dt=events.dt or self.dt)
             if plan.rec_fan_out is not None:
@@ -219,12 +220,16 @@ class Network(CoreModel):
 
     def _check_state(self, state, n_samples: int) -> NetworkState:
         if not isinstance(state, NetworkState):
-            raise TypeError(f"state must be a NetworkState (from init_state or a RunResult), got "
-                            f"{type(state).__name__}")
+            raise TypeError(
+                f"state must be a NetworkState (from init_state or a RunResult), got {type(state).__name__}"
+            )
         if len(state.neurons) != len(self.layers) or any(
-                s.shape != (len(p.neuron.state_vars), n_samples, p.n) for s, p in zip(state.neurons, self._compiled)):
-            raise ValueError(f"state does not fit this network with {n_samples} samples: its neuron states have "
-                             f"shapes {[s.shape for s in state.neurons]}")
+            s.shape != (len(p.neuron.state_vars), n_samples, p.n) for s, p in zip(state.neurons, self._compiled)
+        ):
+            raise ValueError(
+                f"state does not fit this network with {n_samples} samples: its neuron states have "
+                f"shapes {[s.shape for s in state.neurons]}"
+            )
         return state
 
     def __repr__(self) -> str:
@@ -239,8 +244,9 @@ def _check_layer(i: int, layer, previous) -> None:
     if not isinstance(layer.synapses, Synapses):
         raise TypeError(f"layers[{i}].synapses must be Synapses, got {type(layer.synapses).__name__}")
     if previous is not None and layer.synapses.n_pre != previous.n:
-        raise ValueError(f"layers[{i}].synapses.n_pre ({layer.synapses.n_pre}) must equal the size of "
-                         f"layers[{i - 1}] ({previous.n})")
+        raise ValueError(
+            f"layers[{i}].synapses.n_pre ({layer.synapses.n_pre}) must equal the size of layers[{i - 1}] ({previous.n})"
+        )
     rec = layer.recurrent
     if rec is not None and (rec.n_pre, rec.n_post) != (layer.n, layer.n):
         raise ValueError(f"layers[{i}].recurrent must be {layer.n} x {layer.n}, got {rec.n_pre} x {rec.n_post}")
@@ -277,8 +283,11 @@ def _join(early, late):
     n_b = late[3].shape[0] - 1
     sample = np.concatenate([np.repeat(np.arange(n_b), np.diff(early[3])), np.repeat(np.arange(n_b), np.diff(late[3]))])
     order = np.argsort(sample, kind="stable")
-    values = (_UNIT_VALUES if late[2].shape[0] == 0 and early[2].shape[0] == 0 else
-              np.concatenate([_values(early), _values(late)])[order])
+    values = (
+        _UNIT_VALUES
+        if late[2].shape[0] == 0 and early[2].shape[0] == 0
+        else np.concatenate([_values(early), _values(late)])[order]
+    )
     ptr = early[3] + late[3]
     return (np.concatenate([early[0], late[0]])[order], np.concatenate([early[1], late[1]])[order], values, ptr)
 
@@ -307,8 +316,13 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 _NO_V_SEQ = np.zeros((0, 0, 0), np.float32)
 _UNIT_VALUES = _readonly(np.zeros(0, np.float32))  # source events without values: every spike is 1
-_NO_ROWS = (_readonly(np.zeros(1, np.int64)), _readonly(np.zeros(0, np.int32)), _readonly(np.zeros(0, np.float32)),
-            _readonly(np.zeros(0, np.uint8)), False)
+_NO_ROWS = (
+    _readonly(np.zeros(1, np.int64)),
+    _readonly(np.zeros(0, np.int32)),
+    _readonly(np.zeros(0, np.float32)),
+    _readonly(np.zeros(0, np.uint8)),
+    False,
+)
 _NO_TIME = _readonly(np.zeros(0, np.int32))
 _MAX_RING_BYTES = 1 << 30  # a recurrent layer's ring buffer (one per thread) may not exceed this
 _MAX_SLICE_BYTES = 16 << 20  # a feed-forward layer is split into blocks until each block's ring is at most this
@@ -335,10 +349,12 @@ class _LayerPlan:
         self.bias = np.ascontiguousarray(np.broadcast_to(np.asarray(layer.bias, np.float32), (n,)))
         self.n_ring = max(syn.max_delay, -1 if rec is None else 1 + rec.max_delay) + 1  # lag + delay < n_ring
         if rec is not None and self.n_ring * n * 4 > _MAX_RING_BYTES:
-            raise ValueError(f"layers[{i}] is recurrent, so its neurons share one ring buffer: {self.n_ring} steps "
-                             f"(the longest delay + 1, a recurrent one counting a step more) × {n} neurons × 4 B = "
-                             f"{self.n_ring * n * 4 / 2**20:,.0f} MiB per thread, over the "
-                             f"{_MAX_RING_BYTES >> 20} MiB allowed; shorten the delays or split the layer")
+            raise ValueError(
+                f"layers[{i}] is recurrent, so its neurons share one ring buffer: {self.n_ring} steps "
+                f"(the longest delay + 1, a recurrent one counting a step more) × {n} neurons × 4 B = "
+                f"{self.n_ring * n * 4 / 2**20:,.0f} MiB per thread, over the "
+                f"{_MAX_RING_BYTES >> 20} MiB allowed; shorten the delays or split the layer"
+            )
         self._plans: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # n_blocks -> (bounds, offsets)
 
     def blocks(self, n_samples: int, threads: int) -> tuple[np.ndarray, np.ndarray]:
@@ -355,8 +371,9 @@ class _LayerPlan:
 
     def landed(self, time, unit, stop: int) -> int:
         """Deliveries of the source events ``(time, unit)`` that arrive in ``[0, stop)``."""
-        return kernels.landed_synops(time, unit, 0, stop, self.rows[0], self.rows[3], self.rows[4],
-                                     self.synapses.max_delay)
+        return kernels.landed_synops(
+            time, unit, 0, stop, self.rows[0], self.rows[3], self.rows[4], self.synapses.max_delay
+        )
 
     def landed_own(self, time, unit, stop: int) -> int:
         """Deliveries of the layer's own spikes through its recurrent synapses (one step later) in ``[0, stop)``."""
@@ -375,9 +392,29 @@ class _LayerPlan:
 
         def part(p):
             s0, s1, c0, c1 = (*parts[p], 0, n_blocks) if by_sample else (0, n_b, *parts[p])
-            return kernels.layer_kernel(s_time, s_unit, s_value, s_ptr, s0, s1, n_steps, stop, *self.rows, offsets,
-                                        bounds, c0, c1, *self.rec_rows, *own, self.n_ring, self.code, self.consts,
-                                        self.bias, state, v_seq)
+            return kernels.layer_kernel(
+                s_time,
+                s_unit,
+                s_value,
+                s_ptr,
+                s0,
+                s1,
+                n_steps,
+                stop,
+                *self.rows,
+                offsets,
+                bounds,
+                c0,
+                c1,
+                *self.rec_rows,
+                *own,
+                self.n_ring,
+                self.code,
+                self.consts,
+                self.bias,
+                state,
+                v_seq,
+            )
 
         out = map_parts(part, len(parts))
         time = np.concatenate([o[0] for o in out]) if out else np.zeros(0, np.int32)

@@ -26,8 +26,20 @@ import numpy as np
 from .protocol import check_dt
 from .validation import check_float32, check_int
 
-__all__ = ["NeuronModel", "LIFParams", "IFParams", "CubaLIFParams", "LIFState", "IFState", "CubaLIFState",
-           "Brian2Model", "lif_step", "if_step", "cuba_lif_step", "neuron_from_nir"]
+__all__ = [
+    "NeuronModel",
+    "LIFParams",
+    "IFParams",
+    "CubaLIFParams",
+    "LIFState",
+    "IFState",
+    "CubaLIFState",
+    "Brian2Model",
+    "lif_step",
+    "if_step",
+    "cuba_lif_step",
+    "neuron_from_nir",
+]
 
 _F = np.float32
 _RESET_MECHANISMS = ("subtract", "zero", "none")  # snnTorch's reset_dict order: the kernel's codes 0, 1, 2
@@ -35,17 +47,20 @@ _RESET_MECHANISMS = ("subtract", "zero", "none")  # snnTorch's reset_dict order:
 
 class LIFState(NamedTuple):
     """State of `LIFParams` neurons: the membrane potential."""
+
     v: np.ndarray
 
 
 class IFState(NamedTuple):
     """State of `IFParams` neurons: the membrane potential."""
+
     v: np.ndarray
 
 
 class CubaLIFState(NamedTuple):
     """State of `CubaLIFParams` neurons: the membrane potential ``v`` (snnTorch ``mem``) and the synaptic
     current ``i`` (snnTorch ``syn``)."""
+
     v: np.ndarray
     i: np.ndarray
 
@@ -85,8 +100,14 @@ class Brian2Model:
         ``namespace`` adds names (e.g. those of ``live``). Its variables start at rest (``initial``); set its
         ``b`` (bias) before running."""
         threshold = self.threshold if live is None else f"{self.threshold} and {live}"
-        g = b2.NeuronGroup(check_int("n", n, 1), self.equations, threshold=threshold, reset=self.reset,
-                           method="exact", namespace={**self.namespace, **(namespace or {})})
+        g = b2.NeuronGroup(
+            check_int("n", n, 1),
+            self.equations,
+            threshold=threshold,
+            reset=self.reset,
+            method="exact",
+            namespace={**self.namespace, **(namespace or {})},
+        )
         for var, value in self.initial.items():
             setattr(g, var, value)
         g.run_regularly(self.code(live), when="groups")
@@ -197,8 +218,9 @@ class LIFParams(NeuronModel):
     def kernel_constants(self) -> np.ndarray:
         """``[tau, v_threshold, v_reset (0 if soft), soft, decay_input, 0, 0, 0]`` in float32."""
         self._steps("kernel_constants")
-        return np.array([self.tau, self.v_threshold, self._rest()[0], self.v_reset is None, self.decay_input, 0, 0, 0],
-                        _F)
+        return np.array(
+            [self.tau, self.v_threshold, self._rest()[0], self.v_reset is None, self.decay_input, 0, 0, 0], _F
+        )
 
     def step(self, x: np.ndarray, state: LIFState | None = None) -> tuple[np.ndarray, LIFState]:
         """`lif_step` with these parameters."""
@@ -216,9 +238,14 @@ class LIFParams(NeuronModel):
             update = f"v + ((I + b) - {leak}) / tau"
         else:
             update = f"v - {leak} / tau + (I + b)"
-        return Brian2Model(_B2_VARS, (("v", update),), "v >= v_th", _brian2_reset(self.v_reset),
-                           {"tau": self.tau, "v_th": self.v_threshold, **_v_reset_name(self.v_reset)},
-                           initial={"v": self._rest()[0]})
+        return Brian2Model(
+            _B2_VARS,
+            (("v", update),),
+            "v >= v_th",
+            _brian2_reset(self.v_reset),
+            {"tau": self.tau, "v_th": self.v_threshold, **_v_reset_name(self.v_reset)},
+            initial={"v": self._rest()[0]},
+        )
 
     def to_nir(self, n: int, dt: float):
         """``n`` of these neurons as a ``nir.LIF``: the discrete update is the Euler step at ``dt`` of NIR's
@@ -231,8 +258,13 @@ class LIFParams(NeuronModel):
             raise ValueError("a soft reset (v_reset=None) has no NIR LIF form (NIR resets to v_reset)")
         nir = _nir()
         full = lambda value: np.full(n, float(value))  # noqa: E731
-        return nir.LIF(tau=full(p.tau * dt), r=full(1.0 if p.decay_input else p.tau), v_leak=full(p.v_reset),
-                       v_threshold=full(p.v_threshold), v_reset=full(p.v_reset))
+        return nir.LIF(
+            tau=full(p.tau * dt),
+            r=full(1.0 if p.decay_input else p.tau),
+            v_leak=full(p.v_reset),
+            v_threshold=full(p.v_threshold),
+            v_reset=full(p.v_reset),
+        )
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.LIF") -> LIFParams:
@@ -247,8 +279,12 @@ class LIFParams(NeuronModel):
         decay_input = bool(np.isclose(r, 1.0))
         if not decay_input and not np.isclose(r, tau):
             raise ValueError(f"{name}: r must be 1 (decay_input=True) or tau/dt={tau:g} (decay_input=False), got {r}")
-        return cls(tau=_snap(tau), v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"), v_reset=v_reset,
-                   decay_input=decay_input)
+        return cls(
+            tau=_snap(tau),
+            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
+            v_reset=v_reset,
+            decay_input=decay_input,
+        )
 
 
 @dataclass(frozen=True)
@@ -283,8 +319,14 @@ class IFParams(NeuronModel):
     def brian2(self) -> Brian2Model:
         """The Brian2 model (`Brian2Model`): ``v = v + (I + b)``, threshold ``v >= v_th``, reset ``v = v_reset``
         (hard) or ``v = v - v_th`` (soft)."""
-        return Brian2Model(_B2_VARS, (("v", "v + (I + b)"),), "v >= v_th", _brian2_reset(self.v_reset),
-                           {"v_th": self.v_threshold, **_v_reset_name(self.v_reset)}, initial={"v": self._rest()[0]})
+        return Brian2Model(
+            _B2_VARS,
+            (("v", "v + (I + b)"),),
+            "v >= v_th",
+            _brian2_reset(self.v_reset),
+            {"v_th": self.v_threshold, **_v_reset_name(self.v_reset)},
+            initial={"v": self._rest()[0]},
+        )
 
     def to_nir(self, n: int, dt: float):
         """``n`` of these neurons as a ``nir.IF``: the step is the Euler step at ``dt`` of NIR's
@@ -293,8 +335,11 @@ class IFParams(NeuronModel):
         dt, n = _need_dt(dt), check_int("n", n, 1)
         if self.v_reset is None:
             raise ValueError("a soft reset (v_reset=None) has no NIR IF form (NIR resets to v_reset)")
-        return _nir().IF(r=np.full(n, 1.0 / dt), v_threshold=np.full(n, float(self.v_threshold)),
-                         v_reset=np.full(n, float(self.v_reset)))
+        return _nir().IF(
+            r=np.full(n, 1.0 / dt),
+            v_threshold=np.full(n, float(self.v_threshold)),
+            v_reset=np.full(n, float(self.v_reset)),
+        )
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.IF") -> IFParams:
@@ -304,8 +349,10 @@ class IFParams(NeuronModel):
         r = _uniform(node.r, f"{name}.r")
         if not np.isclose(r * dt, 1.0):
             raise ValueError(f"{name}: r must be 1/dt = {1 / dt:g} (v <- v + x each step), got {r}")
-        return cls(v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
-                   v_reset=_uniform(node.v_reset, f"{name}.v_reset"))
+        return cls(
+            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
+            v_reset=_uniform(node.v_reset, f"{name}.v_reset"),
+        )
 
 
 @dataclass(frozen=True)
@@ -347,8 +394,10 @@ class CubaLIFParams(NeuronModel):
         for decay, seconds in (("alpha", "tau_syn_s"), ("beta", "tau_mem_s")):
             given, tau = getattr(self, decay), getattr(self, seconds)
             if (given is None) == (tau is None):
-                raise ValueError(f"give {decay} (decay per step) or {seconds} (seconds), exactly one: "
-                                 f"{decay}={given}, {seconds}={tau}")
+                raise ValueError(
+                    f"give {decay} (decay per step) or {seconds} (seconds), exactly one: "
+                    f"{decay}={given}, {seconds}={tau}"
+                )
             if tau is not None:
                 _check_seconds(seconds, tau, allow_inf=True)
             elif not 0.0 <= check_float32(decay, given) <= 1.0:
@@ -373,8 +422,19 @@ class CubaLIFParams(NeuronModel):
         """``[alpha, v_threshold, beta, reset_mechanism (0 subtract, 1 zero, 2 none), reset_delay, 0, 0, 0]``
         in float32."""
         self._steps("kernel_constants")
-        return np.array([self.alpha, self.v_threshold, self.beta, _RESET_MECHANISMS.index(self.reset_mechanism),
-                         self.reset_delay, 0, 0, 0], _F)
+        return np.array(
+            [
+                self.alpha,
+                self.v_threshold,
+                self.beta,
+                _RESET_MECHANISMS.index(self.reset_mechanism),
+                self.reset_delay,
+                0,
+                0,
+                0,
+            ],
+            _F,
+        )
 
     def step(self, x: np.ndarray, state: CubaLIFState | None = None) -> tuple[np.ndarray, CubaLIFState]:
         """`cuba_lif_step` with these parameters."""
@@ -387,16 +447,21 @@ class CubaLIFParams(NeuronModel):
         is the threshold."""
         self._steps("brian2")
         after = {"subtract": "h - r * v_th", "zero": "h - h * r", "none": "h"}[self.reset_mechanism]
-        update = [("r", "int(v > v_th)"), ("i_syn", "alpha * i_syn + (I + b)"), ("h", "beta * v + i_syn"),
-                  ("v", after)]
+        update = [("r", "int(v > v_th)"), ("i_syn", "alpha * i_syn + (I + b)"), ("h", "beta * v + i_syn"), ("v", after)]
         equations, threshold = f"{_B2_VARS}\ni_syn : 1", "v > v_th"
         if not self.reset_delay:
             update.append(("s", "int(v > v_th)"))
             now = {"subtract": "v - (s - r) * v_th", "zero": "v - (s - r) * v"}.get(self.reset_mechanism)
             update += [("v", now)] if now else []
             equations, threshold = f"{equations}\ns : 1", "s > 0.5"
-        return Brian2Model(equations, tuple(update), threshold, "",
-                           {"alpha": self.alpha, "beta": self.beta, "v_th": self.v_threshold}, ("r", "h"))
+        return Brian2Model(
+            equations,
+            tuple(update),
+            threshold,
+            "",
+            {"alpha": self.alpha, "beta": self.beta, "v_th": self.v_threshold},
+            ("r", "h"),
+        )
 
     def to_nir(self, n: int, dt: float):
         """``n`` of these neurons as a ``nir.CubaLIF``, mapped as snnTorch's ``export_nir`` does:
@@ -406,14 +471,23 @@ class CubaLIFParams(NeuronModel):
         ``reset_delay=False`` has a NIR form (ValueError otherwise)."""
         p, dt, n = self.resolve(_need_dt(dt)), _need_dt(dt), check_int("n", n, 1)
         if p.reset_mechanism != "zero" or p.reset_delay:
-            raise ValueError(f"NIR's CubaLIF resets to v_reset = 0 in the spike's step: only reset_mechanism='zero' "
-                             f"with reset_delay=False has a NIR form, got reset_mechanism={p.reset_mechanism!r}, "
-                             f"reset_delay={p.reset_delay}")
+            raise ValueError(
+                f"NIR's CubaLIF resets to v_reset = 0 in the spike's step: only reset_mechanism='zero' "
+                f"with reset_delay=False has a NIR form, got reset_mechanism={p.reset_mechanism!r}, "
+                f"reset_delay={p.reset_delay}"
+            )
         with np.errstate(divide="ignore"):
             tau_syn, tau_mem = dt / (1.0 - np.float64(p.alpha)), dt / (1.0 - np.float64(p.beta))
         full = lambda value: np.full(n, float(value))  # noqa: E731
-        return _nir().CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0),
-                              v_threshold=full(p.v_threshold), v_reset=full(0.0), w_in=full(tau_syn / dt))
+        return _nir().CubaLIF(
+            tau_syn=full(tau_syn),
+            tau_mem=full(tau_mem),
+            r=full(tau_mem / dt),
+            v_leak=full(0.0),
+            v_threshold=full(p.v_threshold),
+            v_reset=full(0.0),
+            w_in=full(tau_syn / dt),
+        )
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.CubaLIF") -> CubaLIFParams:
@@ -423,14 +497,24 @@ class CubaLIFParams(NeuronModel):
         dt = _need_dt(dt)
         _check_node(node, "CubaLIF", name)
         tau_syn, tau_mem = _uniform(node.tau_syn, f"{name}.tau_syn"), _uniform(node.tau_mem, f"{name}.tau_mem")
-        for field_name, value, expected in (("r", node.r, tau_mem / dt), ("w_in", node.w_in, tau_syn / dt),
-                                            ("v_leak", node.v_leak, 0.0), ("v_reset", node.v_reset, 0.0)):
+        for field_name, value, expected in (
+            ("r", node.r, tau_mem / dt),
+            ("w_in", node.w_in, tau_syn / dt),
+            ("v_leak", node.v_leak, 0.0),
+            ("v_reset", node.v_reset, 0.0),
+        ):
             if not np.isclose(_uniform(value, f"{name}.{field_name}"), expected):
-                raise ValueError(f"{name}.{field_name} must be {expected:g} (snnTorch's Synaptic mapping), "
-                                 f"got {_uniform(value, f'{name}.{field_name}')}")
-        return cls(alpha=_snap(1.0 - dt / tau_syn), beta=_snap(1.0 - dt / tau_mem),
-                   v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"), reset_mechanism="zero",
-                   reset_delay=False)
+                raise ValueError(
+                    f"{name}.{field_name} must be {expected:g} (snnTorch's Synaptic mapping), "
+                    f"got {_uniform(value, f'{name}.{field_name}')}"
+                )
+        return cls(
+            alpha=_snap(1.0 - dt / tau_syn),
+            beta=_snap(1.0 - dt / tau_mem),
+            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
+            reset_mechanism="zero",
+            reset_delay=False,
+        )
 
 
 def neuron_from_nir(node, dt: float, *, name: str = "node") -> NeuronModel:
@@ -442,6 +526,7 @@ def neuron_from_nir(node, dt: float, *, name: str = "node") -> NeuronModel:
 
 
 # ---------------------------------------------------------------------------------------------- functional steps
+
 
 def lif_step(x: np.ndarray, state: LIFState | None, params: LIFParams) -> tuple[np.ndarray, LIFState]:
     """One SpikingJelly ``LIFNode`` step (`LIFParams`) of float32 input ``x`` (any shape, e.g. ``[B, n]``)
@@ -464,8 +549,7 @@ def _fire_and_reset(h, v_th, soft, reset, state_type):
     return s.astype(_F), state_type(v)
 
 
-def cuba_lif_step(x: np.ndarray, state: CubaLIFState | None,
-                  params: CubaLIFParams) -> tuple[np.ndarray, CubaLIFState]:
+def cuba_lif_step(x: np.ndarray, state: CubaLIFState | None, params: CubaLIFParams) -> tuple[np.ndarray, CubaLIFState]:
     """One snnTorch ``Synaptic`` step (`CubaLIFParams`) of float32 input ``x`` from ``state`` (None: at rest):
     ``(spikes as float32 0/1, CubaLIFState)``. float32, in the kernel's order."""
     v, i = _prepare(x, state, params, CubaLIFParams, "cuba_lif_step")
@@ -487,20 +571,25 @@ def _prepare(x, state, params, model, where: str) -> tuple[np.ndarray, ...]:
         raise TypeError(f"{where}: params must be a {model.__name__}, got {type(params).__name__}")
     params._steps(where)
     if not isinstance(x, np.ndarray) or x.dtype != _F:
-        raise TypeError(f"{where}: x must be a float32 numpy array, got "
-                        f"{type(x).__name__}{'' if not isinstance(x, np.ndarray) else ' of ' + str(x.dtype)}")
+        raise TypeError(
+            f"{where}: x must be a float32 numpy array, got "
+            f"{type(x).__name__}{'' if not isinstance(x, np.ndarray) else ' of ' + str(x.dtype)}"
+        )
     if state is None:
         return tuple(np.full(x.shape, rest, _F) for rest in params._rest())
     if not isinstance(state, tuple) or len(state) != len(model.state_vars):
         raise TypeError(f"{where}: state must be a {model.State.__name__}{model.state_vars} or None")
     for name, value in zip(model.state_vars, state):
         if not isinstance(value, np.ndarray) or value.dtype != _F or value.shape != x.shape:
-            raise ValueError(f"{where}: state.{name} must be a float32 array of x's shape {x.shape}, got "
-                             f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')}")
+            raise ValueError(
+                f"{where}: state.{name} must be a float32 array of x's shape {x.shape}, got "
+                f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')}"
+            )
     return tuple(state)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
 
 def _check_threshold_reset(v_threshold, v_reset) -> None:
     if np.isnan(check_float32("v_threshold", v_threshold)):

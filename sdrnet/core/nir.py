@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdrnet.optional import require
+
 from .network import Layer, Network
 from .neurons import neuron_from_nir
 from .protocol import check_dt, step_length
@@ -51,16 +52,20 @@ def network_to_nir(network: Network, dt: float | None = None, *, drop_tails: boo
         raise TypeError(f"network must be an sdrnet.core.Network, got {type(network).__name__}")
     dt = step_length(network.dt, dt, "network.dt")
     if dt is None:
-        raise ValueError("network_to_nir needs dt (seconds per step) to write tau and delays in seconds: the "
-                         "network has none (Network(layers, dt=...)); pass dt=")
+        raise ValueError(
+            "network_to_nir needs dt (seconds per step) to write tau and delays in seconds: the "
+            "network has none (Network(layers, dt=...)); pass dt="
+        )
     if not isinstance(drop_tails, bool):
         raise TypeError(f"drop_tails must be a bool, got {type(drop_tails).__name__}")
     tails = [i for i, layer in enumerate(network.layers) if layer.tail is not None]
     if tails and not drop_tails:
         i = tails[0]
-        raise ValueError(f"layers[{i}] has tail={network.layers[i].tail} (it stops {network.layers[i].tail} steps "
-                         "after its input ends), which NIR cannot express; pass drop_tails=True to export "
-                         "every layer as running for all steps")
+        raise ValueError(
+            f"layers[{i}] has tail={network.layers[i].tail} (it stops {network.layers[i].tail} steps "
+            "after its input ends), which NIR cannot express; pass drop_tails=True to export "
+            "every layer as running for all steps"
+        )
     nodes = {"input": nir.Input(input_type=np.array([network.n_inputs]))}
     edges = []
     source = "input"
@@ -94,7 +99,7 @@ def _by_delay(synapses: Synapses) -> list[tuple[int, np.ndarray]]:
     pre, delay = synapses.pre(), synapses.delay.astype(np.int64) if synapses.delay is not None else None
     delay = np.zeros(synapses.nnz, np.int64) if delay is None else delay
     out = []
-    for d in (np.unique(delay) if synapses.nnz else np.zeros(1, np.int64)):
+    for d in np.unique(delay) if synapses.nnz else np.zeros(1, np.int64):
         w = np.zeros((synapses.n_post, synapses.n_pre), np.float32)
         sel = delay == d
         np.add.at(w, (synapses.post[sel], pre[sel]), synapses.weight[sel])
@@ -136,8 +141,10 @@ def _lif_chain(graph, into) -> list[str]:
     chain, node = [], into[outputs[0]][0]
     while not isinstance(graph.nodes[node], nir.Input):
         if not isinstance(graph.nodes[node], (nir.LIF, nir.IF, nir.CubaLIF)):
-            raise ValueError(f"node {node!r} is {type(graph.nodes[node]).__name__}; expected a chain of neuron "
-                             "layers (LIF, IF, CubaLIF)")
+            raise ValueError(
+                f"node {node!r} is {type(graph.nodes[node]).__name__}; expected a chain of neuron "
+                "layers (LIF, IF, CubaLIF)"
+            )
         chain.append(node)
         node = _source_of(graph, into, into[node][0])
     return chain[::-1]
@@ -169,8 +176,14 @@ def _layer(graph, into, lif_name: str, dt: float) -> Layer:
         n_pre = node.weight.shape[1]
         if isinstance(node, nir.Affine):
             bias = bias + np.asarray(node.bias, np.float32)
-    synapses = Synapses.from_edges(np.concatenate(pre), np.concatenate(post), np.concatenate(w).astype(np.float32),
-                                   np.concatenate(d), n_pre=n_pre, n_post=bias.size)
+    synapses = Synapses.from_edges(
+        np.concatenate(pre),
+        np.concatenate(post),
+        np.concatenate(w).astype(np.float32),
+        np.concatenate(d),
+        n_pre=n_pre,
+        n_post=bias.size,
+    )
     if synapses.max_delay == 0:
         synapses = Synapses(synapses.indptr, synapses.post, synapses.weight, None, n_post=synapses.n_post)
     return Layer(synapses, neuron, bias=bias)
@@ -181,8 +194,10 @@ def _delay_steps(node, name: str, dt: float) -> int:
     steps = _uniform(node.delay, f"{name}.delay") / dt
     whole = round(steps)
     if steps < 0 or abs(steps - whole) > 1e-6 * max(1.0, abs(steps)):
-        raise ValueError(f"Delay node {name!r} is {steps:g} steps of dt={dt:g} s; the core needs a whole, "
-                         "non-negative number of steps")
+        raise ValueError(
+            f"Delay node {name!r} is {steps:g} steps of dt={dt:g} s; the core needs a whole, "
+            "non-negative number of steps"
+        )
     return int(whole)
 
 

@@ -8,10 +8,10 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kernels
-from .validation import as_array, as_float32, check_int, check_range
-from .parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
 from .events import Events
+from .parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
 from .synapses import Synapses
+from .validation import as_array, as_float32, check_int, check_range
 
 __all__ = ["propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "MATMUL_KERNELS"]
 
@@ -44,12 +44,25 @@ def propagate(events: Events, synapses: Synapses, n_steps: int | None = None) ->
     has_delay = synapses.delay is not None
     delay = synapses.delay if has_delay else _NO_DELAY
     fan_out = synapses.nnz / synapses.n_pre
-    n_blocks = cache_blocks(synapses.n_post, synapses.max_delay + 1, fan_out, events.n_samples, get_num_threads(),
-                            events.n_events * fan_out)
+    n_blocks = cache_blocks(
+        synapses.n_post, synapses.max_delay + 1, fan_out, events.n_samples, get_num_threads(), events.n_events * fan_out
+    )
     bounds, offsets = block_plan(synapses, n_blocks)
-    kernels.propagate_kernel(events.time, events.unit, events.value, events.sample_ptr, synapses.indptr,
-                             synapses.post, synapses.weight, delay, has_delay, synapses.max_delay, offsets, bounds,
-                             out)
+    kernels.propagate_kernel(
+        events.time,
+        events.unit,
+        events.value,
+        events.sample_ptr,
+        synapses.indptr,
+        synapses.post,
+        synapses.weight,
+        delay,
+        has_delay,
+        synapses.max_delay,
+        offsets,
+        bounds,
+        out,
+    )
     return out
 
 
@@ -71,8 +84,11 @@ def overlap(active, synapses: Synapses) -> np.ndarray:
     counts : int32 ``[n_post]`` for one SDR, else ``[B, n_post]``
     """
     _check_synapses(synapses)
-    single = isinstance(active, np.ndarray) and active.ndim == 1 or (
-        not isinstance(active, np.ndarray) and len(active) > 0 and np.isscalar(active[0]))
+    single = (
+        isinstance(active, np.ndarray)
+        and active.ndim == 1
+        or (not isinstance(active, np.ndarray) and len(active) > 0 and np.isscalar(active[0]))
+    )
     indices, ptr = active_lists([active] if single else active)
     check_range("active", indices, 0, synapses.n_pre)
     n_b = ptr.shape[0] - 1
@@ -120,7 +136,7 @@ def _exact_float64(x: np.ndarray) -> np.ndarray:
     """``x`` as float64 where that is exact; else (int64 beyond 2**53, longdouble) its dense ranks,
     which keep the order and the ties, so the k largest are the same entries."""
     wide = x.dtype.itemsize > 8 or x.dtype.kind in "iu" and x.dtype.itemsize == 8
-    if wide and x.size and not (-2**53 <= x.min() and x.max() <= 2**53):
+    if wide and x.size and not (-(2**53) <= x.min() and x.max() <= 2**53):
         return np.unique(x.ravel(), return_inverse=True)[1].reshape(x.shape).astype(np.float64)
     return x.astype(np.float64)
 
@@ -145,8 +161,12 @@ def _check_synapses(synapses: Synapses) -> None:
         raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
     nnz = synapses.post.shape[0]
     lengths = [synapses.weight.shape[0]] + ([] if synapses.delay is None else [synapses.delay.shape[0]])
-    if (synapses.indptr.shape[0] != synapses.n_pre + 1 or synapses.indptr[0] != 0 or synapses.indptr[-1] != nnz
-            or any(n != nnz for n in lengths)):
+    if (
+        synapses.indptr.shape[0] != synapses.n_pre + 1
+        or synapses.indptr[0] != 0
+        or synapses.indptr[-1] != nnz
+        or any(n != nnz for n in lengths)
+    ):
         raise ValueError("synapses has inconsistent CSR arrays (indptr, post, weight, delay)")
 
 
@@ -154,8 +174,13 @@ def _check_events_in_bounds(events: Events) -> None:
     """O(E) bounds check of what the kernel indexes with: as cheap as the kernel's own pass over the events."""
     n = events.time.shape[0]
     ptr = events.sample_ptr
-    if events.unit.shape[0] != n or events.value.shape[0] != n or ptr[0] != 0 or ptr[-1] != n or np.any(
-            ptr[1:] < ptr[:-1]):
+    if (
+        events.unit.shape[0] != n
+        or events.value.shape[0] != n
+        or ptr[0] != 0
+        or ptr[-1] != n
+        or np.any(ptr[1:] < ptr[:-1])
+    ):
         raise ValueError("events has inconsistent arrays (time, unit, value, sample_ptr)")
     check_range("events.time", events.time, 0, events.n_steps)
     check_range("events.unit", events.unit, 0, events.n_units)
@@ -235,8 +260,10 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
     if kernel not in MATMUL_KERNELS:
         raise ValueError(f"kernel must be one of {MATMUL_KERNELS}, got {kernel!r}")
     if synapses.max_delay > 0:
-        raise ValueError(f"synapses have delays (up to {synapses.max_delay} steps), which a matrix product "
-                         "cannot apply; use propagate")
+        raise ValueError(
+            f"synapses have delays (up to {synapses.max_delay} steps), which a matrix product "
+            "cannot apply; use propagate"
+        )
     x = _matmul_input(x, synapses.n_pre)
     work = np.zeros(2 + len(_LANES), np.int64)
     kernels.matmul_activity_kernel(x, synapses.indptr, work)
@@ -250,8 +277,10 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
     elif kernel == "event":
         kernels.event_matmul_kernel(x, *csr, _blocks(synapses.n_post, threads, x.shape[0]), out)
     else:
-        n_blocks = max(_blocks(synapses.n_post, threads, -(-x.shape[0] // lanes)),
-                       min(-(-synapses.n_post * lanes * 4 * _TILE_SHARE // get_cache_size()), synapses.n_post))
+        n_blocks = max(
+            _blocks(synapses.n_post, threads, -(-x.shape[0] // lanes)),
+            min(-(-synapses.n_post * lanes * 4 * _TILE_SHARE // get_cache_size()), synapses.n_post),
+        )
         run = kernels.batched_matmul_serial if threads == 1 else kernels.batched_matmul_kernel
         run(x, *csr, lanes, n_blocks, out)
     return MatmulResult(out, kernel, lanes, n_events, work[0])

@@ -24,8 +24,18 @@ import numpy as np
 from . import kernels
 from .validation import check_int
 
-__all__ = ["get_num_threads", "set_num_threads", "get_cache_size", "set_cache_size", "map_parts", "split", "cache_blocks",
-           "block_plan", "parts", "worth_sharing"]
+__all__ = [
+    "get_num_threads",
+    "set_num_threads",
+    "get_cache_size",
+    "set_cache_size",
+    "map_parts",
+    "split",
+    "cache_blocks",
+    "block_plan",
+    "parts",
+    "worth_sharing",
+]
 
 _DEFAULT_L2 = 1 << 20
 _cache_size: int | None = None
@@ -109,8 +119,9 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1),
-                                       thread_name_prefix="sdrnet")
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="sdrnet"
+            )
         return _pool
 
 
@@ -128,8 +139,9 @@ _OFFSET_BYTES = 0.5  # block offsets are kept per row only while they cost at mo
 _MIN_PARALLEL_WORK = 1 << 17  # synapses visited: below this, handing parts to threads costs more than it saves
 
 
-def cache_blocks(n_post: int, n_slots: int, mean_fan_out: float, n_items: int, threads: int,
-                 work: float = float("inf")) -> int:
+def cache_blocks(
+    n_post: int, n_slots: int, mean_fan_out: float, n_items: int, threads: int, work: float = float("inf")
+) -> int:
     """Blocks of ``n_post`` posts for a window of ``n_slots`` steps, so that the slices fit the cache
     (above) and, for a call worth sharing (`worth_sharing` of the ``work``, synapses it visits),
     ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy."""
@@ -169,7 +181,8 @@ def parts(n_items: int, synapses, work: int, threads: int) -> tuple[list[tuple[i
         return [(0, n_items, 0, n_post)], False
     if n_items >= threads:
         return [(s0, s1, 0, n_post) for s0, s1 in split(n_items, threads)], False
-    bounds, _ = block_plan(synapses, cache_blocks(n_post, 0, synapses.nnz / synapses.n_pre, n_items, threads, work),
-                           with_offsets=False)
+    bounds, _ = block_plan(
+        synapses, cache_blocks(n_post, 0, synapses.nnz / synapses.n_pre, n_items, threads, work), with_offsets=False
+    )
     blocks = [(int(bounds[c]), int(bounds[c + 1])) for c in range(bounds.shape[0] - 1)]
     return [(0, n_items, blocks[c0][0], blocks[c1 - 1][1]) for c0, c1 in split(len(blocks), threads)], len(blocks) > 1

@@ -26,8 +26,16 @@ import numpy as np
 from .events import Events
 from .validation import as_array, as_float32, check_int
 
-__all__ = ["CoreModel", "StaticCoreModel", "RunResult", "register_core", "to_core", "registered_cores", "static_input",
-           "ENTRY_POINTS"]
+__all__ = [
+    "CoreModel",
+    "StaticCoreModel",
+    "RunResult",
+    "register_core",
+    "to_core",
+    "registered_cores",
+    "static_input",
+    "ENTRY_POINTS",
+]
 
 ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that calls `register_core` on import
 
@@ -152,8 +160,10 @@ def to_core(model, dt: float | None = None, **options) -> CoreModel:
     if converter is None:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         missing = "".join(f"; {name} not loaded: {why}" for name, why in sorted(_PLUGIN_ERRORS.items()))
-        raise TypeError(f"no core converter takes a {type(model).__module__}.{type(model).__qualname__} "
-                        f"(registered: {known}{missing})")
+        raise TypeError(
+            f"no core converter takes a {type(model).__module__}.{type(model).__qualname__} "
+            f"(registered: {known}{missing})"
+        )
     return converter.convert(model, dt=dt, **options)
 
 
@@ -161,8 +171,11 @@ def check_dt(dt, name: str = "dt") -> float | None:
     """``dt`` as a float of seconds (None stays None); ValueError unless positive and finite."""
     if dt is None:
         return None
-    if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not (
-            np.isfinite(dt) and dt > 0):
+    if (
+        isinstance(dt, bool)
+        or not isinstance(dt, (int, float, np.integer, np.floating))
+        or not (np.isfinite(dt) and dt > 0)
+    ):
         raise ValueError(f"{name} must be a positive finite number of seconds, got {dt!r}")
     return float(dt)
 
@@ -199,8 +212,9 @@ def static_input(events, n_inputs: int, state=None, n_steps: int | None = None) 
         raise ValueError(f"a static model runs one step: n_steps must be None or 1, got {n_steps}")
     if isinstance(events, Events):
         if events.n_steps != 1 or events.n_units != n_inputs:
-            raise ValueError(f"events must be one step of {n_inputs} units, got n_steps={events.n_steps}, "
-                             f"n_units={events.n_units}")
+            raise ValueError(
+                f"events must be one step of {n_inputs} units, got n_steps={events.n_steps}, n_units={events.n_units}"
+            )
         return events.to_dense()[0]
     if hasattr(events, "detach"):
         events = events.detach().cpu().numpy()

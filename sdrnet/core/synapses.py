@@ -7,8 +7,8 @@ from functools import partial
 
 import numpy as np
 
-from .validation import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
 from ._sampling import sample_rows
+from .validation import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
 
 __all__ = ["Synapses"]
 
@@ -94,8 +94,13 @@ class Synapses:
             delay = _delay_array(delay, pre.shape[0])
         order = np.lexsort((post, pre))
         indptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n_pre))])
-        return cls(indptr, post[order], None if weight is None else weight[order],
-                   None if delay is None else delay[order], n_post=n_post)
+        return cls(
+            indptr,
+            post[order],
+            None if weight is None else weight[order],
+            None if delay is None else delay[order],
+            n_post=n_post,
+        )
 
     @classmethod
     def from_dense(cls, weight, delay=None) -> Synapses:
@@ -129,8 +134,10 @@ class Synapses:
         if bias not in ("error", "ignore"):
             raise ValueError(f"bias must be 'error' or 'ignore', got {bias!r}")
         if bias == "error" and linear.bias is not None and bool(torch.any(linear.bias != 0)):
-            raise ValueError("linear has a non-zero bias, which Synapses cannot hold; "
-                             "pass bias='ignore' and give the bias to Layer(bias=...)")
+            raise ValueError(
+                "linear has a non-zero bias, which Synapses cannot hold; "
+                "pass bias='ignore' and give the bias to Layer(bias=...)"
+            )
         w = linear.weight.detach().cpu().numpy().T
         return cls.from_dense(w, None if delay is None else np.asarray(delay).T)
 
@@ -183,27 +190,56 @@ class Synapses:
         w = np.array([attrs.get(weight, 1.0) for _, _, attrs in edges], np.float64)
         d = None
         if has_delay:  # the constructor's rule, per edge: an int in [0, 65535], not a float or a bool
-            d = np.array([check_int(f"delay of edge {u!r} -> {v!r}", attrs.get(delay, 0), 0, _MAX_DELAY)
-                          for u, v, attrs in edges], np.int64)
+            d = np.array(
+                [
+                    check_int(f"delay of edge {u!r} -> {v!r}", attrs.get(delay, 0), 0, _MAX_DELAY)
+                    for u, v, attrs in edges
+                ],
+                np.int64,
+            )
         return cls.from_edges(pre, post, w, d, n_pre=max(n_pre, 1), n_post=max(n_post, 1))
 
     @classmethod
-    def random_fixed_fan_in(cls, n_pre: int, n_post: int, fan_in: int, rng: np.random.Generator, *,
-                            weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+    def random_fixed_fan_in(
+        cls,
+        n_pre: int,
+        n_post: int,
+        fan_in: int,
+        rng: np.random.Generator,
+        *,
+        weight: WeightSpec = 1.0,
+        max_delay: int | None = None,
+    ) -> Synapses:
         """Each postsynaptic unit gets ``fan_in`` distinct presynaptic partners, drawn uniformly."""
         pre, post = fixed_partners(n_pre, n_post, fan_in, rng, ("fan_in", "n_pre", "n_post"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
-    def random_fixed_fan_out(cls, n_pre: int, n_post: int, fan_out: int, rng: np.random.Generator, *,
-                             weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+    def random_fixed_fan_out(
+        cls,
+        n_pre: int,
+        n_post: int,
+        fan_out: int,
+        rng: np.random.Generator,
+        *,
+        weight: WeightSpec = 1.0,
+        max_delay: int | None = None,
+    ) -> Synapses:
         """Each presynaptic unit gets ``fan_out`` distinct postsynaptic partners, drawn uniformly."""
         post, pre = fixed_partners(n_post, n_pre, fan_out, rng, ("fan_out", "n_post", "n_pre"))
         return cls._random(pre, post, n_pre, n_post, rng, weight, max_delay)
 
     @classmethod
-    def random_erdos_renyi(cls, n_pre: int, n_post: int, p: float, rng: np.random.Generator, *,
-                           weight: WeightSpec = 1.0, max_delay: int | None = None) -> Synapses:
+    def random_erdos_renyi(
+        cls,
+        n_pre: int,
+        n_post: int,
+        p: float,
+        rng: np.random.Generator,
+        *,
+        weight: WeightSpec = 1.0,
+        max_delay: int | None = None,
+    ) -> Synapses:
         """Every pair is connected independently with probability ``p`` (Erdős–Rényi G(n, p)).
 
         Drawn row by row, as G(n, p) factorises: each presynaptic unit gets a Binomial(n_post, p)
@@ -335,13 +371,17 @@ class Synapses:
         bad = np.flatnonzero(same & (d[1:] != d[:-1]))
         if bad.size:
             k = bad[0]
-            raise ValueError(f"multapses with different delays ({pre[k]} -> {self.post[k]}: {d[k]} and {d[k + 1]}) "
-                             "cannot be written as one delay matrix; to_networkx keeps each synapse")
+            raise ValueError(
+                f"multapses with different delays ({pre[k]} -> {self.post[k]}: {d[k]} and {d[k + 1]}) "
+                "cannot be written as one delay matrix; to_networkx keeps each synapse"
+            )
         return np.concatenate([[True], ~same]) if self.nnz else np.zeros(0, bool)
 
     def __repr__(self) -> str:
-        return (f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
-                f"density={self.density:.3g}, max_delay={self.max_delay})")
+        return (
+            f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
+            f"density={self.density:.3g}, max_delay={self.max_delay})"
+        )
 
 
 def fixed_partners(n_partners, n_owners, count, rng, names):

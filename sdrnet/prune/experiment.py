@@ -25,7 +25,6 @@ import copy
 import importlib.metadata
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,13 +42,43 @@ from . import methods as pm
 from .masks import rezero, sparsity, targets
 from .structured import prune_neurons
 
-__all__ = ["Budget", "QUICK", "FULL", "SNN_QUICK", "METHODS", "Task", "TASKS", "TASK_ENTRY_POINTS", "register_task",
-           "get_task", "digits_task", "train", "check_deploy", "deploy",
-           "accuracy", "run_method", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
+__all__ = [
+    "Budget",
+    "QUICK",
+    "FULL",
+    "SNN_QUICK",
+    "METHODS",
+    "Task",
+    "TASKS",
+    "TASK_ENTRY_POINTS",
+    "register_task",
+    "get_task",
+    "digits_task",
+    "train",
+    "check_deploy",
+    "deploy",
+    "accuracy",
+    "run_method",
+    "run_experiment",
+    "run",
+    "plot",
+    "FIGURE",
+    "RESULTS",
+]
 
 FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
-METHODS = ("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)", "IMP + rewind", "RigL",
-           "GraNet", "N:M SR-STE", "neurons (structured)", "small dense")
+METHODS = (
+    "magnitude (layer)",
+    "magnitude (global)",
+    "random ERK",
+    "gradual (GMP)",
+    "IMP + rewind",
+    "RigL",
+    "GraNet",
+    "N:M SR-STE",
+    "neurons (structured)",
+    "small dense",
+)
 
 
 @dataclass(frozen=True)
@@ -84,9 +113,17 @@ QUICK = Budget(hidden=(128, 128), epochs=12, finetune=6, imp_epochs=6, seeds=1)
 FULL = Budget(hidden=(256, 256), epochs=40, finetune=20, imp_epochs=30, seeds=3, threads=None)
 # the delay SNN on the timing task of snn.prune_task (2×48 LIF, delays 0–24 steps, as snn.experiments):
 # ~2–3 min on one thread
-SNN_QUICK = Budget(hidden=(48, 48), epochs=8, finetune=3, imp_epochs=4, seeds=1, batch_size=32, lr=1e-3,
-                   task="timing", methods=("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)",
-                                           "small dense"))
+SNN_QUICK = Budget(
+    hidden=(48, 48),
+    epochs=8,
+    finetune=3,
+    imp_epochs=4,
+    seeds=1,
+    batch_size=32,
+    lr=1e-3,
+    task="timing",
+    methods=("magnitude (layer)", "magnitude (global)", "random ERK", "gradual (GMP)", "small dense"),
+)
 
 
 @dataclass
@@ -136,8 +173,15 @@ def digits_task(seed: int) -> Task:
             layers += [nn.Linear(a, b), nn.ReLU()]
         return nn.Sequential(*layers[:-1])
 
-    return Task("digits", torch.from_numpy(xtr), torch.from_numpy(ytr), torch.from_numpy(xte), torch.from_numpy(yte),
-                make_model, lambda model, x: model(x))
+    return Task(
+        "digits",
+        torch.from_numpy(xtr),
+        torch.from_numpy(ytr),
+        torch.from_numpy(xte),
+        torch.from_numpy(yte),
+        make_model,
+        lambda model, x: model(x),
+    )
 
 
 TASKS: dict[str, Callable[[int], Task]] = {"digits": digits_task}  # and those registered (`register_task`)
@@ -160,8 +204,10 @@ def get_task(name: str) -> Callable[[int], Task]:
         for ep in importlib.metadata.entry_points(group=TASK_ENTRY_POINTS, name=name):
             ep.load()
     if name not in TASKS:
-        raise ValueError(f"task must be one of {sorted(TASKS)} or a task an installed package registers under "
-                         f"the {TASK_ENTRY_POINTS!r} entry points, got {name!r}")
+        raise ValueError(
+            f"task must be one of {sorted(TASKS)} or a task an installed package registers under "
+            f"the {TASK_ENTRY_POINTS!r} entry points, got {name!r}"
+        )
     return TASKS[name]
 
 
@@ -242,9 +288,15 @@ def run_method(method: str, s: float, task: Task, dense: nn.Module, budget: Budg
         train(model, task, budget.epochs, budget, seed, after_step=gp.step)
     elif method in ("RigL", "GraNet"):
         model = task.make_model(budget.hidden, seed)
-        pr = pm.PruneRegrow(model, s, end=3 * total // 4, frequency=max(1, spe // 2),
-                            drop_fraction=0.3 if method == "RigL" else 0.5,
-                            initial_sparsity=None if method == "RigL" else min(0.5, s), generator=gen)
+        pr = pm.PruneRegrow(
+            model,
+            s,
+            end=3 * total // 4,
+            frequency=max(1, spe // 2),
+            drop_fraction=0.3 if method == "RigL" else 0.5,
+            initial_sparsity=None if method == "RigL" else min(0.5, s),
+            generator=gen,
+        )
 
         def after_backward(opt):
             pr.optimizer = opt  # zero the optimizer state of regrown weights
@@ -261,8 +313,11 @@ def run_method(method: str, s: float, task: Task, dense: nn.Module, budget: Budg
         train(model, task, budget.epochs, budget, seed)
     else:
         raise ValueError(f"method must be among {METHODS}, got {method!r}")
-    return {"accuracy": accuracy(model, task), "sparsity": 1 - nonzeros(model) / weights(dense),
-            "nonzeros": nonzeros(model)}
+    return {
+        "accuracy": accuracy(model, task),
+        "sparsity": 1 - nonzeros(model) / weights(dense),
+        "nonzeros": nonzeros(model),
+    }
 
 
 def _neuron_amount(model: nn.Module, s: float) -> float:
@@ -289,8 +344,12 @@ def run_imp(task: Task, budget: Budget, seed: int) -> dict[float, dict]:
         while lt.sparsity < s - 1e-9:
             lt.prune_round()
             train(model, task, budget.imp_epochs - 1, budget, seed + lt.rounds)
-        out[s] = {"accuracy": accuracy(model, task), "sparsity": lt.sparsity, "nonzeros": nonzeros(model),
-                  "rounds": lt.rounds}
+        out[s] = {
+            "accuracy": accuracy(model, task),
+            "sparsity": lt.sparsity,
+            "nonzeros": nonzeros(model),
+            "rounds": lt.rounds,
+        }
     return out
 
 
@@ -300,8 +359,12 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
     if budget.threads is not None:
         torch.set_num_threads(budget.threads)
     try:
-        results = {"budget": asdict(budget), "task": budget.task, "dense": [],
-                   "methods": {m: {} for m in budget.methods}}
+        results = {
+            "budget": asdict(budget),
+            "task": budget.task,
+            "dense": [],
+            "methods": {m: {} for m in budget.methods},
+        }
         jobs = len(budget.methods) * len(budget.sparsities) * budget.seeds
         with tqdm(total=jobs, disable=not progress, desc="pruning methods") as bar:
             for k in range(budget.seeds):
@@ -314,8 +377,11 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
                 results["dense"].append(accuracy(dense, task))
                 results["dense_weights"] = weights(dense)
                 for method in budget.methods:
-                    runs = run_imp(task, budget, seed + k) if method == "IMP + rewind" else {
-                        s: run_method(method, s, task, dense, budget, seed + k) for s in budget.sparsities}
+                    runs = (
+                        run_imp(task, budget, seed + k)
+                        if method == "IMP + rewind"
+                        else {s: run_method(method, s, task, dense, budget, seed + k) for s in budget.sparsities}
+                    )
                     for s, r in runs.items():
                         results["methods"][method].setdefault(str(s), []).append(r)
                     bar.update(len(budget.sparsities))
@@ -326,10 +392,17 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
 
 def summary(results: dict) -> dict[str, dict[str, dict]]:
     """Mean accuracy and sparsity per method and target."""
-    return {m: {s: {"accuracy": float(np.mean([r["accuracy"] for r in rs])),
-                    "sparsity": float(np.mean([r["sparsity"] for r in rs])),
-                    "nonzeros": int(np.mean([r["nonzeros"] for r in rs]))} for s, rs in by_s.items()}
-            for m, by_s in results["methods"].items()}
+    return {
+        m: {
+            s: {
+                "accuracy": float(np.mean([r["accuracy"] for r in rs])),
+                "sparsity": float(np.mean([r["sparsity"] for r in rs])),
+                "nonzeros": int(np.mean([r["nonzeros"] for r in rs])),
+            }
+            for s, rs in by_s.items()
+        }
+        for m, by_s in results["methods"].items()
+    }
 
 
 def table_rows(results: dict) -> list[dict]:
@@ -353,10 +426,16 @@ def large_vs_small(results: dict) -> list[dict]:
             continue
         best = max(sparse, key=lambda m: sparse[m]["accuracy"])
         small = s["small dense"][target]
-        rows.append({"non-zero weights": sparse[best]["nonzeros"], "large-sparse": best,
-                     "large-sparse acc.": f"{sparse[best]['accuracy']:.1%}",
-                     "small-dense nnz": small["nonzeros"], "small-dense acc.": f"{small['accuracy']:.1%}",
-                     "large-sparse wins": "yes" if sparse[best]["accuracy"] > small["accuracy"] else "no"})
+        rows.append(
+            {
+                "non-zero weights": sparse[best]["nonzeros"],
+                "large-sparse": best,
+                "large-sparse acc.": f"{sparse[best]['accuracy']:.1%}",
+                "small-dense nnz": small["nonzeros"],
+                "small-dense acc.": f"{small['accuracy']:.1%}",
+                "large-sparse wins": "yes" if sparse[best]["accuracy"] > small["accuracy"] else "no",
+            }
+        )
     return rows
 
 
@@ -367,8 +446,13 @@ def plot(results: dict, path: Path) -> None:
     ax = fig.subplots()
     for method, by_s in summary(results).items():
         pts = sorted((r["sparsity"], r["accuracy"]) for r in by_s.values())
-        ax.plot([100 * p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=method,
-                linestyle="--" if method == "small dense" else "-")
+        ax.plot(
+            [100 * p[0] for p in pts],
+            [100 * p[1] for p in pts],
+            marker="o",
+            label=method,
+            linestyle="--" if method == "small dense" else "-",
+        )
     ax.axhline(100 * float(np.mean(results["dense"])), color="k", linewidth=0.8, label="dense (large)")
     ax.set_xlabel("sparsity (% of weights zero; small dense: same non-zeros)")
     ax.set_ylabel("test accuracy (%)")
@@ -382,11 +466,20 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
     out, results = run_timed(out, run_experiment, budget, seed, progress)
     results["table"] = table_rows(results)
     results["large_vs_small"] = large_vs_small(results)
-    print(format_table(results["table"], f"{results['task']}: test accuracy at each sparsity, hidden {budget.hidden}, "
-                                         f"{budget.seeds} seed(s); dense {np.mean(results['dense']):.1%} "
-                                         "(@x: the sparsity the method actually reached)"))
-    print(format_table(results["large_vs_small"], "\nlarge-sparse vs small-dense at equal non-zeros "
-                                                   "(Zhu & Gupta 2017, 'To prune, or not to prune')"))
+    print(
+        format_table(
+            results["table"],
+            f"{results['task']}: test accuracy at each sparsity, hidden {budget.hidden}, "
+            f"{budget.seeds} seed(s); dense {np.mean(results['dense']):.1%} "
+            "(@x: the sparsity the method actually reached)",
+        )
+    )
+    print(
+        format_table(
+            results["large_vs_small"],
+            "\nlarge-sparse vs small-dense at equal non-zeros (Zhu & Gupta 2017, 'To prune, or not to prune')",
+        )
+    )
     plot(results, out / FIGURE)
     (out / RESULTS).write_text(json.dumps(results, indent=1))
     print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")
@@ -394,8 +487,9 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
 
 
 # ---------------------------------------------------------------------------------------------- prune, fit, export
-def spiking_digits(seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int = 8, sparsity: float = 0.9,
-                   budget: Budget = QUICK):
+def spiking_digits(
+    seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int = 8, sparsity: float = 0.9, budget: Budget = QUICK
+):
     """A Linear → LIF → Linear (readout) SNN on digits, pruned gradually (GMP) to ``sparsity`` while training.
 
     Input: the pixels (/16) as a constant current for ``steps`` steps, time-major ``[T, B, 64]``; logits:
@@ -407,8 +501,11 @@ def spiking_digits(seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int
 
     def make_model(hidden_sizes, model_seed):
         torch.manual_seed(model_seed)
-        return nn.Sequential(nn.Linear(64, hidden_sizes[0]), neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True),
-                             nn.Linear(hidden_sizes[0], 10))
+        return nn.Sequential(
+            nn.Linear(64, hidden_sizes[0]),
+            neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True),
+            nn.Linear(hidden_sizes[0], 10),
+        )
 
     def forward(model, x):
         functional.reset_net(model)
@@ -417,8 +514,9 @@ def spiking_digits(seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int
     task = Task("spiking digits", base.x_train, base.y_train, base.x_test, base.y_test, make_model, forward)
     model = make_model((hidden,), seed)
     total = epochs * steps_per_epoch(task, budget)
-    gp = pm.GradualPruning(model, sparsity, begin=total // 5, end=3 * total // 4,
-                           frequency=max(1, steps_per_epoch(task, budget) // 2))
+    gp = pm.GradualPruning(
+        model, sparsity, begin=total // 5, end=3 * total // 4, frequency=max(1, steps_per_epoch(task, budget) // 2)
+    )
     train(model, task, epochs, budget, seed, after_step=gp.step)
     return model, task
 
@@ -457,9 +555,8 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     """
     nir = require("nir", "deploy (NIR export)")
     functional = require("spikingjelly.activation_based.functional", "deploy (the spiking digits SNN)")
-    from sdrnet.core.nir import network_from_nir, network_to_nir
-
     from sdrnet.core import Events
+    from sdrnet.core.nir import network_from_nir, network_to_nir
 
     from .export import to_core
     from .targets import LOIHI, XYLO, TargetError, check, fit_to_target, report
@@ -471,8 +568,10 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     torch.set_num_threads(1)
     model, task = spiking_digits(seed, steps=steps)
     result = {"accuracy_float": accuracy(model, task), "sparsity": sparsity(model)["total"]}
-    print(f"spiking MLP 64-128-10 on digits, gradual magnitude pruning to {result['sparsity']:.0%}: "
-          f"test accuracy {result['accuracy_float']:.1%}")
+    print(
+        f"spiking MLP 64-128-10 on digits, gradual magnitude pruning to {result['sparsity']:.0%}: "
+        f"test accuracy {result['accuracy_float']:.1%}"
+    )
     print(report(check(to_core(model), profile), profile))
     fit = fit_to_target(model, profile)
     print(f"fitted to {profile.name}: " + "; ".join(fit.steps))
@@ -485,14 +584,22 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     run_result = fit.network.run(Events.from_dense(x.numpy()))
     got = run_result.output
     dense_ops = steps * x.shape[1] * sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers)
-    row = {"target": profile.name, "synapses stored": sum(lay.synapses.nnz for lay in fit.network.layers),
-           "dense weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),
-           "core accuracy": f"{float((got.mean(0).argmax(1) == task.y_test.numpy()).mean()):.1%}",
-           "max |core − torch|": float(np.abs(got - expected).max()),
-           "same predictions": f"{float((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).mean()):.1%}",
-           "synops (core)": int(run_result.synops.sum()), "dense MACs": int(dense_ops)}
-    print(format_table([row], f"\n{profile.name}-ready network run event-driven on the core "
-                              f"({x.shape[1]} test digits × {steps} steps)"))
+    row = {
+        "target": profile.name,
+        "synapses stored": sum(lay.synapses.nnz for lay in fit.network.layers),
+        "dense weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),
+        "core accuracy": f"{float((got.mean(0).argmax(1) == task.y_test.numpy()).mean()):.1%}",
+        "max |core − torch|": float(np.abs(got - expected).max()),
+        "same predictions": f"{float((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).mean()):.1%}",
+        "synops (core)": int(run_result.synops.sum()),
+        "dense MACs": int(dense_ops),
+    }
+    print(
+        format_table(
+            [row],
+            f"\n{profile.name}-ready network run event-driven on the core ({x.shape[1]} test digits × {steps} steps)",
+        )
+    )
     result["core"] = row
     result["quantisation"] = quantisation_cost(model, task)
     print(format_table(result["quantisation"], "\nquantisation cost (test accuracy of the pruned SNN)"))
@@ -501,8 +608,10 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     back = network_from_nir(nir.read(path))
     ev = _input_events(x)
     a, b = fit.network.run(ev), back.run(ev)
-    same = bool(np.array_equal(a.layer_spikes[0].to_dense(), b.layer_spikes[0].to_dense())
-                and np.allclose(a.output, b.output, atol=1e-5))
+    same = bool(
+        np.array_equal(a.layer_spikes[0].to_dense(), b.layer_spikes[0].to_dense())
+        and np.allclose(a.output, b.output, atol=1e-5)
+    )
     result["nir"] = {"file": str(path), "same_spikes_after_round_trip": bool(same)}
     print(f"NIR: wrote {path.name} ({len(nir.read(path).nodes)} nodes); read back, same spikes: {same}")
     try:

@@ -23,8 +23,17 @@ from sdrnet.core.protocol import StaticCoreModel, register_core
 
 from .masks import effective_weight, layer_names, targets
 
-__all__ = ["CoreMLP", "to_core", "core_forward", "READOUT", "quantize", "quantize_synapses", "quantize_network",
-           "weight_bits", "check_bits"]
+__all__ = [
+    "CoreMLP",
+    "to_core",
+    "core_forward",
+    "READOUT",
+    "quantize",
+    "quantize_synapses",
+    "quantize_network",
+    "weight_bits",
+    "check_bits",
+]
 
 # A trailing nn.Linear becomes this layer: tau = 1 and decay_input=False give V[t] = X[t] (the Linear's
 # output at step t; SpikingJelly LIFNode update), and v_threshold = inf never fires.
@@ -67,8 +76,11 @@ class CoreMLP(StaticCoreModel):
 
     def forward(self, x, kernel: str = "auto") -> np.ndarray:
         """Deprecated: ``run(x, kernel=kernel).output``. Returns the logits and sets ``synops`` and ``kernels``."""
-        warnings.warn("CoreMLP.forward is deprecated: use CoreMLP.run(x).output (synops and kernels are fields of "
-                      "the RunResult)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "CoreMLP.forward is deprecated: use CoreMLP.run(x).output (synops and kernels are fields of the RunResult)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         result = self.run(x, kernel=kernel)
         self.synops, self.kernels = result.synops, list(result.kernels)
         return result.output
@@ -97,12 +109,15 @@ def _parse(model: nn.Module) -> list[tuple[int, nn.Linear, nn.Module | None]]:
     while k < len(items):
         i, m = items[k]
         if not isinstance(m, nn.Linear):
-            raise TypeError(f"model[{i}] is {type(m).__name__}; to_core supports nn.Linear, each followed by "
-                            f"SpikingJelly LIFNode or nn.ReLU (nn.Dropout/nn.Identity are skipped)")
+            raise TypeError(
+                f"model[{i}] is {type(m).__name__}; to_core supports nn.Linear, each followed by "
+                f"SpikingJelly LIFNode or nn.ReLU (nn.Dropout/nn.Identity are skipped)"
+            )
         act = items[k + 1][1] if k + 1 < len(items) and not isinstance(items[k + 1][1], nn.Linear) else None
         if act is not None and not (type(act) is nn.ReLU or _is_lif(act)):
-            raise TypeError(f"model[{items[k + 1][0]}] is {type(act).__name__}; to_core supports LIFNode or nn.ReLU "
-                            f"after a Linear")
+            raise TypeError(
+                f"model[{items[k + 1][0]}] is {type(act).__name__}; to_core supports LIFNode or nn.ReLU after a Linear"
+            )
         stack.append((i, m, act))
         k += 1 + (act is not None)
     if not stack:
@@ -138,24 +153,32 @@ def to_core(model: nn.Module, dt: float | None = None) -> Network | CoreMLP:
     if not spiking:
         if dt is not None:
             raise ValueError(f"a ReLU MLP runs without time steps: dt must be None, got {dt!r}")
-        return CoreMLP([Synapses.from_dense(_weight(lin)) for _, lin, _ in stack], [_bias(lin) for _, lin, _ in stack],
-                       [act is not None for _, _, act in stack])
+        return CoreMLP(
+            [Synapses.from_dense(_weight(lin)) for _, lin, _ in stack],
+            [_bias(lin) for _, lin, _ in stack],
+            [act is not None for _, _, act in stack],
+        )
     layers = []
     for n, (i, lin, act) in enumerate(stack):
         if act is None and n < len(stack) - 1 or isinstance(act, nn.ReLU):
-            raise TypeError(f"model[{i}]: a spiking model needs a LIFNode after every Linear but the last "
-                            f"(found {type(act).__name__ if act is not None else 'Linear -> Linear'})")
-        layers.append(Layer(Synapses.from_dense(_weight(lin)), READOUT if act is None else _lif_params(act, i),
-                            bias=_bias(lin)))
+            raise TypeError(
+                f"model[{i}]: a spiking model needs a LIFNode after every Linear but the last "
+                f"(found {type(act).__name__ if act is not None else 'Linear -> Linear'})"
+            )
+        layers.append(
+            Layer(Synapses.from_dense(_weight(lin)), READOUT if act is None else _lif_params(act, i), bias=_bias(lin))
+        )
     return Network(layers, dt=dt)
 
 
 def _matches(model) -> bool:
     """An ``nn.Sequential`` of ``nn.Linear`` with only ReLU, LIFNode, Dropout and Identity between (so not a delta
     network, whose delta layers are none of these)."""
-    return (isinstance(model, nn.Sequential) and any(isinstance(m, nn.Linear) for m in model)
-            and all(isinstance(m, (nn.Linear, nn.Dropout, nn.Identity)) or type(m) is nn.ReLU or _is_lif(m)
-                    for m in model))
+    return (
+        isinstance(model, nn.Sequential)
+        and any(isinstance(m, nn.Linear) for m in model)
+        and all(isinstance(m, (nn.Linear, nn.Dropout, nn.Identity)) or type(m) is nn.ReLU or _is_lif(m) for m in model)
+    )
 
 
 register_core("prune", _matches, to_core)
@@ -163,10 +186,16 @@ register_core("prune", _matches, to_core)
 
 def _lif_params(node, index: int) -> LIFParams:
     if node.step_mode != "m":
-        raise ValueError(f"model[{index}]: LIFNode must be multi-step (step_mode='m', inputs [T, B, C]), "
-                         f"got step_mode={node.step_mode!r}")
-    return LIFParams(tau=float(node.tau), v_threshold=float(node.v_threshold),
-                     v_reset=None if node.v_reset is None else float(node.v_reset), decay_input=bool(node.decay_input))
+        raise ValueError(
+            f"model[{index}]: LIFNode must be multi-step (step_mode='m', inputs [T, B, C]), "
+            f"got step_mode={node.step_mode!r}"
+        )
+    return LIFParams(
+        tau=float(node.tau),
+        v_threshold=float(node.v_threshold),
+        v_reset=None if node.v_reset is None else float(node.v_reset),
+        decay_input=bool(node.decay_input),
+    )
 
 
 def core_forward(network: Network, x) -> tuple[np.ndarray, RunResult]:
@@ -174,8 +203,11 @@ def core_forward(network: Network, x) -> tuple[np.ndarray, RunResult]:
 
     Run ``x`` (float ``[T, B, n_inputs]``, numpy or torch) through ``network``; returns the output ``[T, B, n_out]``
     (the last layer's spikes, or its membrane potential for a `READOUT` layer) and the `RunResult`."""
-    warnings.warn("core_forward is deprecated: use network.run(Events.from_dense(x)) and its output",
-                  DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "core_forward is deprecated: use network.run(Events.from_dense(x)) and its output",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     x = _numpy(x)
     if x.ndim != 3 or x.shape[2] != network.n_inputs:
         raise ValueError(f"x must have shape [T, B, {network.n_inputs}], got {x.shape}")
@@ -229,9 +261,17 @@ def quantize_synapses(synapses: Synapses, bits: int, per: str = "layer") -> Syna
 def quantize_network(network: Network, bits: int, per: str = "layer") -> Network:
     """A copy of ``network`` with every layer's synapses quantised (`quantize_synapses`); everything else
     (neurons, bias, ``tail``, ``dt``) as it was."""
-    return Network([replace(lay, synapses=quantize_synapses(lay.synapses, bits, per),
-                            recurrent=None if lay.recurrent is None else quantize_synapses(lay.recurrent, bits, per))
-                    for lay in network.layers], dt=network.dt)
+    return Network(
+        [
+            replace(
+                lay,
+                synapses=quantize_synapses(lay.synapses, bits, per),
+                recurrent=None if lay.recurrent is None else quantize_synapses(lay.recurrent, bits, per),
+            )
+            for lay in network.layers
+        ],
+        dt=network.dt,
+    )
 
 
 def check_bits(synapses: Synapses, bits: int, per: str = "layer") -> bool:
@@ -245,7 +285,7 @@ def check_bits(synapses: Synapses, bits: int, per: str = "layer") -> bool:
     np.maximum.at(peak, group, np.abs(w))
     q_max = 2 ** (bits - 1) - 1
     r = w / np.where(peak > 0, peak / q_max, 1.0)[group]
-    return bool(np.all(np.abs(r - np.round(r)) <= 1e-4 + 2.0 ** -21 * np.abs(r)))
+    return bool(np.all(np.abs(r - np.round(r)) <= 1e-4 + 2.0**-21 * np.abs(r)))
 
 
 def weight_bits(synapses: Synapses, per: str = "layer") -> int:

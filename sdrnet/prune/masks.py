@@ -17,9 +17,26 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-__all__ = ["PRUNABLE", "register_prunable", "prunable_types", "targets", "readout", "layer_names", "get_mask",
-           "set_mask", "is_pruned", "remove", "rezero", "rezero_after_step", "effective_weight", "sparsity",
-           "from_torch_prune", "to_torch_prune", "load_pruned", "dense_state_dict"]
+__all__ = [
+    "PRUNABLE",
+    "register_prunable",
+    "prunable_types",
+    "targets",
+    "readout",
+    "layer_names",
+    "get_mask",
+    "set_mask",
+    "is_pruned",
+    "remove",
+    "rezero",
+    "rezero_after_step",
+    "effective_weight",
+    "sparsity",
+    "from_torch_prune",
+    "to_torch_prune",
+    "load_pruned",
+    "dense_state_dict",
+]
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)  # pruned out of the box; the layers of other packages register
 Target = tuple[nn.Module, str]
@@ -52,8 +69,10 @@ def instance_of(obj, module: str, name: str) -> bool:
     """Whether ``obj`` is an instance of the class ``name`` defined in ``module`` or one of its submodules,
     judged by the names of its classes (``type(obj).__mro__``): nothing is imported, and the answer does
     not depend on what ``sys.modules`` holds."""
-    return any(c.__qualname__ == name and (c.__module__ == module or c.__module__.startswith(module + "."))
-               for c in type(obj).__mro__)
+    return any(
+        c.__qualname__ == name and (c.__module__ == module or c.__module__.startswith(module + "."))
+        for c in type(obj).__mro__
+    )
 
 
 def _prunable(module) -> bool:
@@ -73,8 +92,9 @@ def targets(model, name: str = "weight") -> list[Target]:
             raise TypeError(f"model ({type(model).__name__}) holds no prunable layer ({_kinds()})")
         return found
     if not isinstance(model, Iterable):
-        raise TypeError(f"model must be an nn.Module or an iterable of modules / (module, name) pairs, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model must be an nn.Module or an iterable of modules / (module, name) pairs, got {type(model).__name__}"
+        )
     out = []
     for i, item in enumerate(model):
         module, pname = item if isinstance(item, tuple) else (item, name)
@@ -98,8 +118,10 @@ def layer_names(model, pairs: list[Target]) -> list[str]:
     """``"<qualified module name>.<parameter>"`` for each pair (``model[i] (Type).<parameter>`` when ``model``
     is a list of layers rather than an ``nn.Module``), for messages and per-layer results."""
     names = {id(m): n or type(m).__name__ for n, m in model.named_modules()} if isinstance(model, nn.Module) else {}
-    return [f"{names[id(m)]}.{p}" if id(m) in names else f"model[{i}] ({type(m).__name__}).{p}"
-            for i, (m, p) in enumerate(pairs)]
+    return [
+        f"{names[id(m)]}.{p}" if id(m) in names else f"model[{i}] ({type(m).__name__}).{p}"
+        for i, (m, p) in enumerate(pairs)
+    ]
 
 
 def get_mask(module: nn.Module, name: str = "weight") -> torch.Tensor | None:
@@ -141,8 +163,9 @@ def set_mask(module: nn.Module, name: str, mask: torch.Tensor) -> None:
     if not isinstance(param, torch.Tensor):
         raise ValueError(f"{type(module).__name__} has no parameter named {name!r}")
     if tuple(mask.shape) != tuple(param.shape):
-        raise ValueError(f"mask for {type(module).__name__}.{name} must have shape {tuple(param.shape)}, "
-                         f"got {tuple(mask.shape)}")
+        raise ValueError(
+            f"mask for {type(module).__name__}.{name} must have shape {tuple(param.shape)}, got {tuple(mask.shape)}"
+        )
     mask = (mask != 0).to(param.dtype)
     old = get_mask(module, name)
     if old is None:
@@ -210,8 +233,11 @@ def from_torch_prune(model: nn.Module) -> nn.Module:
 def to_torch_prune(model: nn.Module) -> nn.Module:
     """Hand every mask of ours to ``torch.nn.utils.prune.custom_from_mask`` (the inverse of `from_torch_prune`)."""
     for module in model.modules():
-        masks = {b[:-5]: m.clone() for b, m in module._buffers.items()
-                 if b.endswith("_mask") and b[:-5] in module._parameters}
+        masks = {
+            b[:-5]: m.clone()
+            for b, m in module._buffers.items()
+            if b.endswith("_mask") and b[:-5] in module._parameters
+        }
         if not masks:
             continue
         for pname in masks:
@@ -275,5 +301,7 @@ def _check_state(expected: dict, state: dict, strict: bool) -> None:
         raise KeyError(f"state_dict does not match the model: missing keys {missing}, unexpected keys {unexpected}")
     for key in set(expected) & set(state):
         if tuple(expected[key].shape) != tuple(state[key].shape):
-            raise ValueError(f"state_dict[{key!r}] has shape {tuple(state[key].shape)}, "
-                             f"the model expects {tuple(expected[key].shape)}")
+            raise ValueError(
+                f"state_dict[{key!r}] has shape {tuple(state[key].shape)}, "
+                f"the model expects {tuple(expected[key].shape)}"
+            )

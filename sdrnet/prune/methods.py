@@ -19,8 +19,19 @@ from torch.nn.utils import parametrize
 
 from .masks import Target, effective_weight, get_mask, layer_names, readout, rezero, set_mask, targets
 
-__all__ = ["check_sparsity", "magnitude_prune", "random_prune", "layer_densities", "nm_mask", "nm_prune",
-           "cubic_sparsity", "GradualPruning", "LotteryTicket", "PruneRegrow", "SRSTE"]
+__all__ = [
+    "check_sparsity",
+    "magnitude_prune",
+    "random_prune",
+    "layer_densities",
+    "nm_mask",
+    "nm_prune",
+    "cubic_sparsity",
+    "GradualPruning",
+    "LotteryTicket",
+    "PruneRegrow",
+    "SRSTE",
+]
 
 
 def check_sparsity(sparsity, name: str = "sparsity") -> float:
@@ -47,8 +58,10 @@ def check_finite(model, pairs: list[Target]) -> None:
     for label, (module, name) in zip(layer_names(model, pairs), pairs):
         bad = ~torch.isfinite(getattr(module, name).detach())
         if bad.any():
-            raise ValueError(f"{label} holds {int(bad.sum())} NaN/inf weight(s) (the first at index "
-                             f"{tuple(int(i) for i in bad.nonzero()[0])}); magnitude pruning needs finite weights")
+            raise ValueError(
+                f"{label} holds {int(bad.sum())} NaN/inf weight(s) (the first at index "
+                f"{tuple(int(i) for i in bad.nonzero()[0])}); magnitude pruning needs finite weights"
+            )
 
 
 def _scores(module: nn.Module, name: str) -> torch.Tensor:
@@ -68,8 +81,10 @@ def _global_pairs(model, scope: str, include_readout: bool) -> list[Target]:
     if scope == "layer" or include_readout or not isinstance(model, nn.Module):
         return pairs
     if len(pairs) == 1:
-        raise ValueError("scope='global' leaves the readout out, and model's only prunable layer is its readout: "
-                         "pass include_readout=True (or scope='layer')")
+        raise ValueError(
+            "scope='global' leaves the readout out, and model's only prunable layer is its readout: "
+            "pass include_readout=True (or scope='layer')"
+        )
     out = readout(model)
     return [(m, n) for m, n in pairs if m is not out]
 
@@ -101,7 +116,7 @@ def magnitude_prune(model, sparsity: float, scope: str = "layer", include_readou
     keep = _topk_mask(flat, _keep_count(flat.numel(), sparsity))
     start = 0
     for (module, name), s in zip(pairs, scores):
-        set_mask(module, name, keep[start:start + s.numel()].view(s.shape))
+        set_mask(module, name, keep[start : start + s.numel()].view(s.shape))
         start += s.numel()
 
 
@@ -258,13 +273,24 @@ class GradualPruning:
     ``scope``/``include_readout`` as in `magnitude_prune`.
     """
 
-    def __init__(self, model, final_sparsity: float, *, end: int, begin: int = 0, frequency: int = 100,
-                 initial_sparsity: float = 0.0, scope: str = "layer", include_readout: bool = False):
+    def __init__(
+        self,
+        model,
+        final_sparsity: float,
+        *,
+        end: int,
+        begin: int = 0,
+        frequency: int = 100,
+        initial_sparsity: float = 0.0,
+        scope: str = "layer",
+        include_readout: bool = False,
+    ):
         self.final = check_sparsity(final_sparsity, "final_sparsity")
         self.initial = check_sparsity(initial_sparsity, "initial_sparsity")
         if not 0 <= begin < end or frequency < 1:
-            raise ValueError(f"need 0 <= begin < end and frequency >= 1, got begin={begin}, end={end}, "
-                             f"frequency={frequency}")
+            raise ValueError(
+                f"need 0 <= begin < end and frequency >= 1, got begin={begin}, end={end}, frequency={frequency}"
+            )
         _global_pairs(model, scope, include_readout)
         self.model, self.begin, self.end, self.frequency, self.scope = model, begin, end, frequency, scope
         self.include_readout = include_readout
@@ -344,17 +370,27 @@ class PruneRegrow:
     regrows. Call `step` after ``loss.backward()`` and before ``optimizer.step()``.
     """
 
-    def __init__(self, model, sparsity: float, *, end: int, frequency: int = 100, drop_fraction: float = 0.3,
-                 initial_sparsity: float | None = None, distribution: str = "erk",
-                 optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        model,
+        sparsity: float,
+        *,
+        end: int,
+        frequency: int = 100,
+        drop_fraction: float = 0.3,
+        initial_sparsity: float | None = None,
+        distribution: str = "erk",
+        optimizer: torch.optim.Optimizer | None = None,
+        generator: torch.Generator | None = None,
+    ):
         self.final = check_sparsity(sparsity)
-        self.initial = self.final if initial_sparsity is None else check_sparsity(initial_sparsity,
-                                                                                   "initial_sparsity")
+        self.initial = self.final if initial_sparsity is None else check_sparsity(initial_sparsity, "initial_sparsity")
         if self.initial > self.final:
             raise ValueError(f"initial_sparsity ({self.initial}) must be <= sparsity ({self.final})")
         if not 0 < drop_fraction < 1 or frequency < 1 or end < 1:
-            raise ValueError(f"need drop_fraction in (0, 1), frequency >= 1, end >= 1; got {drop_fraction}, "
-                             f"{frequency}, {end}")
+            raise ValueError(
+                f"need drop_fraction in (0, 1), frequency >= 1, end >= 1; got {drop_fraction}, {frequency}, {end}"
+            )
         self.pairs = targets(model)
         self.end, self.frequency, self.alpha, self.optimizer = end, frequency, float(drop_fraction), optimizer
         random_prune(self.pairs, self.initial, distribution, generator)

@@ -45,8 +45,9 @@ def module_graph(model: nn.Module) -> nx.DiGraph:
     try:
         traced = _Tracer().trace(model)
     except Exception as exc:
-        raise TypeError(f"model ({type(model).__name__}) cannot be traced into a module graph by torch.fx: {exc}") \
-            from None
+        raise TypeError(
+            f"model ({type(model).__name__}) cannot be traced into a module graph by torch.fx: {exc}"
+        ) from None
     modules = dict(model.named_modules())
     graph = nx.DiGraph()
     for node in traced.nodes:
@@ -143,6 +144,7 @@ def _linear_like(old: nn.Linear, n_in: int, n_out: int) -> nn.Linear:
 @torch.no_grad()
 def _copy(old: nn.Linear, new: nn.Linear, rows=None, cols=None) -> None:
     """Copy weight (and bias, and mask) keeping output units ``rows`` or input units ``cols``."""
+
     def pick(t):
         return t[rows] if rows is not None else t[:, cols]
 

@@ -22,8 +22,20 @@ from sdrnet.report import format_table
 from .export import CoreMLP, _parse, check_bits, quantize, to_core, weight_bits
 from .masks import effective_weight, set_mask
 
-__all__ = ["TargetProfile", "Violation", "TargetError", "LOIHI", "XYLO", "SPINNAKER", "PROFILES", "check",
-           "check_sizes", "report", "fit_to_target", "FitResult"]
+__all__ = [
+    "TargetProfile",
+    "Violation",
+    "TargetError",
+    "LOIHI",
+    "XYLO",
+    "SPINNAKER",
+    "PROFILES",
+    "check",
+    "check_sizes",
+    "report",
+    "fit_to_target",
+    "FitResult",
+]
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,17 @@ class TargetProfile:
     def __post_init__(self):
         if self.weight_scale not in ("layer", "unit"):
             raise ValueError(f"weight_scale must be 'layer' or 'unit', got {self.weight_scale!r}")
-        for key in ("weight_bits", "max_delay", "max_neurons", "max_hidden", "max_inputs", "max_outputs",
-                    "max_fan_out", "max_fan_in", "max_synapses"):
+        for key in (
+            "weight_bits",
+            "max_delay",
+            "max_neurons",
+            "max_hidden",
+            "max_inputs",
+            "max_outputs",
+            "max_fan_out",
+            "max_fan_in",
+            "max_synapses",
+        ):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise ValueError(f"{key} must be a non-negative int or None, got {value!r}")
@@ -122,8 +143,14 @@ def check(network, profile: TargetProfile) -> list[Violation]:
     """Every limit of ``profile`` that ``network`` breaks (an empty list: it fits)."""
     layers = _layers(network)
     out = check_sizes(layers[0][0].n_pre, [n for _, _, n in layers], profile)
-    _over(out, "network", "synapses", profile.max_synapses,
-          sum(s.nnz + (r.nnz if r is not None else 0) for s, r, _ in layers), True)
+    _over(
+        out,
+        "network",
+        "synapses",
+        profile.max_synapses,
+        sum(s.nnz + (r.nnz if r is not None else 0) for s, r, _ in layers),
+        True,
+    )
     for i, (syn, rec, _) in enumerate(layers):
         for label, s in (("", syn), (" (recurrent)", rec)):
             if s is None:
@@ -132,8 +159,15 @@ def check(network, profile: TargetProfile) -> list[Violation]:
             _over(out, where, "synaptic delay (steps)", profile.max_delay, s.max_delay, False)
             _over(out, where, "fan-in", profile.max_fan_in, s.fan_in().max(initial=0), True)
             if profile.weight_bits is not None and not check_bits(s, profile.weight_bits, profile.weight_scale):
-                out.append(Violation(where, f"weight bits (per {profile.weight_scale})", profile.weight_bits,
-                                     weight_bits(s, profile.weight_scale), True))
+                out.append(
+                    Violation(
+                        where,
+                        f"weight bits (per {profile.weight_scale})",
+                        profile.weight_bits,
+                        weight_bits(s, profile.weight_scale),
+                        True,
+                    )
+                )
     _over(out, "input units", "fan-out", profile.max_fan_out, layers[0][0].fan_out().max(initial=0), True)
     for i, (_, rec, n) in enumerate(layers):  # a neuron's synapses into the next layer and back into its own
         fan = layers[i + 1][0].fan_out() if i + 1 < len(layers) else np.zeros(n, np.int64)
@@ -147,9 +181,19 @@ def report(violations: list[Violation], profile: TargetProfile) -> str:
     """A table of the violations, or a line saying that the network fits."""
     if not violations:
         return f"fits {profile.name}: no violations"
-    return format_table([{"where": v.where, "limit": v.rule, "allowed": v.limit, "found": v.value,
-                          "fixable by pruning/quantising": "yes" if v.fixable else "no"} for v in violations],
-                        f"{len(violations)} violation(s) of the {profile.name} profile")
+    return format_table(
+        [
+            {
+                "where": v.where,
+                "limit": v.rule,
+                "allowed": v.limit,
+                "found": v.value,
+                "fixable by pruning/quantising": "yes" if v.fixable else "no",
+            }
+            for v in violations
+        ],
+        f"{len(violations)} violation(s) of the {profile.name} profile",
+    )
 
 
 @dataclass
@@ -211,4 +255,3 @@ def _limit_fan(linear: nn.Linear, limit: int, dim: int) -> None:
         return
     idx = torch.topk(w, limit, dim=dim).indices
     set_mask(linear, "weight", torch.zeros_like(w, dtype=torch.bool).scatter_(dim, idx, True))
-

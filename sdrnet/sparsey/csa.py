@@ -45,11 +45,18 @@ class CSAParams:
     sigmoid_center: float = 0.5
 
     def __post_init__(self):
-        if isinstance(self.active_min, bool) or not isinstance(self.active_min, (int, np.integer)) or self.active_min < 0:
+        if (
+            isinstance(self.active_min, bool)
+            or not isinstance(self.active_min, (int, np.integer))
+            or self.active_min < 0
+        ):
             raise ValueError(f"active_min must be an int >= 0, got {self.active_min!r}")
-        if self.active_max is not None and not (isinstance(self.active_max, (int, np.integer))
-                                                and self.active_max >= self.active_min):
-            raise ValueError(f"active_max must be None or an int >= active_min={self.active_min}, got {self.active_max!r}")
+        if self.active_max is not None and not (
+            isinstance(self.active_max, (int, np.integer)) and self.active_max >= self.active_min
+        ):
+            raise ValueError(
+                f"active_max must be None or an int >= active_min={self.active_min}, got {self.active_max!r}"
+            )
         for name in ("u_exponent", "h_exponent", "d_exponent", "gamma", "chi", "sigmoid_slope"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):
@@ -102,7 +109,7 @@ def familiarity(V) -> np.ndarray:
 def expansivity(G, K: int, params: CSAParams) -> np.ndarray:
     """Step 6: ``η = 1 + [max(0, (G − G⁻)/(1 − G⁻))]^γ · χ · K``: the sigmoid's height."""
     g = np.maximum(0.0, (np.asarray(G, np.float64) - params.familiarity_min) / (1.0 - params.familiarity_min))
-    return 1.0 + g ** params.gamma * params.chi * K
+    return 1.0 + g**params.gamma * params.chi * K
 
 
 def relative_likelihood(V, eta, params: CSAParams) -> np.ndarray:

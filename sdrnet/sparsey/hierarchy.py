@@ -8,14 +8,14 @@ input the previous time step's codes of the level above, so sequences get spatio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from ..core.validation import check_int
-from .csa import CSAParams
 from ..sdr import SDR, SDRBatch
+from .csa import CSAParams
 from .macrocolumn import Code, Level
 
 
@@ -50,7 +50,7 @@ def grid_fields(shape, patch, stride=1) -> tuple[list[np.ndarray], tuple[int, in
         raise ValueError(f"patch {(ph, pw)} is larger than the grid {(h, w)}")
     rows, cols = _starts(h, ph, sh), _starts(w, pw, sw)
     grid = np.arange(h * w * c).reshape(h, w, c)
-    fields = [grid[r:r + ph, q:q + pw].ravel() for r in rows for q in cols]
+    fields = [grid[r : r + ph, q : q + pw].ravel() for r in rows for q in cols]
     return fields, (len(rows), len(cols))
 
 
@@ -91,10 +91,17 @@ class Hierarchy:
         for i, spec in enumerate(specs):
             cells_below = 1 if i == 0 else specs[i - 1].Q * specs[i - 1].K
             rf = [_expand(f, cells_below) for f in fields[i]]
-            level = Level(n_inputs, rf, spec.Q, spec.K, spec.params, freeze_at=spec.freeze_at,
-                          saturation_warning=saturation_warning,
-                          horizontal_fields=_neighbours(grids[i]) if spec.horizontal else None,
-                          **self._top_down(i, specs, fields, grids))
+            level = Level(
+                n_inputs,
+                rf,
+                spec.Q,
+                spec.K,
+                spec.params,
+                freeze_at=spec.freeze_at,
+                saturation_warning=saturation_warning,
+                horizontal_fields=_neighbours(grids[i]) if spec.horizontal else None,
+                **self._top_down(i, specs, fields, grids),
+            )
             self.levels.append(level)
             n_inputs = level.n_cells
 
@@ -110,8 +117,10 @@ class Hierarchy:
         for m, f in enumerate(fields[i + 1]):
             for below in f:
                 readers[below].append(m)
-        return {"top_down_fields": [_expand(np.array(r), above.Q * above.K) for r in readers],
-                "n_top_down": len(fields[i + 1]) * above.Q * above.K}
+        return {
+            "top_down_fields": [_expand(np.array(r), above.Q * above.K) for r in readers],
+            "n_top_down": len(fields[i + 1]) * above.Q * above.K,
+        }
 
     @property
     def n_cells(self) -> int:
@@ -162,8 +171,10 @@ class Hierarchy:
         offsets = np.cumsum([0] + [level.n_cells for level in self.levels])
         if isinstance(parts[0], SDR):
             return SDR._trusted(self.n_cells, np.concatenate([p.sparse + o for p, o in zip(parts, offsets)]))
-        rows = [np.concatenate([p.indices[p.indptr[b]:p.indptr[b + 1]] + o for p, o in zip(parts, offsets)])
-                for b in range(len(parts[0]))]
+        rows = [
+            np.concatenate([p.indices[p.indptr[b] : p.indptr[b + 1]] + o for p, o in zip(parts, offsets)])
+            for b in range(len(parts[0]))
+        ]
         indptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])])
         return SDRBatch._trusted(self.n_cells, np.concatenate(rows), indptr)
 

@@ -47,10 +47,11 @@ def compact_kernel(start, length, capacity, store, out):
     """Copy every row of ``store`` into ``out`` back to back, each keeping its capacity; returns the slots used."""
     used = 0
     for j in range(start.shape[0]):
-        out[used:used + length[j]] = store[start[j]:start[j] + length[j]]
+        out[used : used + length[j]] = store[start[j] : start[j] + length[j]]
         start[j] = used
         used += capacity[j]
     return used
+
 
 @njit(cache=True, nogil=True)
 def grow_rows_kernel(active, winners, allowed, start, length, capacity, store, used, slot, new):
@@ -72,12 +73,11 @@ def grow_rows_kernel(active, winners, allowed, start, length, capacity, store, u
                 present[w] = True
         for w in range(n_win):
             if allowed[r, w] and not present[w]:
-                used = _extend(j, winners[w:w + 1], n_win, start, length, capacity, store, used)
+                used = _extend(j, winners[w : w + 1], n_win, start, length, capacity, store, used)
                 new[w] += 1
     for w in range(n_win):
         slot[winners[w]] = -1
     return used
-
 
 
 @njit(cache=True, nogil=True)
@@ -134,7 +134,7 @@ def _choose(b, counts, n_active, K, h_factor, d_factor, params, uniforms, winner
         familiarity[b, m] = G
         if uniforms.shape[0]:  # learning: steps 6–8, one winner drawn from ρ = μ / Σ μ per CM
             g = max(0.0, (G - familiarity_min) / (1.0 - familiarity_min))
-            eta = 1.0 + g ** gamma * chi * K
+            eta = 1.0 + g**gamma * chi * K
             for c in range(a + 1 if plain else 0):
                 mu_of[c] = _mu(v_of[c], eta, slope, center)
             for q in range(Q):
@@ -173,8 +173,23 @@ def _draw(mu, u):
 
 
 @njit(cache=True, nogil=True)
-def code_kernel(active, active_ptr, start, length, store, field_ptr, field_mac, K, h_factor, d_factor, params,
-                uniforms, winners, familiarity, rivals):
+def code_kernel(
+    active,
+    active_ptr,
+    start,
+    length,
+    store,
+    field_ptr,
+    field_mac,
+    K,
+    h_factor,
+    d_factor,
+    params,
+    uniforms,
+    winners,
+    familiarity,
+    rivals,
+):
     """The code selection algorithm of Sparsey for a batch, on the growable rows of the U synapses.
 
     Per sample ``b`` and mac ``m`` (``winners`` ``[B, M, Q]``, ``familiarity`` ``[B, M]`` and ``rivals``
@@ -194,12 +209,29 @@ def code_kernel(active, active_ptr, start, length, store, field_ptr, field_mac, 
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def code_kernel_parallel(active, active_ptr, start, length, store, field_ptr, field_mac, K, h_factor, d_factor,
-                         params, uniforms, winners, familiarity, rivals):
+def code_kernel_parallel(
+    active,
+    active_ptr,
+    start,
+    length,
+    store,
+    field_ptr,
+    field_mac,
+    K,
+    h_factor,
+    d_factor,
+    params,
+    uniforms,
+    winners,
+    familiarity,
+    rivals,
+):
     """:func:`code_kernel` with the samples spread over numba's threads."""
     for b in prange(active_ptr.shape[0] - 1):
-        counts, n_active = np.empty(winners.shape[1] * winners.shape[2] * K, np.int32), np.empty(winners.shape[1],
-                                                                                               np.int64)
+        counts, n_active = (
+            np.empty(winners.shape[1] * winners.shape[2] * K, np.int32),
+            np.empty(winners.shape[1], np.int64),
+        )
         _tally(b, active, active_ptr, start, length, store, field_ptr, field_mac, counts, n_active)
         _choose(b, counts, n_active, K, h_factor, d_factor, params, uniforms, winners, familiarity, rivals)
 
@@ -213,8 +245,27 @@ def _popcount(x):
 
 
 @njit(cache=True, nogil=True)
-def learn_kernel(active, start, length, capacity, store, used, field_ptr, field_mac, K, h_factor, d_factor, params,
-                 uniforms, frozen, winners, familiarity, rivals, learned, collision_rate):
+def learn_kernel(
+    active,
+    start,
+    length,
+    capacity,
+    store,
+    used,
+    field_ptr,
+    field_mac,
+    K,
+    h_factor,
+    d_factor,
+    params,
+    uniforms,
+    frozen,
+    winners,
+    familiarity,
+    rivals,
+    learned,
+    collision_rate,
+):
     """Learning mode on one input: :func:`code_kernel`, then single-trial learning of the U synapses.
 
     Every active input ``j`` connects to the winner of each CM of every mac that computed a code, is
@@ -264,6 +315,7 @@ def learn_kernel(active, start, length, capacity, store, used, field_ptr, field_
                     n_new += 1
                     learned[m] += 1
         if n_new:
-            used = _extend(j, pending[:n_new], Q * (field_ptr[j + 1] - field_ptr[j]), start, length, capacity, store,
-                           used)
+            used = _extend(
+                j, pending[:n_new], Q * (field_ptr[j + 1] - field_ptr[j]), start, length, capacity, store, used
+            )
     return used

@@ -11,7 +11,8 @@ synapses; ``sparsey.csa`` holds the same steps in plain numpy, one function per 
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -85,7 +86,9 @@ class BinaryProjection:
     def weights(self) -> np.ndarray:
         """Dense bool ``[n_pre, n_post]`` view of the learned weights (allocates the full matrix)."""
         dense = np.zeros((self.n_pre, self.n_post), bool)
-        dense[np.repeat(np.arange(self.n_pre), self._length), self._store[_row_positions(self._start, self._length)]] = True
+        dense[
+            np.repeat(np.arange(self.n_pre), self._length), self._store[_row_positions(self._start, self._length)]
+        ] = True
         return dense
 
     def sums(self, active: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,28 +110,75 @@ class BinaryProjection:
             allowed &= (active // self.cm_size)[:, None] != (winners // self.cm_size)[None, :]
         self._reserve(int(np.maximum(2 * self._capacity[active], self._length[active] + len(winners)).sum()))
         new = np.zeros(len(winners), np.int64)
-        self._used = kernels.grow_rows_kernel(active, winners, allowed, self._start, self._length, self._capacity,
-                                              self._store, self._used, self._slot, new)
+        self._used = kernels.grow_rows_kernel(
+            active,
+            winners,
+            allowed,
+            self._start,
+            self._length,
+            self._capacity,
+            self._store,
+            self._used,
+            self._slot,
+            new,
+        )
         self._synapses = None
         return new
 
-    def code(self, active: list[np.ndarray], K: int, context: tuple, params: np.ndarray, uniforms: np.ndarray,
-             out: tuple) -> None:
+    def code(
+        self, active: list[np.ndarray], K: int, context: tuple, params: np.ndarray, uniforms: np.ndarray, out: tuple
+    ) -> None:
         """The CSA on these (bottom-up) synapses for a batch: ``kernels.code_kernel``, all threads for B > 1.
 
         ``context`` = (H factor, D factor), ``out`` = (winners, familiarity, rivals) as that kernel takes them.
         """
         kernel = kernels.code_kernel_parallel if len(active) > 1 else kernels.code_kernel
-        kernel(*_concat(active), self._start, self._length, self._store, self._fields.indptr, self._fields.post, K,
-               *context, params, uniforms, *out)
+        kernel(
+            *_concat(active),
+            self._start,
+            self._length,
+            self._store,
+            self._fields.indptr,
+            self._fields.post,
+            K,
+            *context,
+            params,
+            uniforms,
+            *out,
+        )
 
-    def code_and_learn(self, active: np.ndarray, K: int, context: tuple, params: np.ndarray, uniforms: np.ndarray,
-                       frozen: np.ndarray, out: tuple, learned: np.ndarray, collision_rate: np.ndarray) -> None:
+    def code_and_learn(
+        self,
+        active: np.ndarray,
+        K: int,
+        context: tuple,
+        params: np.ndarray,
+        uniforms: np.ndarray,
+        frozen: np.ndarray,
+        out: tuple,
+        learned: np.ndarray,
+        collision_rate: np.ndarray,
+    ) -> None:
         """Learning mode on one input: the CSA, then the new synapses onto the winners (``kernels.learn_kernel``)."""
         while True:
-            used = kernels.learn_kernel(active, self._start, self._length, self._capacity, self._store, self._used,
-                                        self._fields.indptr, self._fields.post, K, *context, params, uniforms, frozen,
-                                        *out, learned, collision_rate)
+            used = kernels.learn_kernel(
+                active,
+                self._start,
+                self._length,
+                self._capacity,
+                self._store,
+                self._used,
+                self._fields.indptr,
+                self._fields.post,
+                K,
+                *context,
+                params,
+                uniforms,
+                frozen,
+                *out,
+                learned,
+                collision_rate,
+            )
             if used >= 0:
                 break
             self._reserve(-used)
@@ -192,9 +242,20 @@ class Level:
 
     _code_ndim = 1  # ndim of one input's familiarity: [M]
 
-    def __init__(self, n_inputs: int, receptive_fields: Sequence, Q: int, K: int, params: CSAParams | None = None, *,
-                 horizontal_fields: Sequence | None = None, top_down_fields: Sequence | None = None,
-                 n_top_down: int = 0, freeze_at: float | None = None, saturation_warning: float = 0.5):
+    def __init__(
+        self,
+        n_inputs: int,
+        receptive_fields: Sequence,
+        Q: int,
+        K: int,
+        params: CSAParams | None = None,
+        *,
+        horizontal_fields: Sequence | None = None,
+        top_down_fields: Sequence | None = None,
+        n_top_down: int = 0,
+        freeze_at: float | None = None,
+        saturation_warning: float = 0.5,
+    ):
         self.n_inputs = check_int("n_inputs", n_inputs, 1)
         self.Q, self.K = check_int("Q", Q, 1), check_int("K", K, 1)
         self.params = CSAParams() if params is None else params
@@ -213,8 +274,9 @@ class Level:
         self.H = None
         if horizontal_fields is not None:
             fields = _fields("horizontal_fields", horizontal_fields, self.n_macs, self.n_macs)
-            self.H = BinaryProjection(_membership(fields, self.n_macs), cells_per_mac, group_size=cells_per_mac,
-                                      cm_size=self.K)
+            self.H = BinaryProjection(
+                _membership(fields, self.n_macs), cells_per_mac, group_size=cells_per_mac, cm_size=self.K
+            )
         self.D = None
         if top_down_fields is not None:
             n_top_down = check_int("n_top_down", n_top_down, 1)
@@ -224,9 +286,19 @@ class Level:
         self._warning_count = saturation_warning * np.maximum(self._potential_per_mac, 1)
         self._freeze_count = None if freeze_at is None else freeze_at * np.maximum(self._potential_per_mac, 1)
         p = self.params
-        self._kernel_params = np.array([p.u_exponent, max(p.active_min, 1),
-                                        np.inf if p.active_max is None else p.active_max, p.familiarity_min,
-                                        p.gamma, p.chi, p.sigmoid_slope, p.sigmoid_center], np.float64)
+        self._kernel_params = np.array(
+            [
+                p.u_exponent,
+                max(p.active_min, 1),
+                np.inf if p.active_max is None else p.active_max,
+                p.familiarity_min,
+                p.gamma,
+                p.chi,
+                p.sigmoid_slope,
+                p.sigmoid_center,
+            ],
+            np.float64,
+        )
         self.learned_per_mac_ = np.zeros(self.n_macs, np.int64)
         self.frozen_ = np.zeros(self.n_macs, bool)
         self.collision_rate_ = np.zeros(self.n_macs)  # running mean over ~32 learned codes
@@ -263,14 +335,23 @@ class Level:
         rng = check_rng(rng)
         lists, single = _active_lists("x", x, self.n_inputs)
         if not single:
-            raise ValueError("learn takes one input at a time (x must be [n_inputs] or an SDR); "
-                             "single-trial learning is sequential")
+            raise ValueError(
+                "learn takes one input at a time (x must be [n_inputs] or an SDR); single-trial learning is sequential"
+            )
         u = lists[0]
         h_list, d_list = self._context("h", h, self.H, 1), self._context("d", d, self.D, 1)
         out = self._outputs(1)
-        self.U.code_and_learn(u, self.K, self._factors(h_list, d_list), self._kernel_params,
-                              rng.random(out[0].shape), self.frozen_, out, self.learned_per_mac_,
-                              self.collision_rate_)
+        self.U.code_and_learn(
+            u,
+            self.K,
+            self._factors(h_list, d_list),
+            self._kernel_params,
+            rng.random(out[0].shape),
+            self.frozen_,
+            out,
+            self.learned_per_mac_,
+            self.collision_rate_,
+        )
         code = Code(out[0][0], out[1][0], out[0][0, :, 0] >= 0)
         if h_list is not None or d_list is not None:
             self._learn_context(h_list, d_list, code)
@@ -294,10 +375,14 @@ class Level:
         tied = rivals > 0  # [B, M]
         if tied.any():
             m = np.flatnonzero(tied.any(axis=0))
-            warnings.warn(f"sparsey: {int(tied.any(axis=1).sum())} of {len(tied)} inputs match two or more cells of "
-                          f"a CM fully in {_macs(m)} (saturation {self.saturation[m].max():.0%}): their "
-                          "familiarity can be 1.0 while the code returned is not the stored one. Use more macs, "
-                          "CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"sparsey: {int(tied.any(axis=1).sum())} of {len(tied)} inputs match two or more cells of "
+                f"a CM fully in {_macs(m)} (saturation {self.saturation[m].max():.0%}): their "
+                "familiarity can be 1.0 while the code returned is not the stored one. Use more macs, "
+                "CMs (Q) or cells (K), or freeze_at.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _output(self, code: Code) -> Code:
         return code
@@ -317,8 +402,10 @@ class Level:
         """``H^{e_H}`` and ``D^{e_D}`` ``[B, n_cells]`` (1 where absent from a cell's field), each empty if not given."""
         if h is None and d is None:
             return _NO_FACTOR, _NO_FACTOR
-        return tuple(_NO_FACTOR if lists is None else np.power(self._normalized(proj, lists), e)
-                     for lists, proj, e in ((h, self.H, self.params.h_exponent), (d, self.D, self.params.d_exponent)))
+        return tuple(
+            _NO_FACTOR if lists is None else np.power(self._normalized(proj, lists), e)
+            for lists, proj, e in ((h, self.H, self.params.h_exponent), (d, self.D, self.params.d_exponent))
+        )
 
     def _normalized(self, projection, lists) -> np.ndarray:
         raw, n = projection.sums(lists)
@@ -329,7 +416,9 @@ class Level:
         if cells is None:
             return None
         if projection is None:
-            raise ValueError(f"{name} was given but this level has no {'horizontal' if name == 'h' else 'top-down'} input")
+            raise ValueError(
+                f"{name} was given but this level has no {'horizontal' if name == 'h' else 'top-down'} input"
+            )
         lists, single = _active_lists(name, cells, projection.n_pre, indices=True)
         if len(lists) != batch:
             raise ValueError(f"{name} must hold one code per input ({batch}), got {len(lists)}")
@@ -351,10 +440,14 @@ class Level:
             full &= ~self.reported_full_
             self.reported_full_ |= full
             m = np.flatnonzero(full)
-            warnings.warn(f"sparsey: {_macs(m)} are full: saturation {self.saturation[m].max():.0%} "
-                          f"(warning at {self.saturation_warning:.0%}), {self.collision_rate_[m].max():.0%} of CMs "
-                          "of recently learned codes tie with another fully matching cell, so recall degrades. "
-                          "Use more macs, CMs (Q) or cells (K), or freeze_at.", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"sparsey: {_macs(m)} are full: saturation {self.saturation[m].max():.0%} "
+                f"(warning at {self.saturation_warning:.0%}), {self.collision_rate_[m].max():.0%} of CMs "
+                "of recently learned codes tie with another fully matching cell, so recall degrades. "
+                "Use more macs, CMs (Q) or cells (K), or freeze_at.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 class Macrocolumn(Level):
@@ -377,8 +470,17 @@ class Macrocolumn(Level):
 
     _code_ndim = 0
 
-    def __init__(self, n_inputs: int, Q: int, K: int, receptive_field=None, params: CSAParams | None = None, *,
-                 freeze_at: float | None = None, saturation_warning: float = 0.5):
+    def __init__(
+        self,
+        n_inputs: int,
+        Q: int,
+        K: int,
+        receptive_field=None,
+        params: CSAParams | None = None,
+        *,
+        freeze_at: float | None = None,
+        saturation_warning: float = 0.5,
+    ):
         n_inputs = check_int("n_inputs", n_inputs, 1)
         field = np.arange(n_inputs) if receptive_field is None else receptive_field
         super().__init__(n_inputs, [field], Q, K, params, freeze_at=freeze_at, saturation_warning=saturation_warning)

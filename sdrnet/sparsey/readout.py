@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -51,8 +51,11 @@ class CodeReadout:
         k = min(self.k, ov.shape[1])
         nearest = np.argpartition(-ov, k - 1, axis=1)[:, :k]
         votes = np.zeros((ov.shape[0], self.classes_.shape[0]))
-        np.add.at(votes, (np.arange(ov.shape[0])[:, None], self.labels_[nearest]),
-                  np.take_along_axis(ov, nearest, axis=1) + 1e-9)
+        np.add.at(
+            votes,
+            (np.arange(ov.shape[0])[:, None], self.labels_[nearest]),
+            np.take_along_axis(ov, nearest, axis=1) + 1e-9,
+        )
         return self.classes_[np.argmax(votes, axis=1)]
 
 
@@ -70,9 +73,17 @@ class SparseyClassifier:
     training inputs as they were learned), ``saturation_`` (max mac saturation per level), ``fit_time_`` (s).
     """
 
-    def __init__(self, image_shape: tuple[int, int], levels: Sequence[LevelSpec], *, threshold: float | None = None,
-                 k: int = 1, readout_codes: str = "recognition", random_state: int | np.random.Generator = 0,
-                 progress: bool = False):
+    def __init__(
+        self,
+        image_shape: tuple[int, int],
+        levels: Sequence[LevelSpec],
+        *,
+        threshold: float | None = None,
+        k: int = 1,
+        readout_codes: str = "recognition",
+        random_state: int | np.random.Generator = 0,
+        progress: bool = False,
+    ):
         self.image_shape = image_shape
         self.levels = levels
         self.threshold = threshold
@@ -99,8 +110,11 @@ class SparseyClassifier:
         y = as_array("y", y, kind="i", ndim=1)
         if y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have one label per row of X ({X.shape[0]}), got {y.shape[0]}")
-        rng = self.random_state if isinstance(self.random_state, np.random.Generator) \
+        rng = (
+            self.random_state
+            if isinstance(self.random_state, np.random.Generator)
             else np.random.default_rng(self.random_state)
+        )
         check_rng(rng)
         start = time.perf_counter()
         self.hierarchy_ = Hierarchy(tuple(self.image_shape), self.levels)
@@ -110,8 +124,11 @@ class SparseyClassifier:
             if self.readout_codes == "learned":
                 rows.append(self.hierarchy_.as_sdr(codes))
             G.append([float(np.mean(c.familiarity[c.active])) if c.active.any() else 0.0 for c in codes])
-        stored = SDRBatch.from_sdrs(rows, self.hierarchy_.n_cells) if self.readout_codes == "learned" \
+        stored = (
+            SDRBatch.from_sdrs(rows, self.hierarchy_.n_cells)
+            if self.readout_codes == "learned"
             else self.hierarchy_.as_sdr(self.hierarchy_.recognize(X))
+        )
         self.readout_ = CodeReadout(self.k).fit(stored, y)
         self.fit_time_ = time.perf_counter() - start
         self.familiarity_ = np.mean(G, axis=0)

@@ -12,13 +12,43 @@ from sdrnet.optional import require
 require("torch", "snn.delta")
 
 from .event_driven import DeltaRunResult, EventDrivenNet, EventRun, conv2d_to_synapses, linear_to_synapses  # noqa: E402
-from .layers import (Accumulate, DeltaActivation, ThresholdDelta, TimeDistributed, delta_layers,  # noqa: E402
-                     delta_penalty, insert_delta, quantize, sigma_delta, temporal_delta)
+from .layers import (  # noqa: E402
+    Accumulate,
+    DeltaActivation,
+    ThresholdDelta,
+    TimeDistributed,
+    delta_layers,
+    delta_penalty,
+    insert_delta,
+    quantize,
+    sigma_delta,
+    temporal_delta,
+)
 from .metrics import activation_sparsity, synaptic_operations, temporal_sparsity  # noqa: E402
 from .video import accuracy, clip_cnn, clip_logits, moving_digit_clips, train  # noqa: E402
 
-__all__ = ["DeltaActivation", "ThresholdDelta", "TimeDistributed", "Accumulate", "quantize", "temporal_delta",
-           "insert_delta", "sigma_delta", "delta_penalty", "delta_layers", "activation_sparsity",
-           "temporal_sparsity", "synaptic_operations", "EventDrivenNet", "DeltaRunResult", "EventRun",
-           "conv2d_to_synapses", "linear_to_synapses", "moving_digit_clips", "clip_cnn", "clip_logits", "train",
-           "accuracy"]
+__all__ = [
+    "DeltaActivation",
+    "ThresholdDelta",
+    "TimeDistributed",
+    "Accumulate",
+    "quantize",
+    "temporal_delta",
+    "insert_delta",
+    "sigma_delta",
+    "delta_penalty",
+    "delta_layers",
+    "activation_sparsity",
+    "temporal_sparsity",
+    "synaptic_operations",
+    "EventDrivenNet",
+    "DeltaRunResult",
+    "EventRun",
+    "conv2d_to_synapses",
+    "linear_to_synapses",
+    "moving_digit_clips",
+    "clip_cnn",
+    "clip_logits",
+    "train",
+    "accuracy",
+]

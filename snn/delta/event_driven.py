@@ -90,8 +90,11 @@ def conv2d_to_synapses(conv: nn.Conv2d, in_shape) -> tuple[Synapses, tuple[int, 
 
 def linear_to_synapses(linear: nn.Linear) -> tuple[Synapses, tuple[int], int]:
     """``nn.Linear`` as synapses (bias left out), its output shape and its dense pair count ``in × out``."""
-    return (Synapses.from_linear(linear, bias="ignore"), (linear.out_features,),
-            linear.in_features * linear.out_features)
+    return (
+        Synapses.from_linear(linear, bias="ignore"),
+        (linear.out_features,),
+        linear.in_features * linear.out_features,
+    )
 
 
 class DeltaRunResult(RunResult):
@@ -188,8 +191,10 @@ class EventDrivenNet(CoreModel):
         self.dt = check_dt(dt)
         leaves = [copy.deepcopy(m).eval() for m in _flat(model)]
         if not leaves or not isinstance(leaves[0], DELTAS):
-            raise ValueError("model must begin with a delta layer, so that its input arrives as events "
-                             "(insert_delta(..., on_input=True))")
+            raise ValueError(
+                "model must begin with a delta layer, so that its input arrives as events "
+                "(insert_delta(..., on_input=True))"
+            )
         for m in leaves:
             if isinstance(m, DELTAS):
                 m.output = "values"
@@ -206,9 +211,11 @@ class EventDrivenNet(CoreModel):
             conn = _connection(m)
             if conn is None:
                 if not (fed and isinstance(m, _LINEAR_PASS)):
-                    raise ValueError(f"{type(m).__name__} at position {i + 1} is neither a connection fed by a "
-                                     "delta layer nor part of one's neuron (a delta layer must precede every "
-                                     "Linear/Conv, with only Flatten/Identity/Dropout between)")
+                    raise ValueError(
+                        f"{type(m).__name__} at position {i + 1} is neither a connection fed by a "
+                        "delta layer nor part of one's neuron (a delta layer must precede every "
+                        "Linear/Conv, with only Flatten/Identity/Dropout between)"
+                    )
                 i += 1
                 continue
             if not fed:
@@ -219,12 +226,15 @@ class EventDrivenNet(CoreModel):
                 syn, out_shape, pairs = linear_to_synapses(conn)
             else:
                 raise TypeError(f"only Linear and Conv2d can be lowered to synapses, got {type(conn).__name__}")
-            bias = np.zeros(syn.n_post, np.float64) if conn.bias is None else np.repeat(
-                conn.bias.detach().cpu().double().numpy(), syn.n_post // conn.bias.numel())
+            bias = (
+                np.zeros(syn.n_post, np.float64)
+                if conn.bias is None
+                else np.repeat(conn.bias.detach().cpu().double().numpy(), syn.n_post // conn.bias.numel())
+            )
             j = i + 1
             while j < len(leaves) and not isinstance(leaves[j - 1], DELTAS) and _connection(leaves[j]) is None:
                 j += 1
-            neuron = nn.Sequential(*leaves[i + 1:j])
+            neuron = nn.Sequential(*leaves[i + 1 : j])
             fed = j > i + 1 and isinstance(leaves[j - 1], DELTAS)
             q_grid, g_w, g_b = _theta_exponent(feeder), _grid_exponent(syn.weight), _grid_exponent(bias)
             grid = None if q_grid is None or np.isnan(g_w) or np.isnan(g_b) else min(q_grid + g_w, g_b)
@@ -259,18 +269,22 @@ class EventDrivenNet(CoreModel):
         otherwise) takes every (step, clip) ``Δ`` as one row of `sdrnet.core.sparse_matmul`, forcing its batched
         kernel for ``"batched"``. The choice does not change the output."""
         if state is not None:
-            raise ValueError(f"an EventDrivenNet runs each clip from rest: state must be None, got "
-                             f"{type(state).__name__}")
+            raise ValueError(
+                f"an EventDrivenNet runs each clip from rest: state must be None, got {type(state).__name__}"
+            )
         if record:
-            raise ValueError(f"record must be empty (the records always hold events, dense_synops and exact), "
-                             f"got {record!r}")
+            raise ValueError(
+                f"record must be empty (the records always hold events, dense_synops and exact), got {record!r}"
+            )
         x = self._clips(events, n_steps)
         if kernel not in ("auto", "event", "batched"):
             raise ValueError(f"kernel must be one of 'auto', 'event', 'batched', got {kernel!r}")
         fusable = all(stage.fused is not None for stage in self.stages)
         if kernel == "event" and not fusable:
-            raise ValueError("kernel='event' needs every neuron to be ReLU, DeltaActivation or "
-                             "Flatten/Identity/Dropout; use 'auto' or 'batched'")
+            raise ValueError(
+                "kernel='event' needs every neuron to be ReLU, DeltaActivation or "
+                "Flatten/Identity/Dropout; use 'auto' or 'batched'"
+            )
         n_steps, n_samples = x.shape[:2]
         q = np.ascontiguousarray(_input_values(self.input_delta, x).reshape(n_steps, n_samples, -1), np.float32)
         if kernel != "batched" and fusable:
@@ -282,16 +296,27 @@ class EventDrivenNet(CoreModel):
                 maxima.append(q_max)
                 counts.append(count)
         synops, n_events, kernels_used = zip(*counts)
-        records = {"events": dict(enumerate(n_events)),
-                   "dense_synops": {i: stage.pairs * n_steps * n_samples for i, stage in enumerate(self.stages)},
-                   "exact": {i: _exact_sums(stage, q_max) for i, (stage, q_max) in enumerate(zip(self.stages, maxima))}}
-        return DeltaRunResult(q.reshape(n_steps, n_samples, *self.stages[-1].out_shape), None,
-                              np.array(synops, np.int64), records, kernels=tuple(kernels_used))
+        records = {
+            "events": dict(enumerate(n_events)),
+            "dense_synops": {i: stage.pairs * n_steps * n_samples for i, stage in enumerate(self.stages)},
+            "exact": {i: _exact_sums(stage, q_max) for i, (stage, q_max) in enumerate(zip(self.stages, maxima))},
+        }
+        return DeltaRunResult(
+            q.reshape(n_steps, n_samples, *self.stages[-1].out_shape),
+            None,
+            np.array(synops, np.int64),
+            records,
+            kernels=tuple(kernels_used),
+        )
 
     def run_events(self, x: torch.Tensor, kernel: str = "auto") -> EventRun:
         """Deprecated: `run` (a `DeltaRunResult` holds the same). Returns the `EventRun` of ``run(x, kernel=kernel)``."""
-        warnings.warn("EventDrivenNet.run_events is deprecated: use EventDrivenNet.run (a DeltaRunResult with "
-                      "output, synops, dense_synops, events, exact and kernels)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "EventDrivenNet.run_events is deprecated: use EventDrivenNet.run (a DeltaRunResult with "
+            "output, synops, dense_synops, events, exact and kernels)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         r = self.run(x, kernel=kernel)
         return EventRun(r.output, r.synops, r.dense_synops, r.events, r.exact, r.kernels)
 
@@ -316,7 +341,9 @@ class EventDrivenNet(CoreModel):
                 raise TypeError(f"events must be a floating-point array, got {x.dtype}")
             x = torch.from_numpy(x)
         elif not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"events must be a floating-point torch.Tensor, numpy array or Events, got {type(x).__name__}")
+            raise TypeError(
+                f"events must be a floating-point torch.Tensor, numpy array or Events, got {type(x).__name__}"
+            )
         if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
             raise ValueError(f"events must have shape [T, B, {shape}], got {tuple(x.shape)}")
         if n_steps is None:
@@ -371,8 +398,12 @@ def _fused_run(q: np.ndarray, stages: list[_Stage]):
         kernels.network_kernel(q, net, out, stats, q_max, 0, n_samples)
     else:
         with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(lambda k: kernels.network_kernel(q, net, out, stats, q_max, bounds[k], bounds[k + 1]),
-                          range(n_threads)))
+            list(
+                pool.map(
+                    lambda k: kernels.network_kernel(q, net, out, stats, q_max, bounds[k], bounds[k + 1]),
+                    range(n_threads),
+                )
+            )
     maxima = q_max.max(axis=0, initial=0).view(np.float32).astype(float)
     return out, maxima, [(int(n[1]), int(n[0]), "event") for n in stats.sum(axis=0)]
 
@@ -386,8 +417,11 @@ def _matmul_stage(q: np.ndarray, stage: _Stage, kernel: str):
     current = result.out.reshape(n_steps, n_samples, -1)
     z = np.cumsum(current, axis=0, dtype=np.float64) + stage.bias
     out = stage.neuron(torch.from_numpy(z.astype(np.float32)).reshape(n_steps, n_samples, *stage.out_shape))
-    return (out.reshape(n_steps, n_samples, -1).numpy(), float(np.abs(flat).max(initial=0.0)),
-            (result.synops, result.events, result.kernel))
+    return (
+        out.reshape(n_steps, n_samples, -1).numpy(),
+        float(np.abs(flat).max(initial=0.0)),
+        (result.synops, result.events, result.kernel),
+    )
 
 
 def _fuse(syn: Synapses, bias: np.ndarray, out_shape, neuron: nn.Sequential) -> _Fused | None:
@@ -419,9 +453,19 @@ def _fuse(syn: Synapses, bias: np.ndarray, out_shape, neuron: nn.Sequential) -> 
     lengths = np.diff(np.r_[starts, k.size])
     run_ptr = np.searchsorted(pre[starts], np.arange(syn.n_pre + 1)).astype(np.int64)
     theta = np.array(theta, np.float32).reshape(len(ops), syn.n_post)
-    return _Fused(run_ptr, k[starts].astype(np.int64), lengths.astype(np.int64), starts.astype(np.int64),
-                  np.ascontiguousarray(weight, np.float32), np.diff(syn.indptr).astype(np.int64), internal, bias,
-                  np.array(ops, np.int64), theta, 1 / theta)
+    return _Fused(
+        run_ptr,
+        k[starts].astype(np.int64),
+        lengths.astype(np.int64),
+        starts.astype(np.int64),
+        np.ascontiguousarray(weight, np.float32),
+        np.diff(syn.indptr).astype(np.int64),
+        internal,
+        bias,
+        np.array(ops, np.int64),
+        theta,
+        1 / theta,
+    )
 
 
 _FLOAT32_BITS = 24  # significand bits: integers up to 2^24 are exact in float32
@@ -437,7 +481,7 @@ def _grid_exponent(values) -> float:
     if not v.size:
         return np.inf
     mantissa, exponent = np.frexp(v)
-    significand = (mantissa * 2.0 ** 53).astype(np.int64)  # exact: a float64 holds 53 bits
+    significand = (mantissa * 2.0**53).astype(np.int64)  # exact: a float64 holds 53 bits
     lowest_bit = np.frexp((significand & -significand).astype(np.float64))[1] - 1
     return float(np.min(exponent - 53 + lowest_bit))
 
@@ -458,8 +502,10 @@ def _exact_sums(stage: _Stage, q_max: float) -> bool:
     if stage.grid is None:
         return False
     bound = 2.0 * stage.row_l1 * q_max + np.abs(stage.bias)
-    return bool(2.0 * q_max <= 2.0 ** (_FLOAT32_BITS + stage.q_grid)
-                and bound.max(initial=0.0) <= 2.0 ** (_FLOAT32_BITS + stage.grid))
+    return bool(
+        2.0 * q_max <= 2.0 ** (_FLOAT32_BITS + stage.q_grid)
+        and bound.max(initial=0.0) <= 2.0 ** (_FLOAT32_BITS + stage.grid)
+    )
 
 
 def _trace_shapes(model: nn.Sequential, input_shape) -> dict[int, tuple]:

@@ -38,8 +38,11 @@ __all__ = ["Budget", "QUICK", "FULL", "PAPER", "run_experiment", "run", "plot", 
 FIGURE, RESULTS = "delta_video.png", "delta_video.json"
 # arXiv 2107.07305 abstract: "almost 3x improvement of activation sparsity, with recoverable loss of model
 # accuracy after longer training" (ResNet50 / MobileNet, UCF101, TF-Keras); the tables were not retrievable.
-PAPER = {"activation sparsity improvement": "almost 3x", "accuracy": "recoverable loss after longer training",
-         "data": "UCF101"}
+PAPER = {
+    "activation sparsity improvement": "almost 3x",
+    "accuracy": "recoverable loss after longer training",
+    "data": "UCF101",
+}
 
 
 @dataclass(frozen=True)
@@ -79,34 +82,50 @@ class Budget:
 
 
 QUICK = Budget()
-FULL = Budget(n_train=6000, n_test=1500, epochs=20, finetune_epochs=8,
-              penalties=(0.0, 0.003, 0.01, 0.03, 0.1, 0.3), event_clips=300, threads=None)
+FULL = Budget(
+    n_train=6000,
+    n_test=1500,
+    epochs=20,
+    finetune_epochs=8,
+    penalties=(0.0, 0.003, 0.01, 0.03, 0.1, 0.3),
+    event_clips=300,
+    threads=None,
+)
 
 
 def _measure(model, sd_model, x, y) -> dict:
     ops = synaptic_operations(sd_model, x)
-    row = {"accuracy": accuracy(model, x, y), "relu_sparsity": activation_sparsity(model, x),
-           "effective_macs": ops["Effective_MACs"] + ops["Effective_ACs"], "dense_macs": ops["Dense"]}
+    row = {
+        "accuracy": accuracy(model, x, y),
+        "relu_sparsity": activation_sparsity(model, x),
+        "effective_macs": ops["Effective_MACs"] + ops["Effective_ACs"],
+        "dense_macs": ops["Dense"],
+    }
     row["delta_sparsity"] = temporal_sparsity(model, x) if sd_model is not model else None
     return row
 
 
 def _event_check(model, x, budget: Budget) -> dict:
     """Run ``model`` event-driven on the core and densely on the same clips; compare outputs and work."""
-    x = x[:, :budget.event_clips]
+    x = x[:, : budget.event_clips]
     start = time.perf_counter()
     result = EventDrivenNet(model, x.shape[2:]).run(x)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         dense = model(x).numpy()
     ops = synaptic_operations(sigma_delta(model), x)
-    return {"clips": x.shape[1], "max_abs_diff": float(np.abs(result.output - dense).max()), "exact": result.exact,
-            "prediction_agreement": float(np.mean(result.output.mean(0).argmax(1) == dense.mean(0).argmax(1))),
-            "core_synops_per_clip": float(result.synops.sum() / x.shape[1]),
-            "neurobench_effective_per_clip": ops["Effective_MACs"] + ops["Effective_ACs"],
-            "dense_synops_per_clip": float(result.dense_synops.sum() / x.shape[1]),
-            "synops_per_layer": result.synops.tolist(), "events_per_layer": result.events.tolist(),
-            "seconds": seconds}
+    return {
+        "clips": x.shape[1],
+        "max_abs_diff": float(np.abs(result.output - dense).max()),
+        "exact": result.exact,
+        "prediction_agreement": float(np.mean(result.output.mean(0).argmax(1) == dense.mean(0).argmax(1))),
+        "core_synops_per_clip": float(result.synops.sum() / x.shape[1]),
+        "neurobench_effective_per_clip": ops["Effective_MACs"] + ops["Effective_ACs"],
+        "dense_synops_per_clip": float(result.dense_synops.sum() / x.shape[1]),
+        "synops_per_layer": result.synops.tolist(),
+        "events_per_layer": result.events.tolist(),
+        "seconds": seconds,
+    }
 
 
 def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
@@ -125,26 +144,42 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
         model = insert_delta(pre, budget.threshold, trainable=budget.trainable_threshold)
         train(model, x_train, y_train, epochs=budget.finetune_epochs, penalty=lam, **fit)
         models[lam] = model
-        rows.append({"model": "CNN + delta layers", "penalty": lam,
-                     **_measure(model, sigma_delta(model), x_test, y_test)})
+        rows.append(
+            {"model": "CNN + delta layers", "penalty": lam, **_measure(model, sigma_delta(model), x_test, y_test)}
+        )
     base = rows[0]
     for r in rows:
         r["ops_reduction"] = base["effective_macs"] / r["effective_macs"]
     ok = [r for r in rows[1:] if r["accuracy"] >= base["accuracy"] - 0.01]
     chosen = max(ok or rows[1:], key=lambda r: r["ops_reduction"])
     event = _event_check(models[chosen["penalty"]], x_test, budget)
-    return {"data": f"moving digits: {budget.n_train}/{budget.n_test} clips of {budget.n_steps} frames "
-                    f"{budget.size}x{budget.size}, {budget.speed} px/frame, noise {budget.noise}",
-            "budget": asdict(budget), "seed": seed, "rows": rows, "chosen_penalty": chosen["penalty"],
-            "goal_met": bool(ok) and chosen["ops_reduction"] >= 3.0, "event_driven": event, "paper": PAPER}
+    return {
+        "data": f"moving digits: {budget.n_train}/{budget.n_test} clips of {budget.n_steps} frames "
+        f"{budget.size}x{budget.size}, {budget.speed} px/frame, noise {budget.noise}",
+        "budget": asdict(budget),
+        "seed": seed,
+        "rows": rows,
+        "chosen_penalty": chosen["penalty"],
+        "goal_met": bool(ok) and chosen["ops_reduction"] >= 3.0,
+        "event_driven": event,
+        "paper": PAPER,
+    }
 
 
 def table_rows(results: dict) -> list[dict]:
-    return [{"model": r["model"], "λ": "–" if r["penalty"] is None else f"{r['penalty']:g}",
-             "accuracy": f"{r['accuracy']:.3f}", "ReLU act. sparsity": f"{r['relu_sparsity']:.3f}",
-             "Δ sparsity": "–" if r["delta_sparsity"] is None else f"{r['delta_sparsity']:.3f}",
-             "effective MACs/clip": int(round(r["effective_macs"])), "dense MACs/clip": int(round(r["dense_macs"])),
-             "fewer ops vs CNN": f"{r['ops_reduction']:.2f}×"} for r in results["rows"]]
+    return [
+        {
+            "model": r["model"],
+            "λ": "–" if r["penalty"] is None else f"{r['penalty']:g}",
+            "accuracy": f"{r['accuracy']:.3f}",
+            "ReLU act. sparsity": f"{r['relu_sparsity']:.3f}",
+            "Δ sparsity": "–" if r["delta_sparsity"] is None else f"{r['delta_sparsity']:.3f}",
+            "effective MACs/clip": int(round(r["effective_macs"])),
+            "dense MACs/clip": int(round(r["dense_macs"])),
+            "fewer ops vs CNN": f"{r['ops_reduction']:.2f}×",
+        }
+        for r in results["rows"]
+    ]
 
 
 def plot(results: dict, path: Path) -> None:
@@ -156,8 +191,13 @@ def plot(results: dict, path: Path) -> None:
     left, right = fig.subplots(1, 2)
     left.plot([r["effective_macs"] for r in rows], [r["accuracy"] for r in rows], "o-", label="CNN + delta layers")
     for r in rows:
-        left.annotate(f"λ={r['penalty']:g}", (r["effective_macs"], r["accuracy"]), fontsize=7,
-                      textcoords="offset points", xytext=(3, 3))
+        left.annotate(
+            f"λ={r['penalty']:g}",
+            (r["effective_macs"], r["accuracy"]),
+            fontsize=7,
+            textcoords="offset points",
+            xytext=(3, 3),
+        )
     left.plot([base["effective_macs"]], [base["accuracy"]], "*", ms=12, color="C3", label="CNN (no delta layers)")
     left.axhline(base["accuracy"] - 0.01, color="C3", ls=":", lw=1, label="baseline − 1 point")
     left.axvline(base["effective_macs"] / 3, color="grey", ls="--", lw=1, label="3× fewer ops")
@@ -188,15 +228,19 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
     print(format_table(results["table"], f"delta layers on {results['data']}"))
     base, chosen = results["rows"][0], next(r for r in results["rows"][1:] if r["penalty"] == results["chosen_penalty"])
     verdict = "met" if results["goal_met"] else "not met"
-    print(f"goal (≥ 3× fewer effective ops at ≤ 1 point accuracy loss): {verdict} — λ={chosen['penalty']:g}: "
-          f"{chosen['ops_reduction']:.2f}× fewer ops, accuracy {chosen['accuracy']:.3f} vs {base['accuracy']:.3f} "
-          f"(paper: {PAPER['activation sparsity improvement']} activation sparsity on {PAPER['data']})")
+    print(
+        f"goal (≥ 3× fewer effective ops at ≤ 1 point accuracy loss): {verdict} — λ={chosen['penalty']:g}: "
+        f"{chosen['ops_reduction']:.2f}× fewer ops, accuracy {chosen['accuracy']:.3f} vs {base['accuracy']:.3f} "
+        f"(paper: {PAPER['activation sparsity improvement']} activation sparsity on {PAPER['data']})"
+    )
     ev = results["event_driven"]
     agree = "bit-exact" if ev["exact"] else "float sums: a value on a quantisation boundary can round either way"
-    print(f"event-driven on the core ({ev['clips']} clips, λ={chosen['penalty']:g}): max |output − dense| = "
-          f"{ev['max_abs_diff']:.2g} ({agree}), same prediction on {ev['prediction_agreement']:.1%}, "
-          f"{ev['core_synops_per_clip']:,.0f} synops/clip done (NeuroBench effective: "
-          f"{ev['neurobench_effective_per_clip']:,.0f}; dense: {ev['dense_synops_per_clip']:,.0f})")
+    print(
+        f"event-driven on the core ({ev['clips']} clips, λ={chosen['penalty']:g}): max |output − dense| = "
+        f"{ev['max_abs_diff']:.2g} ({agree}), same prediction on {ev['prediction_agreement']:.1%}, "
+        f"{ev['core_synops_per_clip']:,.0f} synops/clip done (NeuroBench effective: "
+        f"{ev['neurobench_effective_per_clip']:,.0f}; dense: {ev['dense_synops_per_clip']:,.0f})"
+    )
     plot(results, out / FIGURE)
     (out / RESULTS).write_text(json.dumps(results, indent=1))
     print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")

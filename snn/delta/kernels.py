@@ -15,7 +15,7 @@ Clips are independent, so every split of them over threads gives the same bits.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 RELU, QUANTIZE, QUANTIZE_POW2 = 0, 1, 2  # neuron op codes (POW2: every θ a power of two, 1/θ normal)
 
@@ -39,8 +39,28 @@ def _neuron(row, ops, theta, inv_theta):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _stage_step(q_t, prev, delta, active, run_ptr, run_post, run_len, run_w, weight, fan_out, internal, bias, ops,
-                theta, inv_theta, current, running, row, stats, q_max):
+def _stage_step(
+    q_t,
+    prev,
+    delta,
+    active,
+    run_ptr,
+    run_post,
+    run_len,
+    run_w,
+    weight,
+    fan_out,
+    internal,
+    bias,
+    ops,
+    theta,
+    inv_theta,
+    current,
+    running,
+    row,
+    stats,
+    q_max,
+):
     """One step of one stage for one clip: ``row`` (its output) from its input ``q_t`` and ``prev`` (the input
     one step earlier, updated); ``stats`` += (events, synops); ``q_max[0]`` = max of the bits of ``|q_t|``
     (for finite floats the order of ``bits & 0x7fffffff`` is the order of ``|q|``, and an integer maximum
@@ -61,8 +81,8 @@ def _stage_step(q_t, prev, delta, active, run_ptr, run_post, run_len, run_w, wei
         i = active[e]
         d = delta[i]
         for r in range(run_ptr[i], run_ptr[i + 1]):
-            out = current[run_post[r]:run_post[r] + run_len[r]]  # views indexed from 0: no wraparound check
-            w = weight[run_w[r]:run_w[r] + run_len[r]]
+            out = current[run_post[r] : run_post[r] + run_len[r]]  # views indexed from 0: no wraparound check
+            w = weight[run_w[r] : run_w[r] + run_len[r]]
             for m in range(out.shape[0]):
                 out[m] += w[m] * d
         synops += fan_out[i]
@@ -85,21 +105,40 @@ def _network_clip(q_in, net, out, stats, q_max, b):
     n_stages = len(run_ptr)
     sizes = np.empty(n_stages + 1, np.int64)
     sizes[0] = q_in.shape[2]
-    for l in range(n_stages):
-        sizes[l + 1] = internal[l].shape[0]
+    for s in range(n_stages):
+        sizes[s + 1] = internal[s].shape[0]
     ends = np.cumsum(sizes)
     prev, delta = np.zeros(ends[-1], np.float32), np.empty(ends[-1], np.float32)
     active = np.empty(ends[-1], np.int64)
     rows, current = np.empty(ends[-1], np.float32), np.zeros(ends[-1], np.float32)
     running = np.zeros(ends[-1], np.float64)
     for t in range(q_in.shape[0]):
-        rows[:sizes[0]] = q_in[t, b]
-        for l in range(n_stages):
-            i0, i1, j1 = ends[l] - sizes[l], ends[l], ends[l + 1]
-            _stage_step(rows[i0:i1], prev[i0:i1], delta[i0:i1], active[i0:i1], run_ptr[l], run_post[l], run_len[l],
-                        run_w[l], weight[l], fan_out[l], internal[l], bias[l], ops[l], theta[l], inv_theta[l],
-                        current[i1:j1], running[i1:j1], rows[i1:j1], stats[b, l], q_max[b, l:l + 1])
-        out[t, b] = rows[ends[-2]:]
+        rows[: sizes[0]] = q_in[t, b]
+        for s in range(n_stages):
+            i0, i1, j1 = ends[s] - sizes[s], ends[s], ends[s + 1]
+            _stage_step(
+                rows[i0:i1],
+                prev[i0:i1],
+                delta[i0:i1],
+                active[i0:i1],
+                run_ptr[s],
+                run_post[s],
+                run_len[s],
+                run_w[s],
+                weight[s],
+                fan_out[s],
+                internal[s],
+                bias[s],
+                ops[s],
+                theta[s],
+                inv_theta[s],
+                current[i1:j1],
+                running[i1:j1],
+                rows[i1:j1],
+                stats[b, s],
+                q_max[b, s : s + 1],
+            )
+        out[t, b] = rows[ends[-2] :]
 
 
 @njit(cache=True, nogil=True)

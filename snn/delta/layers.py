@@ -19,8 +19,19 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["quantize", "DeltaActivation", "ThresholdDelta", "TimeDistributed", "Accumulate", "insert_delta",
-           "sigma_delta", "delta_penalty", "delta_layers", "temporal_delta", "CONNECTIONS"]
+__all__ = [
+    "quantize",
+    "DeltaActivation",
+    "ThresholdDelta",
+    "TimeDistributed",
+    "Accumulate",
+    "insert_delta",
+    "sigma_delta",
+    "delta_penalty",
+    "delta_layers",
+    "temporal_delta",
+    "CONNECTIONS",
+]
 
 CONNECTIONS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _LINEAR_PASS = (nn.Flatten, nn.Identity, nn.Dropout)  # linear, elementwise-free: a Δ passes through unchanged
@@ -72,8 +83,10 @@ def _check_bool(name: str, value) -> bool:
 
 def _check_time_major(x: torch.Tensor, per: str, channels: int | None) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point torch.Tensor [T, B, ...], got {type(x).__name__}"
-                        + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else ""))
+        raise TypeError(
+            f"x must be a floating-point torch.Tensor [T, B, ...], got {type(x).__name__}"
+            + (f" of dtype {x.dtype}" if isinstance(x, torch.Tensor) else "")
+        )
     if x.dim() < 3:
         raise ValueError(f"x must be time-major [T, B, features...] (at least 3-D), got shape {tuple(x.shape)}")
     if per == "channel" and x.shape[2] != channels:
@@ -83,8 +96,7 @@ def _check_time_major(x: torch.Tensor, per: str, channels: int | None) -> None:
 def _threshold_shape(threshold, per: str, channels: int | None) -> torch.Tensor:
     if per not in ("layer", "channel"):
         raise ValueError(f"per must be 'layer' or 'channel', got {per!r}")
-    if per == "channel" and (isinstance(channels, bool) or not isinstance(channels, (int, np.integer))
-                             or channels < 1):
+    if per == "channel" and (isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1):
         raise ValueError(f"channels must be a positive int when per='channel', got {channels!r}")
     if per == "layer" and channels is not None:
         raise ValueError(f"channels is only used with per='channel'; got channels={channels!r} with per='layer'")
@@ -117,8 +129,15 @@ class DeltaActivation(nn.Module):
     with its own θ and needs ``channels=C``.
     """
 
-    def __init__(self, threshold=0.1, per: str = "layer", trainable: bool = True, output: str = "values",
-                 channels: int | None = None, fan_out: int = 1):
+    def __init__(
+        self,
+        threshold=0.1,
+        per: str = "layer",
+        trainable: bool = True,
+        output: str = "values",
+        channels: int | None = None,
+        fan_out: int = 1,
+    ):
         super().__init__()
         theta = _threshold_shape(threshold, per, channels)
         self.per, self.channels, self.output = per, channels, _check_output(output)
@@ -143,8 +162,10 @@ class DeltaActivation(nn.Module):
         return super().train(mode)
 
     def extra_repr(self) -> str:
-        return (f"per={self.per!r}, output={self.output!r}, fan_out={self.fan_out}, "
-                f"trainable={self.threshold.requires_grad}")
+        return (
+            f"per={self.per!r}, output={self.output!r}, fan_out={self.fan_out}, "
+            f"trainable={self.threshold.requires_grad}"
+        )
 
 
 class ThresholdDelta(nn.Module):
@@ -158,8 +179,9 @@ class ThresholdDelta(nn.Module):
     ``penalty = fan_out · mean|Δ|`` as in `DeltaActivation`.
     """
 
-    def __init__(self, threshold=0.1, per: str = "layer", output: str = "values", channels: int | None = None,
-                 fan_out: int = 1):
+    def __init__(
+        self, threshold=0.1, per: str = "layer", output: str = "values", channels: int | None = None, fan_out: int = 1
+    ):
         super().__init__()
         self.register_buffer("threshold", _threshold_shape(threshold, per, channels))
         self.per, self.channels, self.output = per, channels, _check_output(output)
@@ -266,8 +288,16 @@ def _flat(model: nn.Sequential) -> list[nn.Module]:
     return out
 
 
-def insert_delta(model: nn.Sequential, threshold=0.1, *, after=(nn.ReLU,), on_input: bool = True,
-                 per: str = "layer", trainable: bool = True, kind: str = "quantize") -> nn.Sequential:
+def insert_delta(
+    model: nn.Sequential,
+    threshold=0.1,
+    *,
+    after=(nn.ReLU,),
+    on_input: bool = True,
+    per: str = "layer",
+    trainable: bool = True,
+    kind: str = "quantize",
+) -> nn.Sequential:
     """A copy of ``model`` with a delta layer after every module of type ``after`` (and first, on the input).
 
     The placement of Yousefzadeh & Sifalakis (after every activation and on the input). Each delta
@@ -292,14 +322,17 @@ def insert_delta(model: nn.Sequential, threshold=0.1, *, after=(nn.ReLU,), on_in
         if conn is not None:
             channels = conn.out_features if isinstance(conn, nn.Linear) else conn.out_channels
         if isinstance(m, after) or (on_input and i == 0):
-            nxt = next((c for c in map(_connection, leaves[i + 1:]) if c is not None), None)
+            nxt = next((c for c in map(_connection, leaves[i + 1 :]) if c is not None), None)
             n_out = 1 if nxt is None else _fan_out(nxt)
             p = "layer" if on_input and i == 0 else per
             ch = channels if p == "channel" else None
             if p == "channel" and ch is None:
                 raise ValueError(f"per='channel' needs a Linear/Conv before the delta layer after {m}")
-            layer = (DeltaActivation(threshold, p, trainable, channels=ch, fan_out=n_out) if kind == "quantize"
-                     else ThresholdDelta(threshold, p, channels=ch, fan_out=n_out))
+            layer = (
+                DeltaActivation(threshold, p, trainable, channels=ch, fan_out=n_out)
+                if kind == "quantize"
+                else ThresholdDelta(threshold, p, channels=ch, fan_out=n_out)
+            )
             out.append(layer)
     return nn.Sequential(*[m for m in out if not (on_input and m is leaves[0])])
 
@@ -320,8 +353,10 @@ def sigma_delta(model: nn.Sequential) -> nn.Sequential:
         elif _connection(m) is not None and pending:
             m, pending = Accumulate(m), False
         elif pending and not isinstance(m, _LINEAR_PASS):
-            raise ValueError(f"{type(m).__name__} sits between a delta layer and the Linear/Conv it feeds; "
-                             "only Flatten/Identity/Dropout may (put the delta layer after it)")
+            raise ValueError(
+                f"{type(m).__name__} sits between a delta layer and the Linear/Conv it feeds; "
+                "only Flatten/Identity/Dropout may (put the delta layer after it)"
+            )
         out.append(m)
     return nn.Sequential(*out)
 

@@ -60,8 +60,11 @@ def _run_with_hooks(model, x, modules, pre: bool) -> list[tuple[nn.Module, objec
             if pre:
                 handles.append(m.register_forward_pre_hook(lambda mod, inp: seen.append((mod, inp))))
             else:
-                handles.append(m.register_forward_hook(lambda mod, inp, out: seen.append(
-                    (mod, out[0] if isinstance(out, tuple) else out))))
+                handles.append(
+                    m.register_forward_hook(
+                        lambda mod, inp, out: seen.append((mod, out[0] if isinstance(out, tuple) else out))
+                    )
+                )
     try:
         with _evaluating(model):
             model(x)
@@ -134,7 +137,7 @@ def _cell_ops(cell: nn.RNNCellBase, args: tuple, all_ones: bool) -> int:
     lstm = isinstance(cell, nn.LSTMCell)
     h, c = state if lstm and state is not None else (state, None)
     w_ih, w_hh = _binary(cell.weight_ih, all_ones), _binary(cell.weight_hh, all_ones)
-    col = (lambda t, fill: _binary(t, fill).reshape(-1, t.shape[-1]).T)  # [features, B]
+    col = lambda t, fill: _binary(t, fill).reshape(-1, t.shape[-1]).T  # [features, B]
     out_ih = w_ih @ col(x, all_ones)
     out_hh = torch.zeros_like(out_ih) if h is None else w_hh @ col(h, all_ones and not lstm)
     b_ih = _binary(cell.bias_ih, all_ones)[:, None] if cell.bias else torch.zeros_like(out_ih[:, :1])
@@ -181,8 +184,10 @@ def synaptic_operations(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     _check_input(model, x)
     whole = next((m for m in model.modules() if isinstance(m, nn.RNNBase)), None)
     if whole is not None:
-        raise ValueError(f"{type(whole).__name__} layers are not counted by NeuroBench's SynapticOperations "
-                         "(not yet supported there); step a cell (nn.LSTMCell, ...) through time instead")
+        raise ValueError(
+            f"{type(whole).__name__} layers are not counted by NeuroBench's SynapticOperations "
+            "(not yet supported there); step a cell (nn.LSTMCell, ...) through time instead"
+        )
     macs = acs = dense = 0
     binaries: dict = {}
     for layer, args in _run_with_hooks(model, x, CONNECTIONS + RECURRENT_CELLS, pre=True):

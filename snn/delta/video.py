@@ -43,11 +43,19 @@ def _paste(frame: np.ndarray, digit: np.ndarray, y: float, x: float) -> None:
     fy, fx = y - iy, x - ix
     for dy, wy in ((0, 1 - fy), (1, fy)):
         for dx, wx in ((0, 1 - fx), (1, fx)):
-            frame[iy + dy:iy + dy + _DIGIT, ix + dx:ix + dx + _DIGIT] += wy * wx * digit
+            frame[iy + dy : iy + dy + _DIGIT, ix + dx : ix + dx + _DIGIT] += wy * wx * digit
 
 
-def moving_digit_clips(n_clips: int, *, split: str = "train", n_steps: int = 8, size: int = 16,
-                       speed: float = 1.0, noise: float = 0.05, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def moving_digit_clips(
+    n_clips: int,
+    *,
+    split: str = "train",
+    n_steps: int = 8,
+    size: int = 16,
+    speed: float = 1.0,
+    noise: float = 0.05,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``n_clips`` clips of a digit moving at ``speed`` pixels per frame in a random direction.
 
     Returns ``x`` float32 ``[n_steps, n_clips, 1, size, size]`` (time-major; pixels in [0, 1] plus
@@ -77,8 +85,9 @@ def moving_digit_clips(n_clips: int, *, split: str = "train", n_steps: int = 8, 
     return torch.from_numpy(x), torch.from_numpy(labels[pick])
 
 
-def clip_cnn(size: int = 16, channels: tuple[int, int] = (8, 16), hidden: int = 64, n_classes: int = 10,
-             seed: int = 0) -> nn.Sequential:
+def clip_cnn(
+    size: int = 16, channels: tuple[int, int] = (8, 16), hidden: int = 64, n_classes: int = 10, seed: int = 0
+) -> nn.Sequential:
     """Time-major CNN ``[T, B, 1, size, size] → [T, B, n_classes]`` (per-frame logits): two stride-2
     3×3 convs with ReLU, a hidden Linear with ReLU, a Linear readout."""
     if size % 4:
@@ -86,10 +95,15 @@ def clip_cnn(size: int = 16, channels: tuple[int, int] = (8, 16), hidden: int = 
     torch.manual_seed(seed)
     c1, c2 = channels
     return nn.Sequential(
-        TimeDistributed(nn.Conv2d(1, c1, 3, stride=2, padding=1)), nn.ReLU(),
-        TimeDistributed(nn.Conv2d(c1, c2, 3, stride=2, padding=1)), nn.ReLU(),
-        nn.Flatten(2), nn.Linear(c2 * (size // 4) ** 2, hidden), nn.ReLU(),
-        nn.Linear(hidden, n_classes))
+        TimeDistributed(nn.Conv2d(1, c1, 3, stride=2, padding=1)),
+        nn.ReLU(),
+        TimeDistributed(nn.Conv2d(c1, c2, 3, stride=2, padding=1)),
+        nn.ReLU(),
+        nn.Flatten(2),
+        nn.Linear(c2 * (size // 4) ** 2, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_classes),
+    )
 
 
 def clip_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -97,8 +111,17 @@ def clip_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x).mean(dim=0)
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float = 3e-3,
-          batch_size: int = 64, penalty: float = 0.0, seed: int = 0) -> list[float]:
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    epochs: int,
+    lr: float = 3e-3,
+    batch_size: int = 64,
+    penalty: float = 0.0,
+    seed: int = 0,
+) -> list[float]:
     """Adam on ``cross_entropy(clip_logits) + penalty · delta_penalty(model)``; returns the loss per epoch.
 
     ``penalty`` is the paper's ``sp_rate`` (0: plain training; > 0 needs delta layers in ``model``).
@@ -114,7 +137,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr
     for _ in range(epochs):
         order, total = torch.randperm(x.shape[1], generator=gen), 0.0
         for start in range(0, x.shape[1], batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             loss = F.cross_entropy(clip_logits(model, x[:, batch]), y[batch])
             if penalty > 0:
                 loss = loss + penalty * delta_penalty(model)
