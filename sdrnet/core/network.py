@@ -10,7 +10,7 @@ import numpy as np
 
 from . import kernels
 from .events import Events
-from .neurons import LIFParams
+from .neurons import LIFParams, NeuronModel
 from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .protocol import CoreModel, RunResult, check_dt
 from .synapses import Synapses
@@ -43,7 +43,7 @@ class Layer:
     """
 
     synapses: Synapses
-    neuron: LIFParams = field(default_factory=LIFParams)
+    neuron: NeuronModel = field(default_factory=LIFParams)
     recurrent: Synapses | None = None
     bias: float | np.ndarray = 0.0
     tail: int | None = None
@@ -187,16 +187,15 @@ class Network(CoreModel):
             src = _join(state.in_flight[i], src) if not fresh else src
             v_seq = np.empty((n_steps, n_b, plan.n), np.float32) if i in wanted else _NO_V_SEQ
             st = state.neurons[i].copy()
-            carried = state.own[i] if plan.rec_fan_out is not None else None
-            s_time, s_unit, ptr = plan.run(
-                src, n_steps, stop, st, v_seq, threads, carried if carried is not None else _no_own(n_b)
-            )
+            rec = plan.recurrent
+            carried = state.own[i] if rec is not None else _no_own(n_b)
+            s_time, s_unit, ptr = plan.run(src, n_steps, stop, st, v_seq, threads, carried)
             synops[i] = plan.landed(src[0], src[1], stop)
             spikes = Events(s_time, s_unit, None, ptr, n_steps=n_steps, n_units=plan.n, dt=events.dt or self.dt)
-            if plan.rec_fan_out is not None:
+            if rec is not None:
                 mine = _join((*carried[:2], _UNIT_VALUES, carried[2]), (s_time, s_unit, _UNIT_VALUES, ptr))
                 synops[i] += plan.landed_own(mine[0], mine[1], stop)
-                own.append(_later(mine, n_steps, 1 + plan.recurrent.max_delay, values=False))
+                own.append(_later(mine, n_steps, 1 + rec.max_delay, values=False))
             else:
                 own.append(None)
             in_flight.append(_later(src, n_steps, plan.synapses.max_delay))
@@ -377,6 +376,8 @@ class _LayerPlan:
 
     def landed_own(self, time, unit, stop: int) -> int:
         """Deliveries of the layer's own spikes through its recurrent synapses (one step later) in ``[0, stop)``."""
+        if self.recurrent is None:
+            raise ValueError("landed_own: this layer has no recurrent synapses")
         rec = self.rec_rows
         return kernels.landed_synops(time, unit, -1, stop - 1, rec[0], rec[3], rec[4], self.recurrent.max_delay)
 

@@ -19,7 +19,7 @@ with the float32 operation order of the kernel, so they are its reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self, cast
 
 import numpy as np
 
@@ -128,6 +128,7 @@ class NeuronModel:
     code: ClassVar[int]
     state_vars: ClassVar[tuple[str, ...]]
     State: ClassVar[type]
+    v_threshold: float  # a field of every model
     _seconds: ClassVar[tuple[str, ...]] = ()  # fields in seconds, None once resolved
 
     @property
@@ -140,7 +141,7 @@ class NeuronModel:
         """False for a readout (``v_threshold = inf``): its membrane potential is its output."""
         return bool(np.isfinite(self.v_threshold))
 
-    def resolve(self, dt: float | None) -> NeuronModel:
+    def resolve(self, dt: float | None) -> Self:
         """This model in steps of ``dt`` seconds (a model in steps is returned as it is; ``dt`` may be None)."""
         if self.in_steps:
             return self
@@ -157,7 +158,19 @@ class NeuronModel:
         """One step of these neurons: ``(spikes, state)`` (see the model's functional step)."""
         raise NotImplementedError
 
-    def _resolved(self, dt: float) -> NeuronModel:
+    def kernel_constants(self) -> np.ndarray:
+        """The model's 8 float32 constants, as `sdrnet.core.kernels.neuron_step` reads them."""
+        raise NotImplementedError
+
+    def brian2(self) -> Brian2Model:
+        """The model as Brian2 runs it (`Brian2Model`)."""
+        raise NotImplementedError
+
+    def to_nir(self, n: int, dt: float):
+        """``n`` of these neurons as a NIR node, at ``dt`` seconds per step."""
+        raise NotImplementedError
+
+    def _resolved(self, dt: float) -> Self:
         raise NotImplementedError
 
     def _rest(self) -> tuple[float, ...]:
@@ -209,8 +222,9 @@ class LIFParams(NeuronModel):
         _check_threshold_reset(self.v_threshold, self.v_reset)
         _check_bool("decay_input", self.decay_input)
 
-    def _resolved(self, dt: float) -> LIFParams:
-        return replace(self, tau=_steps_of("tau_s", self.tau_s, dt), tau_s=None)
+    def _resolved(self, dt: float) -> Self:
+        tau = self.tau if self.tau_s is None else _steps_of("tau_s", self.tau_s, dt)
+        return replace(self, tau=tau, tau_s=None)
 
     def _rest(self):
         return (0.0 if self.v_reset is None else self.v_reset,)
@@ -258,8 +272,9 @@ class LIFParams(NeuronModel):
             raise ValueError("a soft reset (v_reset=None) has no NIR LIF form (NIR resets to v_reset)")
         nir = _nir()
         full = lambda value: np.full(n, float(value))  # noqa: E731
+        tau = cast(float, p.tau)  # a resolved LIFParams has tau (steps): None only while tau_s is given
         return nir.LIF(
-            tau=full(p.tau * dt),
+            tau=full(tau * dt),
             r=full(1.0 if p.decay_input else p.tau),
             v_leak=full(p.v_reset),
             v_threshold=full(p.v_threshold),
@@ -408,12 +423,10 @@ class CubaLIFParams(NeuronModel):
             raise ValueError(f"reset_mechanism must be one of {_RESET_MECHANISMS}, got {self.reset_mechanism!r}")
         _check_bool("reset_delay", self.reset_delay)
 
-    def _resolved(self, dt: float) -> CubaLIFParams:
-        decay = {}
-        for name, seconds in (("alpha", "tau_syn_s"), ("beta", "tau_mem_s")):
-            tau = getattr(self, seconds)
-            decay[name] = getattr(self, name) if tau is None else 1.0 - _steps_of(seconds, tau, dt, inv=True)
-        return replace(self, **decay, tau_syn_s=None, tau_mem_s=None)
+    def _resolved(self, dt: float) -> Self:
+        alpha = _decay_of(self.alpha, "tau_syn_s", self.tau_syn_s, dt)
+        beta = _decay_of(self.beta, "tau_mem_s", self.tau_mem_s, dt)
+        return replace(self, alpha=alpha, beta=beta, tau_syn_s=None, tau_mem_s=None)
 
     def _rest(self):
         return (0.0, 0.0)
@@ -615,6 +628,11 @@ def _steps_of(name: str, tau_s: float, dt: float, inv: bool = False) -> float:
     if steps < 1.0:
         raise ValueError(f"{name} = {tau_s:g} s is {steps:g} steps of dt = {dt:g} s; it must be at least one step")
     return _snap(1.0 / steps if inv else steps)
+
+
+def _decay_of(decay: float | None, name: str, tau_s: float | None, dt: float) -> float | None:
+    """A decay per step: ``decay`` as given, or ``1 - dt / tau_s`` when given in seconds (``tau_s``)."""
+    return decay if tau_s is None else 1.0 - _steps_of(name, tau_s, dt, inv=True)
 
 
 def _snap(x: float) -> float:

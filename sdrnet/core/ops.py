@@ -265,9 +265,9 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
             "cannot apply; use propagate"
         )
     x = _matmul_input(x, synapses.n_pre)
-    work = np.zeros(2 + len(_LANES), np.int64)
-    kernels.matmul_activity_kernel(x, synapses.indptr, work)
-    n_events, *work = work.tolist()
+    counts = np.zeros(2 + len(_LANES), np.int64)
+    kernels.matmul_activity_kernel(x, synapses.indptr, counts)
+    n_events, *work = counts.tolist()
     (kernel, lanes), cost_ns = _choose_kernel(kernel, work, x.shape[0], synapses)
     threads = get_num_threads() if cost_ns >= _PARALLEL_NS else 1
     out = np.zeros((x.shape[0], synapses.n_post), np.float32)
@@ -305,7 +305,7 @@ def _choose_kernel(kernel: str, work: list[int], n_b: int, synapses: Synapses) -
     if kernel == "event":
         return best
     if kernel == "batched":
-        best = None, np.inf
+        best = ("batched", _LANES[0]), np.inf  # the first tile width's cost (finite) replaces it
     for r, lanes in enumerate(_LANES, start=1):
         padded = -(-n_b // lanes) * lanes
         cost = (_ROW_NS + _LANE_NS * lanes) * work[r] + _COPY_NS * padded * (synapses.n_pre + synapses.n_post)

@@ -51,8 +51,13 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads (``1 <= n <=`` ``NUMBA_NUM_THREADS``, which defaults to the number of CPUs)."""
-    n = check_int("n", n, 1, numba.config.NUMBA_NUM_THREADS)
+    n = check_int("n", n, 1, _max_threads())
     numba.set_num_threads(n)
+
+
+def _max_threads() -> int:
+    # numba.config sets its NUMBA_* names at run time from the environment (globals()): no type checker sees them
+    return numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
 
 def get_cache_size() -> int:
@@ -119,9 +124,7 @@ def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=max(1, numba.config.NUMBA_NUM_THREADS - 1), thread_name_prefix="sdrnet"
-            )
+            _pool = ThreadPoolExecutor(max_workers=max(1, _max_threads() - 1), thread_name_prefix="sdrnet")
         return _pool
 
 
