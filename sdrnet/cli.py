@@ -6,8 +6,12 @@ in setup.cfg: ``snn-train`` and ``delta`` in `snn.commands`, ``dendrites`` and `
 `dendrites.commands`), so that this module imports none of them. A command's module loads nothing heavy
 (no torch): the work is imported when the command runs.
 
+An experiment command (one with a ``budget``) follows `sdrnet.experiment`'s protocol: the options of
+`sdrnet.experiment.add_options`, the budget resolved from them before any work, ``config.json`` written
+before the run and the results it returns written as ``results.json``.
+
 Errors are one line on stderr with exit status 2, found before any work starts; Ctrl-C ends with
-status 130.
+status 130. The first compilation of the kernels prints one line on stderr.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdrnet import experiment
 from sdrnet.optional import EXTRAS
 
 from . import __version__
@@ -42,7 +47,7 @@ DEMO_PARTS = [
     ("delta activation layers: temporal sparsity on moving digits (Yousefzadeh & Sifalakis)", "delta_video.py"),
     ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
-MAX_SEED = 2**32 - 1  # the widest range numpy's legacy seeding and scikit-learn accept
+MAX_SEED = experiment.MAX_SEED
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,14 @@ class Command:
     """One subcommand of ``sdrnet``.
 
     ``run(args)`` does the work and returns the exit status (None: 0). ``options(parser)`` adds the
-    command's options; ``full`` (the help of ``--full``) makes it an experiment with the options every
-    experiment has: ``--out`` (default runs/<name>), ``--full``, ``--seed``, ``--no-progress``. ``needs``: the optional packages the command imports, and
-    ``extra``, the extra of setup.cfg that installs them; both are checked before any work, as are
-    ``check(parser, args)`` (refuse bad options with ``parser.error``) and ``--out``. ``own_parser``: the
-    command parses its arguments itself, ``run(argv, prog)`` with ``argv`` what follows its name.
+    command's options. ``full`` (the help of ``--full``) makes it an experiment with the options of
+    `sdrnet.experiment.add_options` (``--out`` defaults to runs/<name>); ``budget``, ``"module:Class"`` of
+    its `sdrnet.experiment.Budget`, makes it follow the protocol: ``args.budget`` and ``args.seed`` are
+    resolved before any work, ``config.json`` is written, and ``run(args)`` returns the results mapping
+    that becomes ``results.json``. ``needs``: the optional packages the command imports, and ``extra``, the
+    extra of setup.cfg that installs them; both are checked before any work, as are ``check(parser, args)``
+    (refuse bad options with ``parser.error``) and ``--out``. ``own_parser``: the command parses its
+    arguments itself, ``run(argv, prog)`` with ``argv`` what follows its name.
     """
 
     help: str
@@ -65,6 +73,7 @@ class Command:
     extra: str = ""
     check: Callable[[argparse.ArgumentParser, argparse.Namespace], None] | None = None
     own_parser: bool = False
+    budget: str | None = None
 
 
 class Parser(argparse.ArgumentParser):
@@ -115,8 +124,19 @@ def _run(
         return 0
     spec = specs[args.command]
     _check(parsers[args.command], spec, args)
-    status = spec.run(args)
-    return 0 if status is None else status
+    _announce_compilation()
+    if spec.budget is None:
+        status = spec.run(args)
+        return 0 if status is None else status
+    experiment.write_config(args.out, args.command, args.budget, args.seed, full=args.full)
+    experiment.write_results(args.out, spec.run(args))
+    print(f"{parsers[args.command].prog}: config.json and results.json in {args.out}/")
+    return 0
+
+
+def _announce_compilation() -> None:
+    if importlib.util.find_spec("numba") is not None:
+        experiment.announce_compilation()
 
 
 def _parser(specs: dict[str, Command]) -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -127,25 +147,10 @@ def _parser(specs: dict[str, Command]) -> tuple[argparse.ArgumentParser, dict[st
     for name, spec in specs.items():
         p = sub.add_parser(name, help=spec.help, add_help=not spec.own_parser)
         if spec.full is not None:
-            _experiment_options(p, spec.full)
+            experiment.add_options(p, spec.full, Path("runs") / name.replace("-", "_"))
         if spec.options is not None:
             spec.options(p)
     return parser, sub.choices
-
-
-def _experiment_options(parser: argparse.ArgumentParser, full_help: str) -> None:
-    out = Path("runs") / parser.prog.rpartition(" ")[2].replace("-", "_")
-    parser.add_argument("--out", type=Path, default=out, help=f"output folder (default: {out})")
-    parser.add_argument("--full", action="store_true", help=full_help)
-    parser.add_argument("--seed", type=_seed, default=0, help="random seed (default: 0)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-
-
-def _seed(text: str) -> int:
-    value = _int(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be an integer from 0 to {MAX_SEED}, got {text!r}")
-    return value
 
 
 def _positive(text: str) -> int:
@@ -165,9 +170,25 @@ def _int(text: str) -> int:
 def _check(parser: argparse.ArgumentParser, spec: Command, args: argparse.Namespace) -> None:
     """Refuse, before any work, what the command would fail on later: missing extras, its options, ``--out``."""
     _check_needs(parser, spec)
+    if spec.full is not None:
+        _check_budget(parser, spec, args)
     if spec.check is not None:
         spec.check(parser, args)
     _check_out(parser, args.out)
+
+
+def _check_budget(parser: argparse.ArgumentParser, spec: Command, args: argparse.Namespace) -> None:
+    """Resolve ``args.budget`` and ``args.seed`` from ``--full``, ``--config``, ``--set`` and ``--seed``."""
+    if spec.budget is None:
+        if args.config is not None or args.set:
+            parser.error("this command takes no --config or --set")
+        args.seed = 0 if args.seed is None else args.seed
+        return
+    module, _, name = spec.budget.partition(":")
+    try:
+        args.budget, args.seed = experiment.budget_from_args(getattr(importlib.import_module(module), name), args)
+    except (TypeError, ValueError) as err:
+        parser.error(" ".join(str(err).split()))
 
 
 def _check_needs(parser: argparse.ArgumentParser, spec: Command) -> None:
@@ -225,7 +246,7 @@ def demo(out: Path, seed: int = 0) -> int:
 
 def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
-    parser.add_argument("--seed", type=_seed, default=0, help="random seed of every part (default: 0)")
+    parser.add_argument("--seed", type=experiment.seed, default=0, help="random seed of every part (default: 0)")
 
 
 def sparsey(args) -> None:

@@ -7,15 +7,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def format_table(rows: Sequence[Mapping[str, object]], title: str | None = None) -> str:
-    """Align a list of dicts (same keys) as a Markdown table; floats get 4 significant digits."""
+def format_table(
+    rows: Sequence[Mapping[str, object]], title: str | None = None, labels: Mapping[str, str] | None = None
+) -> str:
+    """Align a list of dicts (same keys) as a Markdown table; floats get 4 significant digits. ``labels``: the
+    column header of a key (default: the key), so that machine-readable rows print with readable headers."""
     if not rows:
         return f"{title}\n(no rows)" if title else "(no rows)"
     keys = list(rows[0])
+    headers = [(labels or {}).get(k, k) for k in keys]
     cells = [[_fmt(r.get(k, "")) for k in keys] for r in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     lines = [
-        "| " + " | ".join(k.ljust(w) for k, w in zip(keys, widths)) + " |",
+        "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
     ]
     lines += ["| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |" for row in cells]
@@ -30,13 +34,24 @@ def _fmt(x: object) -> str:
     return str(x)
 
 
-def save_figure(fig, path) -> None:
-    """Lay out, save (110 dpi) and close a matplotlib figure."""
+def save_figure(fig, path, format: str | None = None) -> Path:
+    """Lay out, save (110 dpi) and close a matplotlib figure; returns the file written.
+
+    ``format`` (``"png"``, ``"pdf"`` or ``"svg"``) replaces the suffix of ``path``; None keeps it.
+    """
     import matplotlib.pyplot as plt
 
+    from sdrnet.experiment import FORMATS
+
+    path = Path(path)
+    if format is not None:
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+        path = path.with_suffix(f".{format}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
 
 def run_timed(out, experiment, *args) -> tuple[Path, dict]:
