@@ -222,7 +222,7 @@ def fit_to_target(model: nn.Module, profile: TargetProfile, dt: float | None = N
     hard = [v for v in before if not v.fixable]
     if hard:
         raise TargetError(profile, hard)
-    work = copy.deepcopy(model)
+    work = _fresh_copy(model)
     linears = [lin for _, lin, _ in _parse(work)]
     steps = []
     if profile.max_synapses is not None:
@@ -246,6 +246,34 @@ def fit_to_target(model: nn.Module, profile: TargetProfile, dt: float | None = N
     if left:
         raise TargetError(profile, left)
     return FitResult(work, network, steps, before)
+
+
+def _fresh_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` with its neurons' memories reset; ``model`` is not touched.
+
+    Right after a training step SpikingJelly's membrane ``v`` is a non-leaf tensor of the autograd
+    graph, which ``copy.deepcopy`` refuses: such tensors are copied detached (through the deepcopy
+    memo), then every memory module of the copy is reset (SpikingJelly ``MemoryModule.reset``, what
+    ``functional.reset_net`` calls), so the copy starts from rest like a freshly built model.
+    """
+    memo = {}
+    for module in model.modules():
+        for value in _attribute_values(module):
+            if isinstance(value, torch.Tensor) and value.grad_fn is not None:
+                memo[id(value)] = value.detach().clone()
+    work = copy.deepcopy(model, memo)
+    for module in work.modules():
+        if isinstance(getattr(module, "_memories", None), dict) and callable(getattr(module, "reset", None)):
+            module.reset()
+    return work
+
+
+def _attribute_values(module: nn.Module):
+    """The plain attributes of ``module`` and the values of its dict attributes (SpikingJelly's ``_memories``)."""
+    for value in vars(module).values():
+        yield value
+        if isinstance(value, dict):
+            yield from value.values()
 
 
 def _limit_fan(linear: nn.Linear, limit: int, dim: int) -> None:
