@@ -144,6 +144,29 @@ class Events:
         return cls(cat, ucat, None, ptr, n_steps=n_steps, n_units=n_units, dt=dt).coalesce()
 
     @classmethod
+    def from_tonic(
+        cls,
+        events,
+        sensor_size,
+        dt: float,
+        *,
+        origin: str = "zero",
+        time_unit: float = 1e-6,
+        n_steps: int | None = None,
+    ) -> Events:
+        """Bin tonic structured event arrays (fields ``t``, ``x``, and ``y``, ``p`` as the sensor has them).
+
+        ``events``: one array (one sample) or a sequence of them; ``sensor_size``: tonic's ``(W, H, P)``,
+        e.g. ``(700, 1, 1)`` for SHD. An event at ``t`` (``time_unit`` seconds per tick: tonic's
+        microseconds) goes to step ``floor((t - t0) / (dt / time_unit))``, ``t0`` = 0 or the sample's
+        first event (``origin='first_event'``); its unit is ``(p * H + y) * W + x`` (tonic's frame
+        layout ``[P, H, W]``); values are counts. See `sdrnet.core.tonic.events_from_tonic`.
+        """
+        from .tonic import events_from_tonic
+
+        return events_from_tonic(events, sensor_size, dt, origin=origin, time_unit=time_unit, n_steps=n_steps)
+
+    @classmethod
     def concatenate(cls, samples: Sequence[Events]) -> Events:
         """Stack the samples of several `Events` into one batch (``n_steps`` is the maximum)."""
         samples = list(samples)
