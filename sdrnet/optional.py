@@ -13,6 +13,8 @@ EXTRAS = {
     "yaml": "snn",
     "brian2": "brian2",
     "neurobench": "all",
+    "pyNN": "nest",
+    "nest": "nest",
 }
 
 
