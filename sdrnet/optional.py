@@ -15,6 +15,7 @@ EXTRAS = {
     "neurobench": "all",
     "pyNN": "nest",
     "nest": "nest",
+    "tonic": "tonic",
 }
 
 
