@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import importlib.resources
 import importlib.util
 import runpy
 import sys
@@ -35,7 +36,8 @@ from . import __version__
 __all__ = ["Command", "Parser", "commands", "check_mnist", "main", "COMMANDS"]
 
 COMMANDS = "sdrnet.commands"  # entry-point group: subcommand name = module:Command
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# the example scripts: examples/ of a checkout, which the wheel ships as the package sdrnet.examples
+EXAMPLES = Path(str(importlib.resources.files("sdrnet.examples")))
 # (title, example script) for each capability, in tour order; later capabilities add theirs.
 DEMO_PARTS = [
     ("the event-driven sparse core", "core_quickstart.py"),
@@ -234,7 +236,7 @@ def demo(out: Path, seed: int = 0) -> int:
         path = EXAMPLES / script
         if not path.exists():
             print(
-                f"sdrnet demo: {path} not found; the demo runs the examples of a source checkout (pip install -e .)",
+                f"sdrnet demo: {path} not found; the installed sdrnet lacks its example scripts (reinstall sdrnet)",
                 file=sys.stderr,
             )
             return 2
