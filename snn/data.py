@@ -38,14 +38,18 @@ import numpy as np
 
 from sdrnet.core import Events
 from sdrnet.core.validation import as_array, check_int
+from sdrnet.optional import require
 
 __all__ = [
     "SpikeDataset",
     "load_shd",
     "load_ssc",
     "read_spike_h5",
+    "read_tonic",
     "write_spike_h5",
     "bin_spikes",
+    "BINNINGS",
+    "READERS",
     "holdout",
     "holdout_indices",
     "batches",
@@ -247,13 +251,27 @@ def bin_spikes(
     n_steps: int | None = None,
     origin: str = "zero",
     max_time: float = MAX_TIME,
+    *,
+    binning: str = "grid",
 ) -> tuple[Events, int]:
-    """Bin per-sample spike trains onto a grid of ``dt`` seconds and sum-pool the channels.
+    """Bin per-sample spike trains into steps of ``dt`` seconds and sum-pool the channels.
 
-    A spike at ``t`` seconds of unit ``u`` adds 1 to step ``floor((t - t0) / dt)`` (computed in
-    float64 from the stored float16 time) of channel ``u // pool``. ``t0`` is 0
-    (``origin='zero'``, the default) or the sample's first spike (``origin='first_spike'``,
-    SpikingJelly 2.0.0's ``duration`` frames).
+    ``binning='grid'`` (the default): a spike at ``t`` seconds of unit ``u`` adds 1 to step
+    ``floor((t - t0) / dt)`` (computed in float64 from the stored float16 time) of channel
+    ``u // pool``. ``t0`` is 0 (``origin='zero'``, the default) or the sample's first spike
+    (``origin='first_spike'``, SpikingJelly 2.0.0's ``duration`` frames).
+
+    ``binning='dcls'``: the frames of the DCLS-delay results (Hammouamri et al. 2023), made by
+    SpikingJelly's SHD/SSC fixed-duration integration as it was until commit 01823bed (2024-03-30,
+    issue #507): in milliseconds ``m = 1000 * t`` computed in the times' own dtype (float16 for the
+    official files), a frame starts at the first spike not yet used, ``m_l``, and takes every
+    following spike with ``m - m_l <= 1000 * dt`` (that difference rounded to the dtype too); the
+    next frame starts at the next spike. So a frame spans up to ``dt`` *from its first spike*, both
+    ends included, and silent stretches make no empty frames: step ``k`` is the ``k``-th frame, not
+    the time ``k * dt``, and a sample has as many steps as frames. Counts and pooling as for the
+    grid, so ``to_dense()`` gives, per sample, their frames summed over ``pool`` channels bit for bit
+    (a silent sample gets no frame; SpikingJelly fails on one). It needs each sample's times sorted
+    (as in the official files) and ``origin='zero'`` (its frames start at the first spike anyway).
 
     ``n_steps=None`` extends the grid to the last occupied step of the longest sample, so no
     spike is lost, up to ``max_time`` seconds after ``t0`` (default :data:`MAX_TIME` = 5 s;
@@ -266,15 +284,13 @@ def bin_spikes(
     Times must be finite and ``>= 0``, units in ``[0, n_units)``; a :class:`SpikeDataError`
     names the first offending sample and spike (indices count from the first sample given).
 
-    Historical quirk (SpikingJelly #507, fixed 2024-03-30 in commit 01823bed): the frames used
-    for the 2023 DCLS-delay results started each frame at the next unconsumed spike, so
-    silences were dropped; current SpikingJelly (and this function) bin on a fixed grid.
-    SpikingJelly also computes ``1000 * t`` in float16 milliseconds and puts a spike lying
-    exactly on the last frame's end into that frame; this function does neither.
+    Current SpikingJelly bins on a fixed grid from the first spike (``origin='first_spike'``), but
+    computes ``1000 * t`` in float16 milliseconds and puts a spike lying exactly on the last
+    frame's end into that frame; ``binning='grid'`` does neither.
 
     Returns ``(events, n_dropped)``; ``events.value`` holds the counts.
     """
-    grid = _grid(dt, pool, n_units, n_steps, origin, max_time)
+    grid = _grid(dt, pool, n_units, n_steps, origin, max_time, binning)
     times_list, units_list = list(times_list), list(units_list)
     if len(times_list) != len(units_list):
         raise ValueError(
@@ -294,14 +310,22 @@ class _Grid:
     n_steps: int | None
     origin: str
     max_time: float
+    binning: str = "grid"
 
 
-def _grid(dt, pool, n_units, n_steps, origin, max_time) -> _Grid:
+BINNINGS = ("grid", "dcls")
+
+
+def _grid(dt, pool, n_units, n_steps, origin, max_time, binning="grid") -> _Grid:
     dt, pool, n_units = _check_grid(dt, pool, n_units)
     if n_steps is not None and check_int("n_steps", n_steps, 1) >= _MAX_STEPS:
         raise ValueError(f"n_steps must be < 2**31 - 1 (steps are int32), got {n_steps}")
     if origin not in ("zero", "first_spike"):
         raise ValueError(f"origin must be 'zero' or 'first_spike', got {origin!r}")
+    if binning not in BINNINGS:
+        raise ValueError(f"binning must be one of {BINNINGS}, got {binning!r}")
+    if binning == "dcls" and origin != "zero":
+        raise ValueError("origin applies to binning='grid'; binning='dcls' frames start at each sample's first spike")
     if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.floating, np.integer)):
         raise TypeError(f"max_time must be a number of seconds, got {type(max_time).__name__}")
     if not (np.isfinite(max_time) and 0 < max_time and max_time / dt < _MAX_STEPS):
@@ -309,7 +333,7 @@ def _grid(dt, pool, n_units, n_steps, origin, max_time) -> _Grid:
             f"max_time must be a positive finite number of seconds with max_time / dt < 2**31 "
             f"(int32 steps), got max_time={max_time!r} with dt={dt:g}"
         )
-    return _Grid(dt, pool, n_units, n_steps, origin, float(max_time))
+    return _Grid(dt, pool, n_units, n_steps, origin, float(max_time), binning)
 
 
 def _check_grid(dt, pool, n_units) -> tuple[float, int, int]:
@@ -331,11 +355,15 @@ def _check_grid(dt, pool, n_units) -> tuple[float, int, int]:
 
 def _steps_and_channels(first: int, times_list, units_list, grid: _Grid):
     """Flat step and channel of every spike of samples ``first, first + 1, ...`` (checked) and their spike counts."""
-    t, u, lengths = _flat_spikes(first, times_list, units_list)
+    t_given, u, lengths = _flat_spikes(first, times_list, units_list)
+    t = t_given.astype(np.float64)
     _check_spikes(first, t, u, lengths, grid.n_units)
-    if grid.origin == "first_spike" and t.size:
-        t = t - np.repeat(_segment_min(t, lengths), lengths)
-    step = np.floor(t / grid.dt)
+    if grid.binning == "dcls":
+        step = _dcls_frames(first, t_given, lengths, grid.dt).astype(np.float64)
+    else:
+        if grid.origin == "first_spike" and t.size:
+            t = t - np.repeat(_segment_min(t, lengths), lengths)
+        step = np.floor(t / grid.dt)
     if grid.n_steps is None:
         _check_late(first, t, lengths, grid)
     else:
@@ -344,7 +372,7 @@ def _steps_and_channels(first: int, times_list, units_list, grid: _Grid):
 
 
 def _flat_spikes(first: int, times_list, units_list):
-    """Concatenated float64 times and units of consecutive samples, and each sample's spike count."""
+    """Concatenated times (in their dtype) and units of consecutive samples, and each sample's spike count."""
     lengths = np.zeros(len(times_list), np.int64)
     t_parts, u_parts = [], []
     for i, (t, u) in enumerate(zip(times_list, units_list), first):
@@ -357,9 +385,70 @@ def _flat_spikes(first: int, times_list, units_list):
         lengths[i - first] = t.shape[0]
         t_parts.append(t)
         u_parts.append(u)
-    t = np.concatenate(t_parts).astype(np.float64) if t_parts else np.zeros(0)
+    t = np.concatenate(t_parts) if t_parts else np.zeros(0)
     u = np.concatenate(u_parts) if u_parts else np.zeros(0, np.int64)
     return t, u, lengths
+
+
+def _dcls_frames(first: int, t, lengths, dt: float) -> np.ndarray:
+    """Frame of every spike under SpikingJelly's fixed-duration SHD integration before 2024-03-30.
+
+    Its loop (``integrate_events_by_fixed_duration_shd``)::
+
+        t = 1000 * events['t']; left = right = 0
+        while True:
+            t_l = t[left]
+            while right < N and not t[right] - t_l > duration: right += 1
+            frames.append(count(x[left:right])); left = right
+            if right == N: break
+
+    Here every sample's next frame start is found by one vectorised bisection over the sorted
+    times, with the same arithmetic (the times' dtype), for all samples of the chunk at once.
+    """
+    ms = 1000 * t  # float16 stays float16, as in SpikingJelly
+    duration = ms.dtype.type(1000 * dt) if ms.dtype.kind == "f" else 1000 * dt
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"binning='dcls' needs 1000 * dt = {1000 * dt:g} ms to be a positive finite {ms.dtype}")
+    if not ms.size:
+        return np.zeros(0, np.int64)
+    _check_sorted(first, t, lengths)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    is_start = np.zeros(ms.shape[0], bool)
+    cur, end = starts[lengths > 0], ends[lengths > 0]
+    while cur.size:
+        is_start[cur] = True
+        nxt = _next_frame(ms, cur, end, duration)
+        keep = nxt < end
+        cur, end = nxt[keep], end[keep]
+    count = np.cumsum(is_start)
+    return count - np.repeat(count[np.minimum(starts, ms.shape[0] - 1)], lengths)
+
+
+def _next_frame(ms, lo, hi, duration) -> np.ndarray:
+    """For each frame start ``lo`` (sample ending at ``hi``): the first ``j`` with ``ms[j] - ms[lo] > duration``
+    (in the dtype of ``ms``), else ``hi``; a bisection, since that difference grows with ``j`` in sorted times."""
+    t_l = ms[lo]
+    while True:
+        open_ = hi - lo > 1  # invariant: the test fails at lo and holds at hi (or hi is the end)
+        if not open_.any():
+            return hi
+        mid = (lo + hi) // 2
+        over = (ms[mid] - t_l) > duration
+        hi = np.where(open_ & over, mid, hi)
+        lo = np.where(open_ & ~over, mid, lo)
+
+
+def _check_sorted(first: int, t, lengths) -> None:
+    """Refuse a sample whose times decrease (``binning='dcls'`` scans them in order)."""
+    same = np.repeat(np.arange(lengths.shape[0]), lengths)
+    bad = (t[1:] < t[:-1]) & (same[1:] == same[:-1])
+    if bad.any():
+        p = int(np.argmax(bad)) + 1
+        raise SpikeDataError(
+            f"binning='dcls' needs each sample's spike times sorted, as in the official files, but "
+            f"{_where(first, p, lengths)} at {t[p]} s comes after {t[p - 1]} s"
+        )
 
 
 def _check_spikes(first: int, t, u, lengths, n_units: int) -> None:
@@ -470,8 +559,10 @@ def read_spike_h5(
     name: str = "",
     split: str = "",
     max_time: float = MAX_TIME,
+    binning: str = "grid",
 ) -> SpikeDataset:
-    """Read an SHD/SSC-layout HDF5 file, check it and bin it (see :func:`bin_spikes`).
+    """Read an SHD/SSC-layout HDF5 file, check it and bin it (see :func:`bin_spikes`; ``binning='dcls'``
+    gives the DCLS-delay authors' frames).
 
     Layout (Cramer et al. 2020; zenkelab.org/datasets): ``spikes/times`` (variable-length
     float16 seconds per sample), ``spikes/units`` (variable-length ints in ``[0, 700)``),
@@ -492,7 +583,7 @@ def read_spike_h5(
     With an explicit ``n_steps``, spikes past the grid are dropped; their number is in
     ``extra['dropped_spikes']`` and a warning is issued.
     """
-    grid = _grid(dt, pool, n_units, n_steps, origin, max_time)
+    grid = _grid(dt, pool, n_units, n_steps, origin, max_time, binning)
     if n_classes is not None:
         n_classes = check_int("n_classes", n_classes, 1)
     path = Path(path)
@@ -511,9 +602,7 @@ def read_spike_h5(
         raise ValueError(f"{path}: {exc}") from None
     extra["dropped_spikes"] = n_dropped
     if n_dropped:
-        warnings.warn(
-            f"{path}: {n_dropped} spikes at or after n_steps * dt = {n_steps * dt:g} s were dropped", stacklevel=2
-        )
+        warnings.warn(f"{path}: {n_dropped} spikes in steps >= n_steps = {n_steps} were dropped", stacklevel=2)
     return SpikeDataset(events, labels, n_classes, name or path.stem, split, info, extra)
 
 
@@ -849,6 +938,8 @@ def load_shd(
     origin: str = "zero",
     progress: bool = True,
     max_time: float = MAX_TIME,
+    binning: str = "grid",
+    reader: str = "sdrnet",
 ) -> SpikeDataset:
     """Spiking Heidelberg Digits (20 classes; 8156 train / 2264 test), binned to ``dt`` and pooled by ``pool``.
 
@@ -858,8 +949,19 @@ def load_shd(
     The file is fetched by :func:`fetch` and read by :func:`read_spike_h5`, which checks its
     layout and caps the grid at ``max_time`` seconds (default :data:`MAX_TIME` = 5 s, the
     longest SHD sample lasts about 1.4 s), so at most ``max_time / dt`` steps per sample.
+
+    ``binning='grid'`` (the default) bins on a fixed grid of ``dt``; ``binning='dcls'`` makes the
+    frames of the DCLS-delay results (Hammouamri et al. 2023, SpikingJelly's integration of 2023):
+    each frame starts at the next unused spike and silences are skipped, so their inputs are
+    reproduced bit for bit (see :func:`bin_spikes`).
+
+    ``reader='tonic'`` reads the samples through ``tonic.datasets.SHD`` instead (``pip install
+    'sdrnet[tonic]'``; tonic keeps the files under ``root/SHD`` and downloads them itself) and bins
+    them by :func:`read_tonic`: the same steps on the grid (``binning='dcls'`` needs the float16
+    seconds of the file, which tonic turns into integer microseconds).
     """
-    return _load("shd", split, root, dt, pool, download, n_steps, origin, progress, max_time)
+    options = dict(dt=dt, pool=pool, n_steps=n_steps, origin=origin, max_time=max_time, binning=binning)
+    return _load("shd", split, root, download, progress, reader, options)
 
 
 def load_ssc(
@@ -873,19 +975,144 @@ def load_ssc(
     origin: str = "zero",
     progress: bool = True,
     max_time: float = MAX_TIME,
+    binning: str = "grid",
+    reader: str = "sdrnet",
 ) -> SpikeDataset:
     """Spiking Speech Commands (35 classes; 75466 train / 9981 valid / 20382 test), binned and pooled.
 
-    Fetched, checked and capped at ``max_time`` seconds as in :func:`load_shd`.
+    Fetched, checked and capped at ``max_time`` seconds as in :func:`load_shd`; ``binning`` and
+    ``reader`` (``tonic.datasets.SSC``, files under ``root/SSC``) as there.
     """
-    return _load("ssc", split, root, dt, pool, download, n_steps, origin, progress, max_time)
+    options = dict(dt=dt, pool=pool, n_steps=n_steps, origin=origin, max_time=max_time, binning=binning)
+    return _load("ssc", split, root, download, progress, reader, options)
 
 
-def _load(name, split, root, dt, pool, download, n_steps, origin, progress, max_time) -> SpikeDataset:
-    path = fetch(name, split, root, download=download, progress=progress)
-    return read_spike_h5(
-        path, dt, pool, N_CLASSES[name], n_steps=n_steps, origin=origin, name=name, split=split, max_time=max_time
-    )
+READERS = ("sdrnet", "tonic")
+
+
+def _load(name, split, root, download, progress, reader, options) -> SpikeDataset:
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, got {reader!r}")
+    if reader == "sdrnet":
+        path = fetch(name, split, root, download=download, progress=progress)
+        return read_spike_h5(path, n_classes=N_CLASSES[name], name=name, split=split, **options)
+    if options.pop("binning") != "grid":
+        raise ValueError(
+            "binning='dcls' needs the float16 seconds of the HDF5 file, which tonic turns into integer "
+            "microseconds: use reader='sdrnet'"
+        )
+    dataset = _tonic_dataset(name, split, root, download)
+    return read_tonic(dataset, n_classes=N_CLASSES[name], name=name, split=split, **options)
+
+
+def _tonic_dataset(name: str, split: str, root, download: bool):
+    """``tonic.datasets.SHD``/``SSC`` of a split, cached under ``data_root(root)/SHD`` (or ``/SSC``)."""
+    _check_split(name, split)
+    datasets = require("tonic.datasets", f"snn.data.load_{name}(reader='tonic')")
+    root = data_root(root)
+    cls = datasets.SHD if name == "shd" else datasets.SSC
+    folder = root / cls.__name__
+    h5, archive = folder / f"{name}_{split}.h5", folder / f"{name}_{split}.h5.zip"
+    if not download and not (h5.is_file() and archive.is_file()):
+        raise FileNotFoundError(
+            f"{h5} and {archive.name} (where tonic keeps {name.upper()}) not found: pass download=True "
+            f"to let tonic download them, or use reader='sdrnet' (files in {root})"
+        )
+    if name == "shd":
+        return cls(save_to=str(root), train=split == "train")
+    return cls(save_to=str(root), split=split)
+
+
+def read_tonic(
+    dataset,
+    dt: float = 0.01,
+    pool: int = 5,
+    n_classes: int | None = None,
+    *,
+    n_steps: int | None = None,
+    origin: str = "zero",
+    name: str = "",
+    split: str = "",
+    max_time: float = MAX_TIME,
+) -> SpikeDataset:
+    """A tonic data set (``tonic.datasets.SHD``/``SSC``, or any of ``(events, target)`` samples) as a
+    :class:`SpikeDataset`, binned on the grid of :func:`bin_spikes`.
+
+    Each sample's structured array goes through ``sdrnet.core.Events.from_tonic`` with the data
+    set's ``sensor_size`` (``(700, 1, 1)`` for SHD/SSC: the unit is the channel; ``(W, H, P)`` units
+    otherwise), then the units are sum-pooled by ``pool``. tonic holds SHD/SSC times as integer
+    microseconds (``1e6 * t`` of the float16 seconds, truncated), and that truncation never crosses
+    an edge of a grid of whole microseconds: with ``origin='zero'`` the steps are those of
+    :func:`read_spike_h5` on the same file (tested at dt = 1, 4 and 10 ms). With
+    ``origin='first_spike'`` both the spike and the origin are truncated, so a spike within 1 µs of
+    an edge may land one step off.
+
+    ``n_steps`` and ``max_time`` as in :func:`read_spike_h5` (spikes dropped by an explicit
+    ``n_steps`` are counted in ``extra['dropped_spikes']``, with a warning). The data set must have
+    no ``transform`` (the raw arrays are binned here). ``sample_info['speaker']`` and
+    ``extra['keys']`` come from the data set's ``speaker`` and ``classes`` when it has them.
+    """
+    from sdrnet.core.tonic import events_from_tonic
+
+    if getattr(dataset, "transform", None) is not None:
+        raise ValueError("read_tonic bins the raw event arrays: build the tonic data set without a transform")
+    sensor = tuple(getattr(dataset, "sensor_size", None) or ())
+    if len(sensor) != 3:
+        raise TypeError(f"dataset must be a tonic data set with a sensor_size (W, H, P), got {type(dataset).__name__}")
+    grid = _grid(dt, pool, int(np.prod(sensor)), n_steps, origin, max_time)
+    parts, labels = [], []
+    for first in range(0, len(dataset), _CHUNK):
+        samples = [dataset[i] for i in range(first, min(first + _CHUNK, len(dataset)))]
+        arrays = [events for events, _ in samples]
+        if grid.n_steps is None:
+            _check_late(first, *_tonic_seconds(arrays, grid.origin), grid)
+        origin_ = "first_event" if grid.origin == "first_spike" else "zero"
+        parts.append(events_from_tonic(arrays, sensor, grid.dt, origin=origin_).pool_units(grid.pool))
+        labels.extend(int(target) for _, target in samples)
+    events, n_dropped = _fit_steps(parts, grid)
+    labels = np.asarray(labels, np.int64)
+    if n_classes is None:
+        n_classes = max(int(labels.max()) + 1, 1) if labels.size else 1
+    info, extra = _tonic_extra(dataset, labels.shape[0])
+    extra["dropped_spikes"] = n_dropped
+    if n_dropped:
+        warnings.warn(f"{n_dropped} spikes in steps >= n_steps={n_steps} were dropped", stacklevel=2)
+    return SpikeDataset(events, labels, check_int("n_classes", n_classes, 1), name, split, info, extra)
+
+
+def _tonic_seconds(arrays, origin: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flat seconds after ``t0`` (0 or the sample's first spike) of tonic arrays (t in µs), and their lengths."""
+    lengths = np.array([a.shape[0] for a in arrays], np.int64)
+    t = [a["t"].astype(np.float64) - (a["t"].min() if origin == "first_spike" and a.size else 0) for a in arrays]
+    return (np.concatenate(t) if t else np.zeros(0)) * 1e-6, lengths
+
+
+def _fit_steps(parts: list, grid: _Grid) -> tuple[Events, int]:
+    """The binned chunks as one `Events` on ``grid.n_steps`` steps (default: the last occupied), and the
+    number of spikes dropped beyond it."""
+    n_channels = grid.n_units // grid.pool
+    if not parts:
+        return Events([], [], None, [0], n_steps=grid.n_steps or 1, n_units=n_channels, dt=grid.dt), 0
+    ev = Events.concatenate(parts)
+    n_steps = grid.n_steps or max(ev.n_steps, 1)
+    keep = ev.time < n_steps
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(ev.sample_ids()[keep], minlength=ev.n_samples))])
+    out = Events(ev.time[keep], ev.unit[keep], ev.value[keep], ptr, n_steps=n_steps, n_units=n_channels, dt=grid.dt)
+    return out, int(ev.value[~keep].sum(dtype=np.float64))
+
+
+def _tonic_extra(dataset, n: int) -> tuple[dict, dict]:
+    """``speaker`` (per sample) and ``keys`` (class names) of a tonic SHD/SSC data set, when it has them."""
+    info, extra = {}, {}
+    speaker = getattr(dataset, "speaker", getattr(dataset, "_speaker", None))  # tonic 1.7's SSC has only _speaker
+    if speaker is not None:
+        speaker = np.asarray(speaker)
+        if speaker.shape == (n,) and speaker.dtype.kind in "iu":
+            info["speaker"] = speaker.astype(np.int64)
+    classes = getattr(dataset, "classes", None)
+    if classes is not None:
+        extra["keys"] = [k.decode() if isinstance(k, bytes) else str(k) for k in classes]
+    return info, extra
 
 
 # ---------------------------------------------------------------------------- validation split

@@ -154,6 +154,93 @@ def test_origin_first_spike_shifts_each_sample():
     assert ev.time.tolist() == expected
 
 
+# ---------------------------------------------------------------------------- the DCLS authors' frames
+
+
+def sj2023_frames(times, units, duration=10, W=700):
+    """SpikingJelly's integrate_events_by_fixed_duration_shd as of 2023 (before commit 01823bed), which the
+    DCLS-delay results used, written out plainly: t in float16 ms, frames from the next unused spike."""
+    x, t = units, 1000 * times
+    N = t.size
+    frames, left, right = [], 0, 0
+    while True:
+        t_l = t[left]
+        while True:
+            if right == N or t[right] - t_l > duration:
+                break
+            right += 1
+        frame = np.zeros(W)
+        counts = np.bincount(x[left:right].astype(int))
+        frame[np.arange(counts.size)] += counts
+        frames.append(frame[None])
+        left = right
+        if right == N:
+            return np.concatenate(frames)
+
+
+def snn_delays_binned(frames, n_bins=5):
+    """SNN-delays' BinnedSpikingHeidelbergDigits: float32 frames, n_bins neighbouring channels summed."""
+    frames = frames.astype(np.float32)
+    binned = np.zeros((frames.shape[0], frames.shape[1] // n_bins))
+    for i in range(binned.shape[1]):
+        binned[:, i] = frames[:, n_bins * i : n_bins * (i + 1)].sum(axis=1)
+    return binned
+
+
+def bursty_spikes(rng, n_samples):
+    """Sorted float16 seconds in bursts with silences, spikes exactly 10 ms after a frame start, tiny times."""
+    times, units = [], []
+    for _ in range(n_samples):
+        onsets = np.sort(rng.random(int(rng.integers(1, 6))) * 1.3)
+        t = np.concatenate([a + rng.random(int(rng.integers(1, 80))) * rng.choice([0.005, 0.03, 0.2]) for a in onsets])
+        t = np.concatenate([t, [0.25, 0.26, 0.27, 1e-5, 6e-8]])  # 250 / 260 / 270 ms: differences of exactly 10
+        t = np.sort(t.astype(np.float16))
+        times.append(t)
+        units.append(rng.integers(0, 700, t.size).astype(np.uint16))
+    return times, units
+
+
+def test_dcls_binning_reproduces_the_2023_spikingjelly_frames_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(11)
+    times, units = bursty_spikes(rng, 40)
+    D.write_spike_h5(tmp_path / "shd_train.h5", times, units, rng.integers(0, 20, 40))
+    ds = D.load_shd("train", root=tmp_path, download=False, binning="dcls")
+    grid = D.load_shd("train", root=tmp_path, download=False)
+    dense = ds.to_dense()
+    for b, (t, u) in enumerate(zip(times, units)):
+        ref = snn_delays_binned(sj2023_frames(t, u))
+        assert ds.lengths[b] == ref.shape[0]
+        np.testing.assert_array_equal(dense[: ref.shape[0], b, :], ref)
+        assert not dense[ref.shape[0] :, b, :].any()
+    assert ds.n_steps < grid.n_steps  # silences make no frames
+    assert (ds.events.value.sum(), ds.n_channels, ds.dt) == (grid.events.value.sum(), 140, 0.01)
+    ev, _ = D.bin_spikes(times, units, binning="dcls", pool=1)
+    np.testing.assert_array_equal(ev[0].to_dense()[: ds.lengths[0], 0], sj2023_frames(times[0], units[0]))
+
+
+def test_dcls_binning_other_durations_n_steps_and_refusals():
+    rng = np.random.default_rng(12)
+    times, units = bursty_spikes(rng, 6)
+    ev, _ = D.bin_spikes(times, units, dt=0.004, pool=1, binning="dcls")
+    for b, (t, u) in enumerate(zip(times, units)):
+        ref = sj2023_frames(t, u, duration=4)
+        np.testing.assert_array_equal(ev[b].to_dense()[: ref.shape[0], 0], ref)
+    n_frames = [sj2023_frames(t, u).shape[0] for t, u in zip(times, units)]
+    ev, dropped = D.bin_spikes(times, units, binning="dcls", n_steps=5)
+    assert ev.n_steps == 5 and dropped == sum(t.size for t in times) - ev.value.sum() > 0
+    assert min(n_frames) > 5
+    silent, _ = D.bin_spikes(
+        [np.zeros(0, np.float16)] + times[:1], [np.zeros(0, np.uint16)] + units[:1], binning="dcls"
+    )
+    assert silent.events_per_sample()[0] == 0 and silent.n_steps == n_frames[0]
+    with pytest.raises(D.SpikeDataError, match=r"sorted.*sample 1, spike 1"):
+        D.bin_spikes([np.array([0.1], np.float16), np.array([0.2, 0.1], np.float16)], [[1], [2, 3]], binning="dcls")
+    with pytest.raises(ValueError, match="origin applies to binning='grid'"):
+        D.bin_spikes(times, units, binning="dcls", origin="first_spike")
+    with pytest.raises(ValueError, match="binning must be one of"):
+        D.bin_spikes(times, units, binning="frames")
+
+
 def test_bad_inputs(tmp_path, shd_files):
     root = shd_files[0]
     t, u = [np.array([0.1], np.float16)], [np.array([3], np.uint16)]

@@ -17,10 +17,10 @@ def struct(dtype, **fields):
     return out
 
 
-def shd_like(rng, n=400, t_max=1_000_000):
-    """SHD in tonic's format: t in µs (some exactly on 10 ms edges), x the channel, p an artificial 1."""
+def shd_like(rng, n=400, t_max=1_000_000, edge_us=10_000):
+    """SHD in tonic's format: t in µs (some exactly on edges of ``edge_us``), x the channel, p an artificial 1."""
     k = min(n, 20)
-    t = np.sort(np.concatenate([rng.integers(0, t_max, n - k), rng.integers(0, t_max // 10_000, k) * 10_000]))
+    t = np.sort(np.concatenate([rng.integers(0, t_max, n - k), rng.integers(0, t_max // edge_us, k) * edge_us]))
     return struct(SHD_DTYPE, t=t, x=rng.integers(0, 700, n), p=np.ones(n, int))
 
 
@@ -41,12 +41,13 @@ def plain_frames(ev, sensor, window_us, t0=0):
     return out
 
 
-def test_shd_like_events_bin_to_channel_counts_like_plain_numpy():
+@pytest.mark.parametrize("dt, window_us", [(0.01, 10_000), (0.004, 4000), (0.003, 3000), (0.001, 1000)])
+def test_shd_like_events_bin_to_channel_counts_like_plain_numpy(dt, window_us):
     rng = np.random.default_rng(0)
-    ev = shd_like(rng)
-    out = Events.from_tonic(ev, (700, 1, 1), 0.01)
-    assert out.n_units == 700 and out.dt == 0.01 and out.n_samples == 1
-    ref = plain_frames(ev, (700, 1, 1), 10_000)
+    ev = shd_like(rng, edge_us=window_us)  # 0.004 / 1e-6 is 4000.0000000000005 in floats: edges must still hold
+    out = Events.from_tonic(ev, (700, 1, 1), dt)
+    assert out.n_units == 700 and out.dt == dt and out.n_samples == 1
+    ref = plain_frames(ev, (700, 1, 1), window_us)
     assert out.n_steps == ref.shape[0]
     np.testing.assert_array_equal(out.to_dense()[:, 0, :], ref[:, 0, 0, :])
     assert out.value.sum() == ev.shape[0] and out.value.max() >= 1
@@ -140,3 +141,92 @@ def test_matches_tonic_to_frame_and_runs_in_compose():
     composed = tonic.transforms.Compose([down, ToEvents(half, 0.003)])(ev.copy())
     frames = tonic.transforms.ToFrame(half, time_window=3000, include_incomplete=True, start_time=0)(down(ev.copy()))
     np.testing.assert_array_equal(composed.to_dense().reshape(composed.n_steps, 2, 14, 17), frames)
+
+
+# ---------------------------------------------------------------------------- SHD/SSC through tonic's classes
+def edge_spikes(rng, n_samples, max_time=1.2):
+    """Sorted float16 seconds (some exactly on 1/4/10 ms edges, some just below) and units."""
+    edges = np.array([0.0, 0.25, 0.5, 0.75, 1.0], np.float16)
+    below = np.nextafter(edges[1:], np.float16(0))
+    times, units = [], []
+    for i in range(n_samples):
+        parts = [rng.random(int(rng.integers(1, 200))) * max_time, edges, below] if i != 2 else [[]]  # 2 is silent
+        t = np.sort(np.concatenate(parts).astype(np.float16))
+        times.append(t)
+        units.append(rng.integers(0, 700, t.size).astype(np.uint16))
+    return times, units
+
+
+@pytest.fixture
+def tonic_layout(tmp_path):
+    """SHD/SSC files in tonic's layout (root/SHD/shd_train.h5 beside its archive) and in sdrnet's (root/)."""
+    from snn import data as D
+
+    rng = np.random.default_rng(5)
+    files = {}
+    for name, split, folder in (("shd", "train", "SHD"), ("ssc", "valid", "SSC")):
+        times, units = edge_spikes(rng, 9)
+        labels = rng.integers(0, 3, 9)
+        extra = {"speaker": rng.integers(0, 4, 9), "keys": ["null", "eins", "zwei"]}
+        (tmp_path / folder).mkdir()
+        for path in (tmp_path / folder / f"{name}_{split}.h5", tmp_path / f"{name}_{split}.h5"):
+            D.write_spike_h5(path, times, units, labels, extra)
+        (tmp_path / folder / f"{name}_{split}.h5.zip").write_bytes(b"")  # tonic only checks that it exists
+        files[name] = (times, units, labels)
+    return tmp_path, files
+
+
+@pytest.mark.parametrize("dt,pool", [(0.01, 5), (0.004, 1), (0.001, 7)])
+def test_shd_and_ssc_through_tonic_bin_like_the_hdf5_reader(tonic_layout, dt, pool):
+    pytest.importorskip("tonic")
+    from snn import data as D
+
+    root, files = tonic_layout
+    for load, split in ((D.load_shd, "train"), (D.load_ssc, "valid")):
+        ours = load(split, root=root, dt=dt, pool=pool, download=False)
+        via = load(split, root=root, dt=dt, pool=pool, download=False, reader="tonic")
+        assert (via.name, via.split, via.n_classes, via.n_steps, via.dt) == (
+            ours.name,
+            ours.split,
+            ours.n_classes,
+            ours.n_steps,
+            ours.dt,
+        )
+        np.testing.assert_array_equal(via.to_dense(), ours.to_dense())
+        np.testing.assert_array_equal(via.labels, ours.labels)
+        np.testing.assert_array_equal(via.sample_info["speaker"], ours.sample_info["speaker"])
+        assert via.extra["keys"] == ours.extra["keys"] == ["null", "eins", "zwei"]
+    times, units, _ = files["shd"]  # and against plain numpy: floor(t / dt) of the float64 time
+    via = D.load_shd(root=root, dt=dt, pool=pool, download=False, reader="tonic").to_dense()
+    plain = np.zeros((max(int(t.max() / dt) for t in times if t.size) + 1, 9, 700 // pool))
+    for b, (t, u) in enumerate(zip(times, units)):
+        np.add.at(plain, (np.floor(t.astype(np.float64) / dt).astype(int), b, u.astype(int) // pool), 1)
+    np.testing.assert_array_equal(via, plain)
+
+
+def test_tonic_reader_n_steps_and_refusals(tonic_layout):
+    tonic = pytest.importorskip("tonic")
+    from snn import data as D
+
+    root, _ = tonic_layout
+    with pytest.warns(UserWarning, match="spikes"):
+        ours = D.load_shd(root=root, download=False, n_steps=40)
+    with pytest.warns(UserWarning, match=f"{ours.extra['dropped_spikes']} spikes"):
+        via = D.load_shd(root=root, download=False, n_steps=40, reader="tonic")
+    assert via.extra["dropped_spikes"] == ours.extra["dropped_spikes"] > 0
+    np.testing.assert_array_equal(via.to_dense(), ours.to_dense())
+    with pytest.raises(ValueError, match="use reader='sdrnet'"):
+        D.load_shd(root=root, download=False, reader="tonic", binning="dcls")
+    with pytest.raises(ValueError, match="reader must be one of"):
+        D.load_shd(root=root, download=False, reader="spikingjelly")
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        D.load_shd("test", root=root, download=False, reader="tonic")
+    with pytest.raises(ValueError, match="lies past max_time=0.5"):
+        D.load_shd(root=root, download=False, reader="tonic", max_time=0.5)
+    transformed = tonic.datasets.SHD(save_to=str(root), transform=ToEvents((700, 1, 1), 0.01))
+    with pytest.raises(ValueError, match="without a transform"):
+        D.read_tonic(transformed)
+    events, label = transformed[0]  # the transform itself, inside tonic's data set
+    ev, target = tonic.datasets.SHD(save_to=str(root))[0]
+    assert label == target
+    np.testing.assert_array_equal(events.to_dense(), Events.from_tonic(ev, (700, 1, 1), 0.01).to_dense())

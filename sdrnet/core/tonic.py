@@ -33,8 +33,10 @@ def events_from_tonic(
 
     ``events`` is one structured array (one sample) or a sequence of them (a batch). An event at
     time ``t`` goes to step ``floor((t - t0) / Δ)`` with ``Δ = dt / time_unit`` ticks of ``t``
-    (``time_unit`` = 1e-6: tonic's microseconds), computed by ``numpy.floor_divide`` in float64, which
-    is exact for integer times below 2**53 ticks and a whole number of ticks per step. ``t0`` is 0
+    (``time_unit`` = 1e-6: tonic's microseconds), computed by ``numpy.floor_divide`` in float64. ``Δ``
+    is taken as the whole number it is meant to be when the float quotient misses one by rounding
+    only (0.004 / 1e-6 gives 4000.0000000000005: 4000 µs), so the steps are exact for integer times
+    below 2**53 ticks and a whole number of ticks per step. ``t0`` is 0
     (``origin='zero'``) or the sample's first event (``origin='first_event'``, what tonic's ``ToFrame``
     does without ``start_time``).
 
@@ -50,7 +52,7 @@ def events_from_tonic(
     """
     sensor = _check_sensor(sensor_size)
     dt = _check_dt(dt)
-    ticks_per_step = dt / _check_time_unit(time_unit)
+    ticks_per_step = _ticks_per_step(dt, _check_time_unit(time_unit))
     if origin not in _ORIGINS:
         raise ValueError(f"origin must be one of {_ORIGINS}, got {origin!r}")
     single = isinstance(events, np.ndarray)
@@ -136,6 +138,13 @@ def _check_sensor(sensor_size) -> tuple[int, int, int]:
     width, height, n_pol = (check_int(f"sensor_size[{k}]", s, 1) for k, s in enumerate(size))
     check_size32("W * H * P (the number of units)", width * height * n_pol, 1)
     return width, height, n_pol
+
+
+def _ticks_per_step(dt: float, time_unit: float) -> float:
+    """``dt / time_unit``, snapped to the nearest integer when within float rounding (1e-9 relative) of it."""
+    ticks = dt / time_unit
+    whole = round(ticks)
+    return float(whole) if whole >= 1 and abs(ticks - whole) <= 1e-9 * ticks else ticks
 
 
 def _check_time_unit(time_unit) -> float:
