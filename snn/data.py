@@ -10,14 +10,17 @@ networks") are HDF5 files of spike trains from a 700-channel cochlea model. This
 - reads the official layout and bins it to ``dt`` (10 ms) with the 700 channels
   sum-pooled by ``pool`` (5 -> 140), as in Hammouamri et al. 2023 ("Learning Delays in
   SNNs using DCLS", recipe in their ``datasets.py``) (:func:`read_spike_h5`,
-  :func:`load_shd`, :func:`load_ssc`);
+  :func:`load_shd`, :func:`load_ssc`): on a fixed grid by default, or
+  (``binning='dcls'``) into their exact frames, which start at the next unused spike;
+- reads them through tonic's data set classes instead (``reader='tonic'``,
+  :func:`read_tonic`), on the same grid;
 - splits a validation set off a training set (:func:`holdout`), yields padded
   time-major torch batches ``[T, B, C]`` (:func:`batches`);
 - generates a synthetic task in the same layout whose classes differ only in the
   relative timing of spike volleys (:func:`timing_task`), and writes any of these in
   the official layout (:func:`write_spike_h5`).
 
-Importing this module loads numpy and ``sdrnet.core`` only; h5py, tqdm and torch are
+Importing this module loads numpy and ``sdrnet.core`` only; h5py, tqdm, tonic and torch are
 imported inside the functions that use them (torch only in :func:`batches`).
 """
 
