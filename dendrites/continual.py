@@ -56,6 +56,7 @@ __all__ = [
     "run_sequence",
     "run_experiment",
     "run",
+    "figure",
     "plot",
     "with_mnist",
 ]
@@ -329,42 +330,55 @@ def run_experiment(budget: Budget, seed: int = 0, progress: bool = True) -> dict
 
 # ---------------------------------------------------------------------------------------------- report
 def table_rows(results: dict) -> list[dict]:
-    """One row per model: ours (mean ± std over seeds) at each reported task count, then the paper's."""
-    budget, rows = results["budget"], []
+    """One row per model: ours (mean ± s.d. over seeds; one seed: its value) at each reported task count, then
+    the paper's."""
+    budget, rows, several = results["budget"], [], len(results["seeds"]) > 1
     for name, res in results["models"].items():
         ours = {"model": name, "source": "ours"}
         paper = {"model": "", "source": "paper (MNIST)"}
         for n in budget["report_tasks"]:
-            ours[f"{n} tasks"] = f"{res['mean'][n - 1]:.3f} ± {res['std'][n - 1]:.3f}"
+            ours[f"{n} tasks"] = f"{res['mean'][n - 1]:.3f}" + (f" ± {res['std'][n - 1]:.3f}" if several else "")
             paper[f"{n} tasks"] = f"{PAPER[name][n]:.3f}" if n in PAPER[name] else "–"
         rows += [ours, paper]
     return rows
 
 
-def plot(results: dict, path: Path) -> None:
-    """Accuracy on all seen tasks vs number of tasks: mean ± std over seeds, the paper's points dashed."""
+def figure(results: dict):
+    """Accuracy on all seen tasks vs number of tasks: ours (mean ± s.d. band over seeds when there are
+    several), the paper's points dashed; the legend right of the axes, off the data."""
     from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    fig = Figure(figsize=(7, 4.5))
+    fig = Figure(figsize=(8.5, 4.5))
     ax = fig.subplots()
     x = np.array(results["num_tasks"])
+    seeds = len(results["seeds"])
     for i, (name, res) in enumerate(results["models"].items()):
         mean, std = np.array(res["mean"]), np.array(res["std"])
         ax.plot(x, mean, color=f"C{i}", label=f"{name} (ours)")
-        ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+        if seeds > 1:
+            ax.fill_between(x, mean - std, mean + std, color=f"C{i}", alpha=0.2)
         paper = sorted((n, a) for n, a in PAPER[name].items() if n <= x[-1])
         if paper:
             ax.plot(*zip(*paper), "o--", color=f"C{i}", ms=4, alpha=0.7, label=f"{name} (paper, MNIST)")
-    seeds = len(results["seeds"])
     ax.set(
         xlabel="number of tasks learned",
         ylabel="accuracy on all tasks seen",
-        title=f"{results['dataset']}: mean ± std over {seeds} seed{'s' * (seeds > 1)}",
+        title=f"{results['dataset']}: {_spread(seeds)}",
         xscale="log" if x[-1] > 10 else "linear",
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def plot(results: dict, path: Path, format: str | None = None) -> Path:
+    """Save `figure` to ``path`` (its suffix replaced by ``format`` when given); returns the file written."""
+    return save_figure(figure(results), path, format)
+
+
+def _spread(seeds: int) -> str:
+    """What the numbers are: a mean with its spread, or one run (no spread to show)."""
+    return f"mean ± s.d. over {seeds} seeds" if seeds > 1 else "1 seed, so no spread"
 
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
@@ -376,7 +390,7 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
     print(
         format_table(
             rows,
-            f"{results['dataset']}: accuracy on all tasks seen, {len(results['seeds'])} seed(s); "
+            f"{results['dataset']}: accuracy on all tasks seen, {_spread(len(results['seeds']))}; "
             f"hidden {budget.hidden_sizes}, {segments} segments, {budget.context} context",
         )
     )

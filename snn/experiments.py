@@ -4,14 +4,14 @@ Hammouamri et al. (2023) report that fixed random delays help and learned delays
 Here the data is `snn.data.timing_task` (classes differ only in the relative timing of spike volleys,
 so an almost memoryless LIF network without delays is at chance), the same network size for every
 variant, and the learned network is exported to the event-driven core, which must predict exactly
-what PyTorch predicts. Writes ``snn_delays.json`` and ``snn_delays.png`` (accuracies and the learned
-delay histograms).
+what PyTorch predicts. Writes ``snn_delays.json`` and ``snn_delays.png`` (accuracies, and how far
+training moved each synapse's delay from its initial value).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +21,13 @@ from sdrnet.report import format_table, save_figure
 
 from . import data
 from .export import DelaySNNCore, export
-from .models import sum_softmax
-from .train import TrainConfig, train
+from .models import DelaySNN, sum_softmax
+from .train import TrainConfig, initial_model, train
 
-__all__ = ["Budget", "QUICK", "FULL", "run"]
+__all__ = ["Budget", "QUICK", "FULL", "run", "delay_changes", "table_rows", "figure", "FIGURE", "RESULTS"]
 
 VARIANTS = ("learned", "random", "none")
+FIGURE, RESULTS = "snn_delays.png", "snn_delays.json"
 
 
 @dataclass(frozen=True)
@@ -89,62 +90,114 @@ def run(out: Path, budget: Budget = QUICK, seed: int = 0, progress: bool = True)
             models.setdefault(variant, res["model"])
     chance = 1 / sets["test"].n_classes
     rows = [
-        {
-            "synapses": name,
-            "test accuracy": float(np.mean(acc[v])),
-            "± s.d. over seeds": float(np.std(acc[v])),
-            "chance": chance,
-        }
-        for v, name in zip(VARIANTS, ("learned delays (DCLS)", "fixed random delays", "no delays"))
+        {"variant": v, "test_accuracy": float(np.mean(acc[v])), "test_accuracy_std": float(np.std(acc[v]))}
+        for v in VARIANTS
     ]
     core = _core_check(models["learned"], sets["test"])
-    delays = [s.integer_delays().flatten().numpy() for s in models["learned"].synapses]
+    first = replace(cfg, delays="learned", seed=seed + budget.seeds[0])  # the configuration of models["learned"]
+    delays = delay_changes(models["learned"], initial_model(first, sets["test"].n_channels, sets["test"].n_classes))
     print(
         format_table(
-            rows,
+            table_rows(rows, len(budget.seeds), chance),
             f"timing task ({budget.samples} samples, {sets['test'].n_classes} classes, "
-            f"2×{budget.n_hidden} LIF, delays 0–24 steps, {budget.epochs} epochs)",
+            f"2×{budget.n_hidden} LIF, delays 0–24 steps, {budget.epochs} epochs, {_spread(len(budget.seeds))})",
         )
     )
     print(format_table([core], "learned-delay network exported to the core, test set run event-driven"))
+    print(
+        "learned delays moved from their initial values (fixed random delays = the initial ones, rounded): "
+        + ", ".join(
+            f"{d['layer']} {d['moved_fraction']:.0%} of synapses, mean |Δ| {d['mean_abs_change']:.2f}" for d in delays
+        )
+        + " steps"
+    )
     results = {
         "budget": asdict(budget),
         "rows": rows,
+        "chance": chance,
         "accuracies": acc,
         "core": core,
-        "delay_histograms": [np.bincount(d, minlength=25).tolist() for d in delays],
+        "delays": delays,
     }
-    (out / "snn_delays.json").write_text(json.dumps(results, indent=2))
-    _plot(out / "snn_delays.png", rows, delays, models["random"])
+    (out / RESULTS).write_text(json.dumps(results, indent=2))
+    save_figure(figure(results), out / FIGURE)
     return results
 
 
-def _plot(path: Path, rows: list[dict], learned: list[np.ndarray], random_model) -> None:
-    import matplotlib.pyplot as plt
+NAMES = {"learned": "learned delays (DCLS)", "random": "fixed random delays", "none": "no delays"}
 
-    fig, axes = plt.subplots(1, 1 + len(learned), figsize=(4 + 3.2 * len(learned), 3.4))
-    names = [r["synapses"].replace(" (DCLS)", "") for r in rows]
+
+def table_rows(rows: list[dict], seeds: int, chance: float) -> list[dict]:
+    """The printed table: accuracy per variant (with its s.d. when there are several seeds) and chance."""
+    return [
+        {
+            "synapses": NAMES[r["variant"]],
+            "test accuracy": r["test_accuracy"],
+            **({"s.d. over seeds": r["test_accuracy_std"]} if seeds > 1 else {}),
+            "chance": chance,
+        }
+        for r in rows
+    ]
+
+
+def _spread(seeds: int) -> str:
+    return f"mean ± s.d. over {seeds} seeds" if seeds > 1 else "1 seed"
+
+
+def delay_changes(learned: DelaySNN, initial: DelaySNN) -> list[dict]:
+    """Per delay layer: integer delays before (``initial``) and after training (``learned``), and their change
+    learned − initial per synapse (histogram over −max_delay … +max_delay), the mean |change| in steps and the
+    fraction of synapses whose integer delay changed."""
+    if len(learned.synapses) != len(initial.synapses):
+        raise ValueError("learned and initial must have the same layers")
+    n = len(learned.synapses)
+    out = []
+    for i, (a, b) in enumerate(zip(learned.synapses, initial.synapses)):
+        after, before = a.integer_delays().flatten().numpy(), b.integer_delays().flatten().numpy()
+        change = after - before
+        out.append(
+            {
+                "layer": "readout" if i == n - 1 else f"layer {i + 1}",
+                "max_delay": a.max_delay,
+                "initial_histogram": np.bincount(before, minlength=a.max_delay + 1).tolist(),
+                "learned_histogram": np.bincount(after, minlength=a.max_delay + 1).tolist(),
+                "change_histogram": np.bincount(change + a.max_delay, minlength=2 * a.max_delay + 1).tolist(),
+                "mean_abs_change": float(np.abs(change).mean()),
+                "moved_fraction": float(np.mean(change != 0)),
+            }
+        )
+    return out
+
+
+def figure(results: dict):
+    """Accuracy per variant; then, per delay layer, the change of each synapse's delay during training
+    (learned − initial: the learned and the fixed random delays start from the same draw, so their own
+    histograms look alike)."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
+    from matplotlib.ticker import MaxNLocator
+
+    rows, delays, seeds = results["rows"], results["delays"], len(results["budget"]["seeds"])
+    fig = Figure(figsize=(4 + 3.2 * len(delays), 3.6))
+    axes = fig.subplots(1, 1 + len(delays))
     axes[0].bar(
-        names,
-        [r["test accuracy"] for r in rows],
-        yerr=[r["± s.d. over seeds"] for r in rows],
+        [{"learned": "learned", "random": "fixed\nrandom", "none": "none"}[r["variant"]] for r in rows],
+        [r["test_accuracy"] for r in rows],
+        yerr=[r["test_accuracy_std"] for r in rows] if seeds > 1 else None,
         color=["tab:blue", "tab:orange", "tab:gray"],
     )
-    axes[0].axhline(rows[0]["chance"], ls="--", c="k", lw=1, label="chance")
-    axes[0].set(ylim=(0, 1.05), ylabel="test accuracy", title="timing task")
-    axes[0].tick_params(axis="x", labelrotation=20)
+    axes[0].axhline(results["chance"], ls="--", c="k", lw=1, label="chance")
+    axes[0].set(ylim=(0, 1.05), xlabel="delays", ylabel="test accuracy", title=f"timing task, {_spread(seeds)}")
     axes[0].legend(loc="upper right")
-    bins = np.arange(26) - 0.5
-    for i, (ax, d) in enumerate(zip(axes[1:], learned)):
-        ax.hist(
-            random_model.synapses[i].integer_delays().flatten().numpy(),
-            bins=bins,
-            alpha=0.5,
-            color="tab:orange",
-            label="random (fixed)",
+    for ax, d in zip(axes[1:], delays):
+        counts = np.array(d["change_histogram"])
+        shift = np.arange(-d["max_delay"], d["max_delay"] + 1)
+        reach = max(3, int(np.abs(shift[counts > 0]).max()))
+        ax.bar(shift, counts, width=0.9, color="tab:blue")
+        ax.set_xlim(-reach - 0.5, reach + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(
+            xlabel="learned − initial delay (steps of 10 ms)",
+            ylabel="synapses",
+            title=f"delays into {d['layer']}\n{d['moved_fraction']:.0%} moved, mean |Δ| {d['mean_abs_change']:.2f} steps",
         )
-        ax.hist(d, bins=bins, alpha=0.7, color="tab:blue", label="learned")
-        title = "readout" if i == len(learned) - 1 else f"layer {i + 1}"
-        ax.set(xlabel="delay (steps of 10 ms)", ylabel="synapses", title=f"delays into {title}")
-    axes[1].legend()
-    save_figure(fig, path)
+    return fig

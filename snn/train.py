@@ -65,6 +65,7 @@ __all__ = [
     "CheckpointError",
     "TrainingDiverged",
     "load_datasets",
+    "initial_model",
     "load_checkpoint",
     "load_model",
     "train",
@@ -288,6 +289,14 @@ def _distributed() -> tuple[int, int]:
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     rank = torch.distributed.get_rank() if world > 1 else 0
     return rank, world
+
+
+def initial_model(cfg: TrainConfig, n_inputs: int, n_outputs: int) -> DelaySNN:
+    """The model `train` starts from, drawn after ``torch.manual_seed(cfg.seed)``: one seed, one set of initial
+    weights and delays, whatever ``cfg.delays`` (``'random'`` keeps these delays rounded, ``'learned'`` starts
+    from them)."""
+    torch.manual_seed(cfg.seed)
+    return DelaySNN(cfg.model_config(n_inputs, n_outputs))
 
 
 def _optimizers(model: DelaySNN, cfg: TrainConfig):
@@ -559,8 +568,7 @@ def _prepare(cfg: TrainConfig, out, resume: bool, force: bool, datasets: dict | 
             _clear_run(out)
         _write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
     train_set = datasets["train"]
-    torch.manual_seed(cfg.seed)
-    model = DelaySNN(cfg.model_config(train_set.n_channels, train_set.n_classes)).to(device)
+    model = initial_model(cfg, train_set.n_channels, train_set.n_classes).to(device)
     opts, scheds = _optimizers(model, cfg)
     run = _Run(
         cfg,

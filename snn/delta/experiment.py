@@ -33,9 +33,10 @@ from .layers import insert_delta, sigma_delta
 from .metrics import activation_sparsity, synaptic_operations, temporal_sparsity
 from .video import accuracy, clip_cnn, moving_digit_clips, train
 
-__all__ = ["Budget", "QUICK", "FULL", "PAPER", "run_experiment", "run", "plot", "FIGURE", "RESULTS"]
+__all__ = ["Budget", "QUICK", "FULL", "PAPER", "run_experiment", "run", "figure", "plot", "FIGURE", "RESULTS"]
 
 FIGURE, RESULTS = "delta_video.png", "delta_video.json"
+MARKERS = "osD^vP<>Xp"  # one per penalty strength in the figure
 # arXiv 2107.07305 abstract: "almost 3x improvement of activation sparsity, with recoverable loss of model
 # accuracy after longer training" (ResNet50 / MobileNet, UCF101, TF-Keras); the tables were not retrievable.
 PAPER = {
@@ -182,38 +183,46 @@ def table_rows(results: dict) -> list[dict]:
     ]
 
 
-def plot(results: dict, path: Path) -> None:
-    """Left: accuracy vs effective MACs per clip (one point per λ, the baseline as a star); right: sparsity vs λ."""
+def figure(results: dict):
+    """Left: accuracy vs effective MACs per clip, one marker per λ (named in the legend, not on the points,
+    which lie close together), the baseline as a star; right: sparsity and accuracy vs λ. Legends sit below
+    the axes, off the data."""
     from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     base, rows = results["rows"][0], results["rows"][1:]
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4.8))
     left, right = fig.subplots(1, 2)
-    left.plot([r["effective_macs"] for r in rows], [r["accuracy"] for r in rows], "o-", label="CNN + delta layers")
-    for r in rows:
-        left.annotate(
-            f"λ={r['penalty']:g}",
-            (r["effective_macs"], r["accuracy"]),
-            fontsize=7,
-            textcoords="offset points",
-            xytext=(3, 3),
+    left.plot([r["effective_macs"] for r in rows], [r["accuracy"] for r in rows], "-", color="0.7", zorder=1)
+    for i, r in enumerate(rows):
+        left.plot(
+            r["effective_macs"],
+            r["accuracy"],
+            MARKERS[i % len(MARKERS)],
+            color=f"C{i % 10}",
+            ms=7,
+            label=f"delta layers, λ = {r['penalty']:g}",
         )
-    left.plot([base["effective_macs"]], [base["accuracy"]], "*", ms=12, color="C3", label="CNN (no delta layers)")
-    left.axhline(base["accuracy"] - 0.01, color="C3", ls=":", lw=1, label="baseline − 1 point")
-    left.axvline(base["effective_macs"] / 3, color="grey", ls="--", lw=1, label="3× fewer ops")
+    left.plot(base["effective_macs"], base["accuracy"], "*", ms=13, color="k", label="CNN (no delta layers)")
+    left.axhline(base["accuracy"] - 0.01, color="k", ls=":", lw=1, label="baseline − 1 point")
+    left.axvline(base["effective_macs"] / 3, color="grey", ls="--", lw=1, label="3× fewer ops than baseline")
     left.set(xlabel="effective MACs per clip (NeuroBench)", ylabel="test accuracy", title="accuracy vs operations")
-    left.legend(fontsize=7)
     lams = np.arange(len(rows))
-    right.plot(lams, [r["delta_sparsity"] for r in rows], "o-", label="Δ sparsity (temporal)")
-    right.plot(lams, [r["relu_sparsity"] for r in rows], "s-", label="ReLU activation sparsity")
-    right.plot(lams, [r["accuracy"] for r in rows], "^-", label="accuracy")
+    right.plot(lams, [r["delta_sparsity"] for r in rows], "o-", color="C0", label="Δ sparsity (temporal)")
+    right.plot(lams, [r["relu_sparsity"] for r in rows], "s-", color="C1", label="ReLU activation sparsity")
+    right.plot(lams, [r["accuracy"] for r in rows], "^-", color="C2", label="test accuracy")
     right.axhline(base["relu_sparsity"], color="C1", ls=":", lw=1, label="ReLU sparsity, no delta layers")
+    right.axhline(base["accuracy"], color="C2", ls=":", lw=1, label="test accuracy, no delta layers")
     right.set_xticks(lams, [f"{r['penalty']:g}" for r in rows])
     right.set(xlabel="penalty strength λ", ylim=(0, 1), title="sparsity and accuracy vs penalty")
-    right.legend(fontsize=7)
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    save_figure(fig, path)
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    return fig
+
+
+def plot(results: dict, path: Path, format: str | None = None) -> Path:
+    """Save `figure` to ``path`` (its suffix replaced by ``format`` when given); returns the file written."""
+    return save_figure(figure(results), path, format)
 
 
 def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
