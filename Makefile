@@ -1,23 +1,41 @@
-# Everything installs into ./.venv from the project's own files; constraints.txt keeps the
-# CPU build of torch and a numpy that brian2 accepts (see DESIGN.md, "Environment facts").
+# Everything installs into ./.venv from the project's own files; constraints.txt keeps the CPU build of torch,
+# a numpy that brian2 accepts and the documentation tools' versions.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint docs typecheck gallery bench clean
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,test]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,test,docs]"
 	touch $(STAMP)
 
 demo: install
 	$(VENV)/bin/sdrnet demo
 
-test: install
+# the README's test command: lint, format and the strict docs build, then the fast tests
+# (`make typecheck` joins them once mypy passes on sdrnet/core)
+test: lint docs
 	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+docs: install
+	$(VENV)/bin/mkdocs build --strict --quiet
+
+typecheck: install
+	$(VENV)/bin/mypy sdrnet/core
+
+# the figures of docs/examples.md: run the demo, then copy its figures in, shrunk
+gallery: install
+	$(VENV)/bin/sdrnet demo --out build/gallery
+	$(PY) docs/scripts/gallery.py build/gallery
 
 bench: install
 	$(PY) benchmarks/bench_core.py
