@@ -43,11 +43,12 @@ from snn.delta import (  # noqa: E402
     temporal_sparsity,
     train,
 )
-from snn.delta.experiment import QUICK  # noqa: E402
+from snn.delta.experiment import Budget  # noqa: E402
 from snn.delta.video import clip_cnn  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PENALTY = 0.1
+QUICK = Budget.quick()
 
 
 def trained_model(seed: int = 0) -> torch.nn.Sequential:

@@ -17,16 +17,23 @@ def _dendrites(args) -> None:
     run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
 
 
-def _active_dendrites(args) -> None:
-    from dendrites.continual import FULL, QUICK, run, with_mnist
+def _active_dendrites(args) -> dict:
+    from dendrites.continual import run
 
-    budget = FULL if args.full else QUICK
-    run(
-        args.out,
-        budget=with_mnist(budget, args.mnist) if args.mnist else budget,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    return run(args.out, budget=args.budget, seed=args.seed, progress=not args.no_progress, fmt=args.format)
+
+
+def _check_active_dendrites(parser, args) -> None:
+    """``--mnist DIR``: readable IDX files, and the budget at the paper's MNIST scale except for the fields
+    that ``--config`` or ``--set`` gave."""
+    check_mnist(parser, args)
+    if args.mnist is not None:
+        from dendrites.continual import with_mnist
+        from sdrnet.experiment import read_config
+
+        given = {item.partition("=")[0].strip() for item in args.set}
+        given |= set(read_config(args.config)[0]) if args.config is not None else set()
+        args.budget = with_mnist(args.budget, args.mnist, keep=given)
 
 
 def _mnist_option(parser) -> None:
@@ -45,5 +52,6 @@ ACTIVE_DENDRITES = Command(
     full="50 tasks, 2×1024 hidden, 3 seeds (about 20 min)",
     needs=("torch",),
     extra="torch",
-    check=check_mnist,
+    check=_check_active_dendrites,
+    budget="dendrites.continual:Budget",
 )

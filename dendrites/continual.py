@@ -15,24 +15,26 @@ dendrites) and a plain dense MLP. The built-in data is scikit-learn's ``load_dig
 digits), which ships with scikit-learn; MNIST requires its four IDX files: `mnist_split` reads them
 (``Budget(mnist_dir=...)``), through the same harness.
 
-:func:`run` prints a table with the paper's numbers alongside, saves
-``active_dendrites_permuted_digits.png`` and ``active_dendrites.json``; ``sdrnet active-dendrites``
-and ``examples/active_dendrites_permuted_digits.py`` call it.
+:func:`run` prints a table with the paper's numbers alongside, saves the figure
+``active_dendrites_permuted_digits.<fmt>`` and returns the results (snake_case keys, numbers as numbers);
+``sdrnet active-dendrites`` (which writes them as ``results.json``) and
+``examples/active_dendrites_permuted_digits.py`` call it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from sdrnet import experiment
 from sdrnet.datasets import load_mnist
 from sdrnet.report import format_table, run_timed, save_figure
 
@@ -40,8 +42,6 @@ from .nn import DendriticMLP, rezero_after_step
 
 __all__ = [
     "Budget",
-    "QUICK",
-    "FULL",
     "MODELS",
     "PAPER",
     "Task",
@@ -78,27 +78,29 @@ PAPER = {
     "MLP": {10: 0.820, 100: 0.483},
 }
 
-FIGURE, RESULTS = "active_dendrites_permuted_digits.png", "active_dendrites.json"
+FIGURE = "active_dendrites_permuted_digits.png"  # the suffix follows run's fmt
+MNIST_SCALE = {"hidden_sizes": (2048, 2048), "epochs": 3, "batch_size": 256}  # the paper's, on MNIST (`with_mnist`)
 
 
 @dataclass(frozen=True)
-class Budget:
-    """One experiment: ``num_tasks`` permuted tasks learned in sequence, ``seeds`` repetitions.
+class Budget(experiment.Budget):
+    """One experiment: ``num_tasks`` permuted tasks learned in sequence, ``seeds`` repetitions. The defaults are
+    the quick budget (10 tasks, 2×512 hidden, one seed: about 30 s); ``FULL``: 50 tasks, 2×1024, 3 seeds.
 
     ``num_segments=None`` gives each unit one segment per task, as the paper. ``report_tasks`` are
     the task counts of the printed table (accuracy on all seen tasks after that many tasks); every
-    task count is in the JSON and the figure. ``context``: ``"prototype"`` or ``"learned"``.
+    task count is in the results and the figure. ``context``: ``"prototype"`` or ``"learned"``.
     ``mnist_dir``: a folder with MNIST's four IDX files (else: scikit-learn digits). ``threads``:
     torch threads during the run (None: leave torch's setting); small networks run best on one.
     """
 
-    num_tasks: int
-    report_tasks: tuple[int, ...]
-    hidden_sizes: tuple[int, ...]
-    epochs: int
-    batch_size: int
-    lr: float
-    seeds: int
+    num_tasks: int = 10
+    report_tasks: tuple[int, ...] = (2, 5, 10)
+    hidden_sizes: tuple[int, ...] = (512, 512)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    seeds: int = 1
     num_segments: int | None = None
     kw_percent_on: float = 0.05
     weight_sparsity: float = 0.5
@@ -107,9 +109,16 @@ class Budget:
     models: tuple[str, ...] = tuple(MODELS)
     test_fraction: float = 0.25
     mnist_dir: str | None = None
-    threads: int | None = None
+    threads: int | None = 1
+    FULL: ClassVar = {
+        "num_tasks": 50,
+        "report_tasks": (2, 5, 10, 25, 50),
+        "hidden_sizes": (1024, 1024),
+        "seeds": 3,
+        "threads": None,
+    }
 
-    def __post_init__(self):
+    def check(self):
         if self.num_tasks < 1 or any(not 1 <= t <= self.num_tasks for t in self.report_tasks):
             raise ValueError(f"report_tasks must lie in [1, num_tasks={self.num_tasks}], got {self.report_tasks}")
         if self.context not in ("prototype", "learned"):
@@ -119,14 +128,7 @@ class Budget:
             raise ValueError(f"models must be among {tuple(MODELS)}, got {sorted(unknown)}")
         if self.epochs < 1 or self.batch_size < 1 or self.seeds < 1 or not self.lr > 0:
             raise ValueError("epochs, batch_size and seeds must be >= 1 and lr > 0")
-
-
-QUICK = Budget(
-    num_tasks=10, report_tasks=(2, 5, 10), hidden_sizes=(512, 512), epochs=5, batch_size=64, lr=1e-3, seeds=1, threads=1
-)
-FULL = Budget(
-    num_tasks=50, report_tasks=(2, 5, 10, 25, 50), hidden_sizes=(1024, 1024), epochs=5, batch_size=64, lr=1e-3, seeds=3
-)
+        self.require_positive("hidden_sizes", "num_segments", "threads")
 
 
 @dataclass
@@ -307,24 +309,27 @@ def run_experiment(budget: Budget, seed: int = 0, progress: bool = True) -> dict
                 runs[name].append(run_sequence(name, tasks, budget, s, progress))
     finally:
         torch.set_num_threads(threads)
-    models = {}
+    models = []
     for name, seq in runs.items():
         curves = np.array([r["accuracy"] for r in seq])
-        models[name] = {
-            "mean": curves.mean(0).tolist(),
-            "std": curves.std(0).tolist(),
-            "per_seed": curves.tolist(),
-            "final_per_task": [r["final_per_task"] for r in seq],
-            "task_inference": [r["task_inference"] for r in seq],
-            "seconds": float(sum(r["seconds"] for r in seq)),
-        }
+        models.append(
+            {
+                "model": name,
+                "mean": curves.mean(0).tolist(),
+                "std": curves.std(0).tolist(),
+                "per_seed": curves.tolist(),
+                "final_per_task": [r["final_per_task"] for r in seq],
+                "task_inference": [r["task_inference"] for r in seq],
+                "seconds": float(sum(r["seconds"] for r in seq)),
+            }
+        )
     return {
         "dataset": dataset,
-        "budget": asdict(budget),
+        "budget": budget.to_dict(),
         "seeds": list(range(seed, seed + budget.seeds)),
         "num_tasks": list(range(1, budget.num_tasks + 1)),
         "models": models,
-        "paper": {m: {str(k): v for k, v in p.items()} for m, p in PAPER.items()},
+        "paper": [{"model": m, "tasks": n, "accuracy": a} for m, p in PAPER.items() for n, a in p.items()],
     }
 
 
@@ -333,7 +338,8 @@ def table_rows(results: dict) -> list[dict]:
     """One row per model: ours (mean ± s.d. over seeds; one seed: its value) at each reported task count, then
     the paper's."""
     budget, rows, several = results["budget"], [], len(results["seeds"]) > 1
-    for name, res in results["models"].items():
+    for res in results["models"]:
+        name = res["model"]
         ours = {"model": name, "source": "ours"}
         paper = {"model": "", "source": "paper (MNIST)"}
         for n in budget["report_tasks"]:
@@ -352,7 +358,8 @@ def figure(results: dict):
     ax = fig.subplots()
     x = np.array(results["num_tasks"])
     seeds = len(results["seeds"])
-    for i, (name, res) in enumerate(results["models"].items()):
+    for i, res in enumerate(results["models"]):
+        name = res["model"]
         mean, std = np.array(res["mean"]), np.array(res["std"])
         ax.plot(x, mean, color=f"C{i}", label=f"{name} (ours)")
         if seeds > 1:
@@ -381,31 +388,33 @@ def _spread(seeds: int) -> str:
     return f"mean ± s.d. over {seeds} seeds" if seeds > 1 else "1 seed, so no spread"
 
 
-def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Run the comparison, print the table, save the figure and the JSON under ``out``; returns the results."""
+def run(out: Path, *, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png") -> dict:
+    """Run the comparison (``budget``: `Budget.quick()` by default), print the table, save the figure under
+    ``out`` as ``active_dendrites_permuted_digits.<fmt>``; returns the results (``sdrnet active-dendrites``
+    writes them as ``results.json``)."""
+    budget = Budget.quick() if budget is None else budget
     out, results = run_timed(out, run_experiment, budget, seed, progress)
-    rows = table_rows(results)
-    results["table"] = rows
     segments = budget.num_segments or budget.num_tasks
     print(
         format_table(
-            rows,
+            table_rows(results),
             f"{results['dataset']}: accuracy on all tasks seen, {_spread(len(results['seeds']))}; "
             f"hidden {budget.hidden_sizes}, {segments} segments, {budget.context} context",
         )
     )
-    inference = {n: np.mean(r["task_inference"]) for n, r in results["models"].items() if MODELS[n][0]}
+    inference = {r["model"]: np.mean(r["task_inference"]) for r in results["models"] if MODELS[r["model"]][0]}
     if inference:
         print(
             f"task inferred by the nearest prototype after {budget.num_tasks} tasks: "
             + ", ".join(f"{n} {v:.1%}" for n, v in inference.items())
         )
-    plot(results, out / FIGURE)
-    (out / RESULTS).write_text(json.dumps(results, indent=1))
-    print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")
+    path = plot(results, out / FIGURE, fmt)
+    print(f"{results['seconds']:.1f} s; figure in {path}")
     return results
 
 
-def with_mnist(budget: Budget, directory) -> Budget:
-    """``budget`` on MNIST's IDX files in ``directory``, at the paper's scale (2×2048 hidden, 3 epochs, batch 256)."""
-    return replace(budget, mnist_dir=str(directory), hidden_sizes=(2048, 2048), epochs=3, batch_size=256)
+def with_mnist(budget: Budget, directory, keep=()) -> Budget:
+    """``budget`` on MNIST's IDX files in ``directory``, at the paper's scale (`MNIST_SCALE`: 2×2048 hidden,
+    3 epochs, batch 256) except for the fields named in ``keep`` (those a user set)."""
+    scale = {k: v for k, v in MNIST_SCALE.items() if k not in keep}
+    return budget.replace(mnist_dir=str(directory), **scale)

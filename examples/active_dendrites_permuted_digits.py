@@ -2,33 +2,24 @@
 another by active dendrites, dendrites only, k-WTA only and a plain MLP; accuracy on all tasks seen, with the
 paper's permuted-MNIST numbers alongside; the trained network exported to the event-driven core.
 
-Run:  python examples/active_dendrites_permuted_digits.py [--out runs/active_dendrites] [--full] [--seed 0]
-      [--mnist DIR]   (same as `sdrnet active-dendrites`; a shorter run is part of `sdrnet demo`)
+Run:  python examples/active_dendrites_permuted_digits.py [options of `sdrnet active-dendrites`: --out, --full,
+      --seed, --set, --mnist DIR, ...]   (the same command; its quick budget is part of `sdrnet demo`, a smaller one
+      of `sdrnet demo --quick`)
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dendrites.continual import (
-    FULL,
-    QUICK,
-    Budget,
-    load_digits_split,
-    permuted_tasks,
-    prototypes,
-    run,
-    train_task,
-    with_mnist,
-)
+from dendrites.continual import Budget, load_digits_split, permuted_tasks, prototypes, run, train_task
 from dendrites.nn import DendriticMLP, to_core
 from sdrnet.report import format_table
 
-DEMO = QUICK
+SMOKE = Budget(num_tasks=2, report_tasks=(1, 2), hidden_sizes=(32, 32), epochs=1)  # sdrnet demo --quick
 
 
 def export_to_core(seed: int = 0) -> dict:
@@ -57,18 +48,15 @@ def export_to_core(seed: int = 0) -> dict:
     return row
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0, progress: bool = False) -> dict:
-    results = run(Path(out), budget=budget, seed=seed, progress=progress)
+def main(out: Path = Path("runs/demo"), budget: Budget | None = None, seed: int = 0, quick: bool = False) -> dict:
+    """The demo part: the comparison at ``budget`` (default `Budget.quick()`; ``quick``: `SMOKE`), then the
+    export to the core."""
+    results = run(Path(out), budget=budget or (SMOKE if quick else Budget.quick()), seed=seed, progress=False)
     results["core_export"] = export_to_core(seed)
     return results
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/active_dendrites"))
-    parser.add_argument("--full", action="store_true", help="50 tasks, 2×1024 hidden, 3 seeds (minutes)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--mnist", type=Path, help="folder with MNIST's IDX files: permuted MNIST at the paper's scale")
-    args = parser.parse_args()
-    chosen = FULL if args.full else QUICK
-    main(args.out, with_mnist(chosen, args.mnist) if args.mnist else chosen, args.seed, progress=True)
+    from sdrnet.cli import main as sdrnet
+
+    sys.exit(sdrnet(["active-dendrites", *sys.argv[1:]]))

@@ -2,20 +2,22 @@
 delta layers — accuracy, activation/temporal sparsity and NeuroBench synaptic operations — and the trained
 delta network run event-driven on the sparse core, matching its dense forward pass.
 
-Run:  python examples/delta_video.py [--out runs/delta] [--full] [--seed 0]   (same as `sdrnet delta`;
-the quick budget is part of `sdrnet demo`)
+Run:  python examples/delta_video.py [options of `sdrnet delta`: --out, --full, --seed, --set, ...]
+(the same command; its quick budget is part of `sdrnet demo`, a smaller one of `sdrnet demo --quick`)
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from sdrnet.report import format_table
 from snn.delta import DeltaActivation, quantize, temporal_delta
-from snn.delta.experiment import FULL, QUICK, Budget, run
+from snn.delta.experiment import Budget, run
+
+SMOKE = Budget(n_train=200, n_test=60, n_steps=4, epochs=1, finetune_epochs=1, penalties=(0.0, 0.1), event_clips=10)
 
 
 def one_layer() -> list[dict]:
@@ -37,15 +39,13 @@ def one_layer() -> list[dict]:
     ]
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = QUICK, seed: int = 0) -> dict:
+def main(out: Path = Path("runs/demo"), budget: Budget | None = None, seed: int = 0, quick: bool = False) -> dict:
+    """The demo part: one unit, then the experiment at ``budget`` (default `Budget.quick()`; ``quick``: `SMOKE`)."""
     print(format_table(one_layer(), "one unit through a delta layer (θ = 0.25): only changes are sent"))
-    return run(Path(out), budget=budget, seed=seed, progress=False)
+    return run(Path(out), budget=budget or (SMOKE if quick else Budget.quick()), seed=seed, progress=False)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/delta"))
-    parser.add_argument("--full", action="store_true", help="more clips, epochs and penalty strengths")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed)
+    from sdrnet.cli import main as sdrnet
+
+    sys.exit(sdrnet(["delta", *sys.argv[1:]]))

@@ -15,10 +15,10 @@ def _snn_train(argv: list[str], prog: str) -> int:
     return main(argv, prog=prog)
 
 
-def _delta(args) -> None:
-    from snn.delta.experiment import FULL, QUICK, run
+def _delta(args) -> dict:
+    from snn.delta.experiment import run
 
-    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    return run(args.out, budget=args.budget, seed=args.seed, progress=not args.no_progress, fmt=args.format)
 
 
 SNN_TRAIN = Command(
@@ -34,4 +34,5 @@ DELTA = Command(
     full="more clips, epochs and penalty strengths",
     needs=("torch",),
     extra="torch",
+    budget="snn.delta.experiment:Budget",
 )

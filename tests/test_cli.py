@@ -94,21 +94,6 @@ def test_sparsey_command_with_mnist_files(tmp_path, capsys, monkeypatch):
     assert (out / "sparsey.png").stat().st_size > 10_000
 
 
-def test_active_dendrites_command(tmp_path, capsys, monkeypatch):
-    import json
-    from dataclasses import replace
-
-    import dendrites.continual as continual
-
-    tiny = replace(continual.QUICK, num_tasks=2, report_tasks=(1, 2), hidden_sizes=(32, 32), epochs=1)
-    monkeypatch.setattr(continual, "QUICK", tiny)
-    assert main(["active-dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "1"]) == 0
-    assert "accuracy on all tasks seen" in capsys.readouterr().out
-    results = json.loads((tmp_path / "active_dendrites.json").read_text())
-    assert set(results["models"]) == set(continual.MODELS)
-    assert (tmp_path / "active_dendrites_permuted_digits.png").stat().st_size > 10_000
-
-
 def test_core_import_is_light():
     # numba itself may import scipy, so scipy is not checked here
     code = (
@@ -117,55 +102,3 @@ def test_core_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "[]"
-
-
-def test_snn_train_command(tmp_path, capsys):
-    argv = [
-        "snn-train",
-        "--recipe",
-        "synthetic",
-        "--epochs",
-        "2",
-        "--out",
-        str(tmp_path),
-        "--no-progress",
-        "--set",
-        "synthetic_samples=120",
-        "--set",
-        "n_hidden=8",
-        "--set",
-        "max_delay=4",
-    ]
-    assert main(argv) == 0
-    assert "test accuracy" in capsys.readouterr().out
-    assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.csv").exists()
-
-
-def test_delta_and_prune_commands(tmp_path, monkeypatch):
-    from dataclasses import replace
-
-    import sdrnet.prune.experiment as prune_exp
-    import snn.delta.experiment as delta_exp
-
-    monkeypatch.setattr(
-        delta_exp,
-        "QUICK",
-        replace(delta_exp.QUICK, n_train=200, n_test=60, epochs=1, finetune_epochs=1, penalties=(0.0,)),
-    )
-    assert main(["delta", "--out", str(tmp_path / "d"), "--no-progress"]) == 0
-    assert (tmp_path / "d" / "delta_video.json").exists()
-    monkeypatch.setattr(
-        prune_exp,
-        "QUICK",
-        replace(
-            prune_exp.QUICK,
-            hidden=(32,),
-            epochs=1,
-            finetune=1,
-            imp_epochs=1,
-            sparsities=(0.5,),
-            methods=("magnitude (global)",),
-        ),
-    )
-    assert main(["prune", "--out", str(tmp_path / "p"), "--no-progress", "--target", "spinnaker"]) == 0
-    assert (tmp_path / "p" / "prune_digits.json").exists()

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sdrnet.experiment import jsonable
 from snn.delta import (
     Accumulate,
     DeltaActivation,
@@ -653,7 +654,7 @@ def test_other_delta_arguments_are_checked_by_name():
 
 
 # ---------------------------------------------------------------------------------------------- experiment
-def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
+def test_tiny_run_returns_results_and_writes_figure(tmp_path, capsys):
     budget = experiment.Budget(
         n_train=48,
         n_test=24,
@@ -668,7 +669,7 @@ def test_tiny_run_writes_json_and_figure(tmp_path, capsys):
         event_clips=8,
     )
     results = experiment.run(tmp_path, budget=budget, seed=0, progress=False)
-    saved = json.loads((tmp_path / experiment.RESULTS).read_text())
+    saved = json.loads(json.dumps(jsonable(results)))  # as `sdrnet delta` writes results.json
     assert (tmp_path / experiment.FIGURE).stat().st_size > 10_000
     assert [r["penalty"] for r in saved["rows"]] == [None, 0.0, 0.1]
     assert saved["event_driven"]["core_synops_per_clip"] == saved["event_driven"]["neurobench_effective_per_clip"]

@@ -27,6 +27,7 @@ from dendrites.nn import (
     update_boost_strength,
 )
 from sdrnet.datasets import read_idx
+from sdrnet.experiment import jsonable
 
 torch.set_num_threads(1)
 
@@ -432,7 +433,8 @@ def test_load_mnist_reads_the_four_files_and_runs_the_harness(tmp_path, rng):
     budget = continual.with_mnist(TINY, tmp_path)
     budget = replace(budget, hidden_sizes=(32, 32), epochs=1, batch_size=16, models=("active dendrites",))
     res = continual.run_experiment(budget, seed=0, progress=False)
-    assert res["dataset"] == "permuted MNIST" and len(res["models"]["active dendrites"]["mean"]) == 3
+    assert res["dataset"] == "permuted MNIST" and [m["model"] for m in res["models"]] == ["active dendrites"]
+    assert len(res["models"][0]["mean"]) == 3
 
 
 def test_permuted_tasks_share_the_data_under_their_own_permutation():
@@ -471,19 +473,20 @@ TINY = continual.Budget(
 
 
 @pytest.mark.parametrize("context", ["prototype", "learned"])
-def test_harness_writes_json_table_and_figure(tmp_path, capsys, context):
+def test_harness_returns_results_prints_table_and_writes_figure(tmp_path, capsys, context):
     res = continual.run(tmp_path, budget=replace(TINY, context=context), seed=5, progress=False)
-    saved = json.loads((tmp_path / continual.RESULTS).read_text())
+    saved = json.loads(json.dumps(jsonable(res)))  # as `sdrnet active-dendrites` writes results.json
     assert (tmp_path / continual.FIGURE).stat().st_size > 10_000
     assert saved["seeds"] == [5, 6] and saved["num_tasks"] == [1, 2, 3] and saved["budget"]["context"] == context
-    assert set(saved["models"]) == set(continual.MODELS)
-    for name, r in saved["models"].items():
+    assert [r["model"] for r in saved["models"]] == list(continual.MODELS)
+    for r in saved["models"]:
+        name = r["model"]
         assert np.array(r["per_seed"]).shape == (2, 3)
         assert all(0.0 <= a <= 1.0 for a in r["mean"] + sum(r["final_per_task"], []))
         np.testing.assert_allclose(r["mean"], np.mean(r["per_seed"], axis=0))
         assert r["mean"][0] > 0.5, name  # one task of 8×8 digits is easy
-    assert saved["models"]["active dendrites"]["task_inference"][0] > 0.95
-    assert res["table"] == saved["table"]
+    assert saved["models"][0]["model"] == "active dendrites" and saved["models"][0]["task_inference"][0] > 0.95
+    assert {"model": "active dendrites", "tasks": 2, "accuracy": 0.975} in saved["paper"]
     text = capsys.readouterr().out
     assert "paper (MNIST)" in text and "0.975" in text and "0.968" in text  # the paper at 2 tasks, alongside
 

@@ -11,21 +11,23 @@ sigma-delta form (`sigma_delta`), where every Linear/Conv receives Δ. The goal 
 ≥ 3× fewer effective operations than the baseline at ≤ 1 point accuracy loss. Finally the chosen
 delta model runs event-driven on the core (`EventDrivenNet`) and is compared with its dense forward.
 
-:func:`run` prints the table, saves ``delta_video.png`` and ``delta_video.json``.
+:func:`run` prints the table, saves the figure ``delta_video.<fmt>`` and returns the results (snake_case
+keys, numbers as numbers), which ``sdrnet delta`` writes as ``results.json``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sdrnet import experiment
 from sdrnet.report import format_table, run_timed, save_figure
 
 from .event_driven import EventDrivenNet
@@ -33,22 +35,22 @@ from .layers import insert_delta, sigma_delta
 from .metrics import activation_sparsity, synaptic_operations, temporal_sparsity
 from .video import accuracy, clip_cnn, moving_digit_clips, train
 
-__all__ = ["Budget", "QUICK", "FULL", "PAPER", "run_experiment", "run", "figure", "plot", "FIGURE", "RESULTS"]
+__all__ = ["Budget", "PAPER", "run_experiment", "table_rows", "run", "figure", "plot", "FIGURE"]
 
-FIGURE, RESULTS = "delta_video.png", "delta_video.json"
+FIGURE = "delta_video.png"  # the suffix follows run's fmt
 MARKERS = "osD^vP<>Xp"  # one per penalty strength in the figure
 # arXiv 2107.07305 abstract: "almost 3x improvement of activation sparsity, with recoverable loss of model
 # accuracy after longer training" (ResNet50 / MobileNet, UCF101, TF-Keras); the tables were not retrievable.
 PAPER = {
-    "activation sparsity improvement": "almost 3x",
+    "activation_sparsity_improvement": "almost 3x",
     "accuracy": "recoverable loss after longer training",
     "data": "UCF101",
 }
 
 
 @dataclass(frozen=True)
-class Budget:
-    """One experiment. Clips: ``n_train``/``n_test`` of ``n_steps`` frames ``size``×``size``, motion ``speed``
+class Budget(experiment.Budget):
+    """One experiment; the defaults are the quick budget (about 30 s), ``FULL`` the larger one. Clips: ``n_train``/``n_test`` of ``n_steps`` frames ``size``×``size``, motion ``speed``
     px/frame, noise std ``noise``. CNN ``channels``/``hidden``, pre-trained ``epochs`` at ``lr``, then
     fine-tuned ``finetune_epochs`` at ``finetune_lr`` with each penalty of ``penalties`` (the paper's
     ``sp_rate``). Delta layers start at ``threshold`` (trainable if ``trainable_threshold``).
@@ -72,26 +74,22 @@ class Budget:
     penalties: tuple[float, ...] = (0.0, 0.01, 0.03, 0.1)
     event_clips: int = 100
     threads: int | None = 1
+    FULL: ClassVar = {
+        "n_train": 6000,
+        "n_test": 1500,
+        "epochs": 20,
+        "finetune_epochs": 8,
+        "penalties": (0.0, 0.003, 0.01, 0.03, 0.1, 0.3),
+        "event_clips": 300,
+        "threads": None,
+    }
 
-    def __post_init__(self):
-        if min(self.n_train, self.n_test, self.n_steps, self.epochs, self.batch_size, self.event_clips) < 1:
-            raise ValueError("n_train, n_test, n_steps, epochs, batch_size and event_clips must be >= 1")
+    def check(self):
+        self.require_positive("n_train", "n_test", "n_steps", "epochs", "batch_size", "event_clips", "threads")
         if not self.penalties or any(p < 0 for p in self.penalties):
             raise ValueError(f"penalties must be a non-empty tuple of values >= 0, got {self.penalties}")
         if not self.threshold > 0:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
-
-
-QUICK = Budget()
-FULL = Budget(
-    n_train=6000,
-    n_test=1500,
-    epochs=20,
-    finetune_epochs=8,
-    penalties=(0.0, 0.003, 0.01, 0.03, 0.1, 0.3),
-    event_clips=300,
-    threads=None,
-)
 
 
 def _measure(model, sd_model, x, y) -> dict:
@@ -129,8 +127,10 @@ def _event_check(model, x, budget: Budget) -> dict:
     }
 
 
-def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Baseline and delta models for every penalty; returns rows, the chosen model and the core check."""
+def run_experiment(budget: Budget | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """Baseline and delta models for every penalty (``budget``: `Budget.quick()` by default); returns rows,
+    the chosen model and the core check."""
+    budget = Budget.quick() if budget is None else budget
     clip = dict(n_steps=budget.n_steps, size=budget.size, speed=budget.speed, noise=budget.noise)
     x_train, y_train = moving_digit_clips(budget.n_train, split="train", seed=seed, **clip)
     x_test, y_test = moving_digit_clips(budget.n_test, split="test", seed=seed + 1, **clip)
@@ -157,7 +157,7 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
     return {
         "data": f"moving digits: {budget.n_train}/{budget.n_test} clips of {budget.n_steps} frames "
         f"{budget.size}x{budget.size}, {budget.speed} px/frame, noise {budget.noise}",
-        "budget": asdict(budget),
+        "budget": budget.to_dict(),
         "seed": seed,
         "rows": rows,
         "chosen_penalty": chosen["penalty"],
@@ -168,6 +168,7 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
 
 
 def table_rows(results: dict) -> list[dict]:
+    """The printed table: ``results['rows']`` with readable headers and rounded values."""
     return [
         {
             "model": r["model"],
@@ -225,22 +226,23 @@ def plot(results: dict, path: Path, format: str | None = None) -> Path:
     return save_figure(figure(results), path, format)
 
 
-def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Run the experiment, print the tables, save the figure and the JSON under ``out``; returns the results."""
+def run(out: Path, *, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png") -> dict:
+    """Run the experiment (``budget``: `Budget.quick()` by default), print the tables, save the figure under
+    ``out`` as ``delta_video.<fmt>``; returns the results (``sdrnet delta`` writes them as ``results.json``)."""
+    budget = Budget.quick() if budget is None else budget
     threads = torch.get_num_threads()
     torch.set_num_threads(budget.threads or threads)
     try:
         out, results = run_timed(out, run_experiment, budget, seed, progress)
     finally:
         torch.set_num_threads(threads)
-    results["table"] = table_rows(results)
-    print(format_table(results["table"], f"delta layers on {results['data']}"))
+    print(format_table(table_rows(results), f"delta layers on {results['data']}"))
     base, chosen = results["rows"][0], next(r for r in results["rows"][1:] if r["penalty"] == results["chosen_penalty"])
     verdict = "met" if results["goal_met"] else "not met"
     print(
         f"goal (≥ 3× fewer effective ops at ≤ 1 point accuracy loss): {verdict} — λ={chosen['penalty']:g}: "
         f"{chosen['ops_reduction']:.2f}× fewer ops, accuracy {chosen['accuracy']:.3f} vs {base['accuracy']:.3f} "
-        f"(paper: {PAPER['activation sparsity improvement']} activation sparsity on {PAPER['data']})"
+        f"(paper: {PAPER['activation_sparsity_improvement']} activation sparsity on {PAPER['data']})"
     )
     ev = results["event_driven"]
     agree = "bit-exact" if ev["exact"] else "float sums: a value on a quantisation boundary can round either way"
@@ -250,7 +252,6 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
         f"{ev['core_synops_per_clip']:,.0f} synops/clip done (NeuroBench effective: "
         f"{ev['neurobench_effective_per_clip']:,.0f}; dense: {ev['dense_synops_per_clip']:,.0f})"
     )
-    plot(results, out / FIGURE)
-    (out / RESULTS).write_text(json.dumps(results, indent=1))
-    print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")
+    path = plot(results, out / FIGURE, fmt)
+    print(f"{results['seconds']:.1f} s; figure in {path}")
     return results

@@ -1,0 +1,162 @@
+"""The experiment commands of the delta, pruning, active-dendrites and delay-SNN families through ``sdrnet``:
+the shared options (budget fields by --set/--config, --seed, --out, --format, --no-progress), config.json and
+results.json (snake_case keys, numbers as numbers), the figures in the chosen format."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+import pytest
+
+from sdrnet.cli import main
+
+pytest.importorskip("torch")
+
+SNAKE = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def keys(value) -> set[str]:
+    """Every mapping key anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | set().union(*(keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(keys(v) for v in value))
+    return set()
+
+
+def sets(**fields) -> list[str]:
+    """``--set key=value`` options for budget fields (tuples comma-separated)."""
+    out = []
+    for k, v in fields.items():
+        text = ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+        out += ["--set", f"{k}={text}"]
+    return out
+
+
+def run_files(out) -> tuple[dict, dict]:
+    config, results = (json.loads((out / name).read_text()) for name in ("config.json", "results.json"))
+    assert all(SNAKE.match(k) for k in keys(results)), sorted(k for k in keys(results) if not SNAKE.match(k))
+    return config, results
+
+
+DELTA = dict(
+    n_train=48,
+    n_test=24,
+    n_steps=3,
+    size=12,
+    channels=(2, 3),
+    hidden=8,
+    epochs=1,
+    finetune_epochs=1,
+    batch_size=16,
+    penalties=(0.0, 0.1),
+    event_clips=8,
+)
+
+
+def test_delta_command_writes_config_results_and_figure(tmp_path, capsys):
+    from snn.delta import experiment as delta
+
+    argv = ["delta", "--out", str(tmp_path), "--no-progress", "--seed", "2", "--format", "svg", *sets(**DELTA)]
+    assert main(argv) == 0
+    config, saved = run_files(tmp_path)
+    assert config["command"] == "delta" and config["seed"] == 2 and config["full"] is False
+    assert config["budget"] == json.loads(json.dumps(delta.Budget(**DELTA).to_dict()))
+    assert (tmp_path / "delta_video.svg").stat().st_size > 10_000 and not (tmp_path / "delta_video.png").exists()
+    assert [r["penalty"] for r in saved["rows"]] == [None, 0.0, 0.1] and saved["seed"] == 2
+    assert saved["event_driven"]["core_synops_per_clip"] == saved["event_driven"]["neurobench_effective_per_clip"]
+    assert saved["event_driven"]["max_abs_diff"] < 1e-3
+    assert all(0 <= r["accuracy"] <= 1 for r in saved["rows"])
+    assert "event-driven on the core" in capsys.readouterr().out
+
+
+AD = dict(num_tasks=2, report_tasks=(1, 2), hidden_sizes=(32, 32), epochs=1)
+
+
+def test_active_dendrites_command(tmp_path, capsys):
+    import dendrites.continual as continual
+
+    argv = ["active-dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "1", "--format", "pdf"]
+    assert main([*argv, *sets(**AD)]) == 0
+    assert "accuracy on all tasks seen" in capsys.readouterr().out
+    config, results = run_files(tmp_path)
+    assert config["budget"] == json.loads(json.dumps(continual.Budget(**AD).to_dict())) and config["seed"] == 1
+    assert [m["model"] for m in results["models"]] == list(continual.MODELS) and results["seeds"] == [1]
+    assert all(len(m["mean"]) == 2 and all(isinstance(a, float) for a in m["mean"]) for m in results["models"])
+    assert (tmp_path / "active_dendrites_permuted_digits.pdf").read_bytes().startswith(b"%PDF")
+
+
+def write_mnist(folder, n_train=40, n_test=20) -> None:
+    """MNIST's four IDX files (gzip) holding random 28×28 images, labels 0–9 in turn."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8) % 10
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+            with gzip.open(folder / f"{split}-{kind}-ubyte.gz", "wb") as f:
+                f.write(bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
+
+
+def test_active_dendrites_on_mnist_takes_the_paper_scale_but_what_the_user_set(tmp_path):
+    from dendrites.continual import MNIST_SCALE
+
+    write_mnist(tmp_path)
+    (tmp_path / "budget.json").write_text(json.dumps({"epochs": 1, "models": ["MLP"]}))
+    out = tmp_path / "out"
+    argv = ["active-dendrites", "--out", str(out), "--no-progress", "--mnist", str(tmp_path)]
+    argv += ["--config", str(tmp_path / "budget.json"), *sets(num_tasks=2, report_tasks=(1, 2), hidden_sizes=(8, 8))]
+    assert main(argv) == 0
+    config, results = run_files(out)
+    budget = config["budget"]
+    assert budget["mnist_dir"] == str(tmp_path) and budget["batch_size"] == MNIST_SCALE["batch_size"] == 256
+    assert budget["epochs"] == 1 and budget["hidden_sizes"] == [8, 8] and budget["models"] == ["MLP"]
+    assert results["dataset"] == "permuted MNIST" and [m["model"] for m in results["models"]] == ["MLP"]
+
+
+def test_snn_train_command(tmp_path, capsys):
+    argv = [
+        "snn-train",
+        "--recipe",
+        "synthetic",
+        "--epochs",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--set",
+        "synthetic_samples=120",
+        "--set",
+        "n_hidden=8",
+        "--set",
+        "max_delay=4",
+    ]
+    assert main(argv) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.csv").exists()
+
+
+def test_prune_command(tmp_path, monkeypatch):
+    import sdrnet.prune.experiment as prune_exp
+
+    monkeypatch.setattr(
+        prune_exp,
+        "QUICK",
+        replace(
+            prune_exp.QUICK,
+            hidden=(32,),
+            epochs=1,
+            finetune=1,
+            imp_epochs=1,
+            sparsities=(0.5,),
+            methods=("magnitude (global)",),
+        ),
+    )
+    assert main(["prune", "--out", str(tmp_path / "p"), "--no-progress", "--target", "spinnaker"]) == 0
+    assert (tmp_path / "p" / "prune_digits.json").exists()
