@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sdrnet.datasets import load_mnist, read_idx
 from sdrnet.sdr import SDR, SDRBatch
@@ -294,9 +297,40 @@ def test_classifier_on_digits_beats_chance_by_far():
     with pytest.raises(ValueError, match="one label per"):
         clf.score(edges[400:], data.target)
     with pytest.raises(ValueError, match="binary"):
-        clf.fit(np.full((10, 1024), 0.5), data.target[:10])
+        clf.set_params(threshold=None).fit(np.full((10, 1024), 0.5), data.target[:10])
     with pytest.raises(ValueError, match="readout_codes"):
         SparseyClassifier((16, 16, 4), DIGITS_LEVELS, readout_codes="best").fit(edges[:5], data.target[:5])
+
+
+@pytest.mark.filterwarnings("ignore:sparsey:RuntimeWarning")  # one mac filled by the checks' random data
+@parametrize_with_checks([SparseyClassifier()])
+def test_classifier_follows_scikit_learns_conventions(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.filterwarnings("ignore:sparsey:RuntimeWarning")
+def test_classifier_with_string_labels_equals_the_one_with_their_indices():
+    rng = np.random.default_rng(3)
+    prototypes = rng.random((3, 8, 8)) < 0.15
+    flips = rng.random((90, 8, 8)) < 0.03
+    y = np.repeat(np.arange(3), 30)
+    X = (prototypes[y] ^ flips).reshape(90, -1).astype(float)  # noisy copies of three sparse binary images
+    names = np.array(["cat", "ant", "bee"])
+    clf = SparseyClassifier((8, 8), random_state=5)
+    by_index = clone(clf).fit(X[::2], y[::2])
+    by_name = clone(clf).fit(X[::2], names[y[::2]])
+    assert list(by_name.classes_) == ["ant", "bee", "cat"] and by_name.n_features_in_ == 64
+    np.testing.assert_array_equal(by_name.predict(X[1::2]), names[by_index.predict(X[1::2])])
+    assert by_name.score(X[1::2], names[y[1::2]]) == by_index.score(X[1::2], y[1::2]) > 0.9  # 1-NN: 1.0
+    assert clone(by_name).get_params() == clf.get_params() and not hasattr(clone(by_name), "classes_")
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    with pytest.raises(ValueError, match="expecting 64 features"):
+        by_name.predict(X[:, :60])
+    with pytest.raises(ValueError, match=r"shape \[n_samples, 63\]"):
+        SparseyClassifier((9, 7)).fit(X, y)
+    with pytest.raises(ValueError, match="threshold must be"):
+        SparseyClassifier(threshold="0.5").fit(X, y)
 
 
 def test_oriented_edges_of_a_vertical_bar():
