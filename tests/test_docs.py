@@ -202,3 +202,15 @@ def test_license_is_the_mit_license_setup_cfg_names():
     assert text.startswith("MIT License") and "Copyright (c) 2026 The sdrnet developers" in text
     assert "license = MIT" in (ROOT / "setup.cfg").read_text()
     assert text.count("Permission is hereby granted") == 1
+
+
+def test_make_docs_builds_strict_and_make_test_runs_the_checks():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^docs: .*\n\t(.*)$", makefile, re.M).group(1)
+    # --quiet silences the warnings --strict counts: a broken link would pass
+    assert "--strict" in recipe and not re.search(r"(^|\s)(-q|--quiet)\b", recipe)
+    prerequisites = re.search(r"^test: (.*)$", makefile, re.M).group(1).split()
+    assert {"lint", "docs"} <= set(prerequisites)
+    lint = re.search(r"^lint: .*\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    assert "ruff check ." in lint and "ruff format --check ." in lint
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
