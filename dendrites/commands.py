@@ -11,10 +11,10 @@ from sdrnet.cli import Command, check_mnist
 __all__ = ["DENDRITES", "ACTIVE_DENDRITES"]
 
 
-def _dendrites(args) -> None:
-    from dendrites.figures import FULL, QUICK, run
+def _dendrites(args) -> dict:
+    from dendrites.figures import run
 
-    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    return run(args.out, budget=args.budget, seed=args.seed, progress=not args.no_progress, fmt=args.format)
 
 
 def _active_dendrites(args) -> dict:
@@ -44,6 +44,7 @@ DENDRITES = Command(
     "Ahmad & Hawkins (2016): theory vs Monte Carlo on the core, with figures",
     _dendrites,
     full="larger Monte Carlo budgets (minutes instead of seconds)",
+    budget="dendrites.figures:Budget",
 )
 ACTIVE_DENDRITES = Command(
     "Iyer et al. (2022): permuted digits, active dendrites vs k-WTA only vs dendrites only vs MLP",

@@ -1,27 +1,28 @@
 """The figures of Ahmad & Hawkins (2016): closed-form curves with Monte Carlo points on the core.
 
-:func:`run` computes every experiment, prints theory-versus-simulation tables and saves one
-PNG per figure; ``sdrnet dendrites`` and ``examples/dendrites_figures.py`` call it. Settings
-follow numenta/htmresearch ``projects/sdr_paper/`` (see each function).
+:func:`run` computes every experiment, prints theory-versus-simulation tables, saves one figure
+per experiment (PNG, PDF or SVG) and returns the rows; ``sdrnet dendrites`` (which writes them as
+``results.json``) and ``examples/dendrites_figures.py`` call it. Settings follow numenta/htmresearch
+``projects/sdr_paper/`` (see each function).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from sdrnet.report import format_table, save_figure
+from sdrnet import experiment
+from sdrnet.report import format_table, legend_outside, save_figure
 
 from . import theory
 from .simulate import simulate_false_match, simulate_false_negative, simulate_union_false_match
 
 __all__ = [
     "Budget",
-    "QUICK",
-    "FULL",
     "effect_of_n",
     "effect_of_s",
     "effect_of_noise",
@@ -34,17 +35,19 @@ MIN_EXPECTED_HITS = 10  # simulate a point only where the theory expects at leas
 
 
 @dataclass(frozen=True)
-class Budget:
-    """Monte Carlo sizes: segments × inputs per false-match point, noise trials per level."""
+class Budget(experiment.Budget):
+    """Monte Carlo sizes: ``segments`` × ``inputs`` pairs per false-match point, ``noise_trials`` per noise
+    level (of 500 segments), ``union_segments`` × ``inputs`` pairs per union point. The defaults are the
+    quick budget (seconds); ``FULL`` takes minutes. A size of 0 skips the points that need it."""
 
-    segments: int
-    inputs: int
-    noise_trials: int
-    union_segments: int
+    segments: int = 1000
+    inputs: int = 1000
+    noise_trials: int = 10
+    union_segments: int = 100
+    FULL: ClassVar = {"segments": 4000, "inputs": 5000, "noise_trials": 200, "union_segments": 500}
 
-
-QUICK = Budget(segments=1000, inputs=1000, noise_trials=10, union_segments=100)
-FULL = Budget(segments=4000, inputs=5000, noise_trials=200, union_segments=500)
+    def check(self):
+        self.require_positive(*self.field_names(), minimum=0)
 
 
 def _row(figure, curve, x, p_theory, mc, i=0, se=None, **extra):
@@ -81,8 +84,9 @@ def _simulable(p, trials):
     return p * trials >= MIN_EXPECTED_HITS and (1 - p) * trials >= MIN_EXPECTED_HITS
 
 
-def effect_of_n(rng, budget: Budget = QUICK, progress: bool = True):
+def effect_of_n(rng, budget: Budget | None = None, progress: bool = True):
     """False matches versus n for s = 24, θ = 12, a = 64, 128, 256 (numenta ``plot_effect_of_n.py``)."""
+    budget = Budget.quick() if budget is None else budget
     s, theta, n_grid = 24, 12, np.arange(300, 20001, 100)
     curves = {a: theory.false_match(n_grid, a, s, theta) for a in (64, 128, 256)}
     trials = budget.segments * budget.inputs
@@ -96,8 +100,9 @@ def effect_of_n(rng, budget: Budget = QUICK, progress: bool = True):
     return [_panel("s=24, θ=12", n_grid, {f"a={a}": c for a, c in curves.items()}, rows)], rows
 
 
-def effect_of_s(rng, budget: Budget = QUICK, progress: bool = True):
+def effect_of_s(rng, budget: Budget | None = None, progress: bool = True):
     """False matches versus s with θ = s/2 (numenta ``plot_effect_of_s.py``)."""
+    budget = Budget.quick() if budget is None else budget
     s_grid = np.arange(2, 31, 2)
     settings = [(32, 2000), (32, 4000), (512, 16000), (4000, 16000)]
     curves = {(a, n): theory.false_match(n, a, s_grid, s_grid // 2) for a, n in settings}
@@ -115,9 +120,10 @@ def effect_of_s(rng, budget: Budget = QUICK, progress: bool = True):
     return [_panel("θ = s/2", s_grid, {f"a={a} n={n}": c for (a, n), c in curves.items()}, rows)], rows
 
 
-def effect_of_noise(rng, budget: Budget = QUICK, progress: bool = True):
+def effect_of_noise(rng, budget: Budget | None = None, progress: bool = True):
     """Misses versus noise: n = 6000, a = 128, s = 30, 500 segments, θ = 8, 12, 16
     (numenta ``plot_noise_results.py``; noise levels v/a with v = 6 … 102)."""
+    budget = Budget.quick() if budget is None else budget
     n, a, s, thetas, n_segments = 6000, 128, 30, np.array([8, 12, 16]), 500
     v_grid = np.arange(0, a + 1)
     curves = {f"θ={t}": theory.false_negative(a, s, int(t), v_grid) for t in thetas}
@@ -132,13 +138,14 @@ def effect_of_noise(rng, budget: Budget = QUICK, progress: bool = True):
     return [_panel("n=6000, a=128, s=30", v_grid / a, curves, rows)], rows
 
 
-def effect_of_unions(rng, budget: Budget = QUICK, progress: bool = True):
+def effect_of_unions(rng, budget: Budget | None = None, progress: bool = True):
     """False matches versus the number ``M`` of patterns in a union.
 
     A segment storing M patterns: n = 1000, a = 200, s = 25, θ = 15 (numenta
     ``sdr_paper_unions.py``); a segment (s = 20, θ = 10) against the union of M inputs of
     a = 30 cells, n = 2000.
     """
+    budget = Budget.quick() if budget is None else budget
     settings = [
         (
             "segment stores M patterns: a=200, s=25, θ=15",
@@ -183,8 +190,13 @@ def optimal_threshold():
     return res, rows
 
 
-def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict[str, list[dict]]:
-    """Run every experiment, print the tables, save the figures under ``out``; returns the table rows."""
+def run(
+    out: Path, *, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png"
+) -> dict[str, list[dict] | dict]:
+    """Run every experiment (``budget``: `Budget.quick()` by default), print the tables, save the figures
+    under ``out`` as ``dendrites_<name>.<fmt>``; returns the rows of each experiment and a ``summary``
+    (``simulated_points``, ``max_abs_z``)."""
+    budget = Budget.quick() if budget is None else budget
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -196,7 +208,7 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
         ("unions", effect_of_unions),
     ):
         panels, rows = fn(rng, budget, progress)
-        _plot(name, panels, out)
+        _plot(name, panels, out, fmt)
         print(
             format_table(
                 _table(rows),
@@ -206,15 +218,16 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
         )
         results[name] = rows
     res, rows = optimal_threshold()
-    _plot_threshold(res, out)
+    _plot_threshold(res, out, fmt)
     print(format_table(rows[:14], "\noptimal threshold: false-match rate over the grid, by θ"))
     results["optimal_threshold"] = rows
     sims = [r for k in ("effect_of_n", "effect_of_s", "noise", "unions") for r in results[k]]
-    z = np.array([r["z"] for r in sims])
+    max_z = max((abs(r["z"]) for r in sims), default=0.0)
     print(
-        f"\n{len(sims)} simulated points; max |z| = {np.abs(z).max():.2f} "
+        f"\n{len(sims)} simulated points; max |z| = {max_z:.2f} "
         f"(z = (simulated − theory) / standard error); figures in {out}/"
     )
+    results["summary"] = {"simulated_points": len(sims), "max_abs_z": float(max_z)}
     return results
 
 
@@ -238,50 +251,95 @@ XLABELS = {
     "noise": ("noise (fraction of the a active cells replaced)", "false-negative probability"),
     "unions": ("patterns in the union M", "false-match probability"),
 }
+XSCALES = {"effect_of_n": "log"}  # n spans 300–20,000 and the simulable points lie below 2,500
+PAPER = ", expected size (paper)"  # the curve computed with the paper's expected union size
 
 
-def _plot(name, panels, out: Path):
-    """Theory as lines, simulation as points with ±1 standard error bars, one panel per setting."""
+def _plot(name, panels, out: Path, fmt: str = "png"):
+    """Theory as lines, simulation as points with ±1 standard error bars, one panel per setting; where a
+    curve has a paper counterpart, a panel below shows their ratio (on the log scale above they coincide)."""
     from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
+    from matplotlib.legend_handler import HandlerTuple
 
-    fig = Figure(figsize=(6 * len(panels), 4.5))
-    axes = fig.subplots(1, len(panels), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        for i, (label, y) in enumerate(panel["curves"].items()):
-            paper = "paper" in label  # drawn dashed in the colour of the curve before it
-            ax.plot(
-                panel["x"],
-                np.where(y > 0, y, np.nan),
-                color=f"C{i - paper}",
-                ls="--" if paper else "-",
-                label=f"{label} (theory)",
-            )
-            pts = panel["points"][label]
-            if pts:
-                ax.errorbar(
-                    [r["x"] for r in pts],
-                    [r["simulated"] for r in pts],
-                    yerr=[r["stderr"] for r in pts],
-                    fmt="o",
-                    ms=4,
-                    color=f"C{i}",
-                    label=f"{label} (simulated)",
-                )
-        ax.set(yscale="log", xlabel=XLABELS[name][0], ylabel=XLABELS[name][1], title=panel["title"])
-        ax.legend(fontsize=7)
+    ratios = any(PAPER in label for panel in panels for label in panel["curves"])
+    fig = Figure(figsize=(7.2 * len(panels), 6.0 if ratios else 4.5))
+    axes = fig.subplots(
+        2 if ratios else 1,
+        len(panels),
+        squeeze=False,
+        sharex="col",
+        gridspec_kw={"height_ratios": [3, 1]} if ratios else None,
+    )
+    for j, panel in enumerate(panels):
+        ax = axes[0, j]
+        handles, labels = _curves(ax, panel)
+        ax.set(yscale="log", xscale=XSCALES.get(name, "linear"), ylabel=XLABELS[name][1], title=panel["title"])
         ax.grid(alpha=0.3)
+        legend_outside(ax, handles=handles, labels=labels, handler_map={tuple: HandlerTuple(ndivide=None)})
+        if ratios:
+            _plot_ratios(axes[1, j], panel)
+        axes[-1, j].set_xlabel(XLABELS[name][0])
     fig.suptitle(f"Ahmad & Hawkins (2016): {name.replace('_', ' ')}")
-    save_figure(fig, out / f"dendrites_{name}.png")
+    save_figure(fig, out / f"dendrites_{name}.png", fmt)
 
 
-def _plot_threshold(res, out: Path):
+def _curves(ax, panel):
+    """Draw the panel's own curves (not the paper's) and their points; the legend's handles and labels, a
+    key first (line: closed form, dot: Monte Carlo)."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color="0.3"),
+        Line2D([], [], color="0.3", marker="o", ls="none", ms=4),
+    ]
+    labels = ["closed form", "Monte Carlo on the core, ±1 s.e."]
+    own = [label for label in panel["curves"] if PAPER not in label]
+    for i, label in enumerate(own):
+        y = panel["curves"][label]
+        (line,) = ax.plot(panel["x"], np.where(y > 0, y, np.nan), color=f"C{i}")
+        pts = panel["points"][label]
+        if pts:
+            bars = ax.errorbar(
+                [r["x"] for r in pts],
+                [r["simulated"] for r in pts],
+                yerr=[r["stderr"] for r in pts],
+                fmt="o",
+                ms=4,
+                color=f"C{i}",
+            )
+            line = (line, bars)
+        handles.append(line)
+        labels.append(label)
+    return handles, labels
+
+
+def _plot_ratios(ax, panel):
+    """The paper's expected-union-size curve divided by ours (the exact union-size distribution)."""
+    own = [label for label in panel["curves"] if PAPER not in label]
+    worst = 0.0
+    for i, label in enumerate(own):
+        y, paper = panel["curves"][label], panel["curves"].get(label + PAPER)
+        if paper is None:
+            continue
+        ok = (y > 0) & (paper > 0)
+        ratio = paper[ok] / y[ok]
+        worst = max(worst, float(np.max(np.abs(ratio - 1))))
+        ax.plot(np.asarray(panel["x"])[ok], ratio, ".-", lw=0.8, ms=4, color=f"C{i}", label=label)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(ylabel="paper / exact")
+    ax.set_title(f"paper's expected union size / exact size distribution: within {worst:.0%}", fontsize=8)
+    ax.grid(alpha=0.3)
+    legend_outside(ax)
+
+
+def _plot_threshold(res, out: Path, fmt: str = "png"):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4.5))
+    fig = Figure(figsize=(7.5, 4.5))
     ax = fig.subplots()
     ax.plot(res.thetas, res.median, "o-", label="median")
     ax.fill_between(res.thetas, np.maximum(res.minimum, 1e-60), res.maximum, alpha=0.2, label="min–max")
-    ax.axvline(8, color="k", ls=":", label="minimum observed NMDA threshold = 8")
+    ax.axvline(8, color="k", ls=":", label="minimum observed\nNMDA threshold = 8")
     ax.axhline(1e-7, color="r", ls=":", label="1e-7")
     ax.set(
         yscale="log",
@@ -290,5 +348,5 @@ def _plot_threshold(res, out: Path):
         ylabel="false-positive rate",
         title="n = 1k–17k, sparsity 0.5–3 %, s = 20–50",
     )
-    ax.legend(fontsize=7)
-    save_figure(fig, out / "dendrites_optimal_threshold.png")
+    legend_outside(ax)
+    save_figure(fig, out / "dendrites_optimal_threshold.png", fmt)

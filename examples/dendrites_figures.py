@@ -2,31 +2,32 @@
 false matches versus n and s, robustness to noise, unions and the NMDA-threshold argument, each as closed-form
 curves with Monte Carlo points simulated on dendritic segments stored in the event-driven core.
 
-Run:  python examples/dendrites_figures.py [--out runs/dendrites] [--full] [--seed 0]   (same as `sdrnet dendrites`;
-a shorter run is part of `sdrnet demo`)
+Run:  python examples/dendrites_figures.py [options of `sdrnet dendrites`: --out, --full, --seed, --set, ...]
+(the same command; a shorter run is part of `sdrnet demo`, the shortest of `sdrnet demo --quick`)
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from dendrites.figures import FULL, QUICK, Budget, run
+from dendrites.figures import Budget, run
 from dendrites.neuron import DendriticNeuron
 from sdrnet.report import format_table
 from sdrnet.sdr import SDRBatch
 
 DEMO = Budget(segments=500, inputs=500, noise_trials=4, union_segments=50)
+SMOKE = Budget(segments=100, inputs=100, noise_trials=1, union_segments=10)  # sdrnet demo --quick
 
 
-def one_neuron(rng: np.random.Generator) -> list[dict]:
+def one_neuron(rng: np.random.Generator, brian2: bool = True) -> list[dict]:
     """A neuron learns 10 patterns, one segment each, then sees them with noise and sees new patterns.
 
-    With Brian2 installed, the same inputs also drive a spiking model whose segments fire NMDA
-    plateaus (`dendrites.brian2_model`); its responses are compared input by input.
+    With Brian2 installed (and ``brian2``), the same inputs also drive a spiking model whose segments fire
+    NMDA plateaus (`dendrites.brian2_model`); its responses are compared input by input.
     """
     n, a, s, theta = 2048, 40, 24, 12
     neuron = DendriticNeuron(n, theta=theta, synapses_per_segment=s)
@@ -38,7 +39,7 @@ def one_neuron(rng: np.random.Generator) -> list[dict]:
     rows = []
     for name, inputs in tests.items():
         row = {"input": name, "fraction that fires": float(neuron.respond(inputs).mean())}
-        if importlib.util.find_spec("brian2") is not None:
+        if brian2 and importlib.util.find_spec("brian2") is not None:
             from dendrites.brian2_model import simulate_brian2
 
             spiking = simulate_brian2(neuron, inputs, rng=rng).neuron_responses[:, 0]
@@ -47,16 +48,16 @@ def one_neuron(rng: np.random.Generator) -> list[dict]:
     return rows
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0) -> dict:
+def main(out: Path = Path("runs/demo"), budget: Budget | None = None, seed: int = 0, quick: bool = False) -> dict:
+    """The demo part: one neuron, then the figures at ``budget`` (default `DEMO`; ``quick``: `SMOKE` and no
+    Brian2 comparison)."""
     rng = np.random.default_rng(seed)
-    print(format_table(one_neuron(rng), "one neuron, 10 learned segments (n=2048, a=40, s=24, θ=12)"))
-    return run(Path(out), budget=budget, seed=seed, progress=False)
+    rows = one_neuron(rng, brian2=not quick)
+    print(format_table(rows, "one neuron, 10 learned segments (n=2048, a=40, s=24, θ=12)"))
+    return run(Path(out), budget=budget or (SMOKE if quick else DEMO), seed=seed, progress=False)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/dendrites"))
-    parser.add_argument("--full", action="store_true", help="larger Monte Carlo budgets")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    main(args.out, FULL if args.full else QUICK, args.seed)
+    from sdrnet.cli import main as sdrnet
+
+    sys.exit(sdrnet(["dendrites", *sys.argv[1:]]))

@@ -2,22 +2,23 @@
 one macrocolumn against its closed form, and single-trial learning of scikit-learn's 8×8 digits next to
 k-NN and logistic regression on the same split.
 
-Run:  python examples/sparsey_digits.py [--out runs/sparsey] [--full] [--seed 0]   (same as `sdrnet sparsey`, which
-also takes MNIST's IDX files with `--mnist DIR`; a shorter run is part of `sdrnet demo`)
+Run:  python examples/sparsey_digits.py [options of `sdrnet sparsey`: --out, --full, --seed, --mnist DIR, ...]
+(the same command; a shorter run is part of `sdrnet demo`, the shortest of `sdrnet demo --quick`)
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from sdrnet.report import format_table
 from sdrnet.sparsey import Macrocolumn
-from sdrnet.sparsey.experiments import FULL, QUICK, Budget, run
+from sdrnet.sparsey.experiments import Budget, run
 
 DEMO = Budget(pairs=40, capacity_trials=1, loads=(100, 300, 500))
+SMOKE = Budget(pairs=5, capacity_trials=1, loads=(20,))  # sdrnet demo --quick
 
 
 def one_macrocolumn(seed: int = 0) -> list[dict]:
@@ -61,19 +62,17 @@ def one_macrocolumn(seed: int = 0) -> list[dict]:
     return rows
 
 
-def main(out: Path = Path("runs/demo"), budget: Budget = DEMO, seed: int = 0) -> dict:
+def main(out: Path = Path("runs/demo"), budget: Budget | None = None, seed: int = 0, quick: bool = False) -> dict:
+    """The demo part: one macrocolumn, then the experiments at ``budget`` (default `DEMO`; ``quick``: `SMOKE`)."""
     print(
         format_table(
             one_macrocolumn(seed), "one macrocolumn (Q=10 CMs × K=8 cells), three inputs stored in one trial each"
         )
     )
-    return run(Path(out), budget=budget, seed=seed, progress=False)
+    return run(Path(out), budget=budget or (SMOKE if quick else DEMO), seed=seed, progress=False)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/sparsey"))
-    parser.add_argument("--full", action="store_true", help="larger Monte Carlo budgets")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed)
+    from sdrnet.cli import main as sdrnet
+
+    sys.exit(sdrnet(["sparsey", *sys.argv[1:]]))

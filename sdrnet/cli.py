@@ -20,6 +20,7 @@ import argparse
 import importlib.metadata
 import importlib.resources
 import importlib.util
+import inspect
 import runpy
 import sys
 import tempfile
@@ -50,6 +51,8 @@ DEMO_PARTS = [
     ("pruning for neuromorphic targets (Zhu & Gupta 2017, RigL, lottery tickets, N:M)", "prune_for_loihi.py"),
 ]
 MAX_SEED = experiment.MAX_SEED
+# options written in config.json as the budget or on their own; the command's other options go under "options"
+PROTOCOL = {"command", "budget", "seed", "config", "set", "out", "full", "no_progress"}
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def _run(
     if spec.budget is None:
         status = spec.run(args)
         return 0 if status is None else status
-    experiment.write_config(args.out, args.command, args.budget, args.seed, full=args.full)
+    options = {k: v for k, v in vars(args).items() if k not in PROTOCOL}
+    experiment.write_config(args.out, args.command, args.budget, args.seed, full=args.full, options=options)
     experiment.write_results(args.out, spec.run(args))
     print(f"{parsers[args.command].prog}: config.json and results.json in {args.out}/")
     return 0
@@ -229,7 +233,9 @@ def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- sdrnet's commands
-def demo(out: Path, seed: int = 0) -> int:
+def demo(out: Path, seed: int = 0, quick: bool = False) -> int:
+    """Run every part of `DEMO_PARTS`: ``main(out, seed=seed)`` of its example, ``main(out, seed=seed,
+    quick=True)`` with ``quick`` (a part whose ``main`` takes no ``quick`` is then skipped, and named)."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for i, (title, script) in enumerate(DEMO_PARTS, 1):
@@ -240,8 +246,13 @@ def demo(out: Path, seed: int = 0) -> int:
                 file=sys.stderr,
             )
             return 2
-        print(f"\n=== [{i}/{len(DEMO_PARTS)}] {title} ({script}) ===\n", flush=True)
-        runpy.run_path(str(path), run_name="sdrnet_demo")["main"](out, seed=seed)
+        main = runpy.run_path(str(path), run_name="sdrnet_demo")["main"]
+        header = f"[{i}/{len(DEMO_PARTS)}] {title} ({script})"
+        if quick and "quick" not in inspect.signature(main).parameters:
+            print(f"\n=== {header}: skipped by --quick (the part has no quick budget) ===", flush=True)
+            continue
+        print(f"\n=== {header} ===\n", flush=True)
+        main(out, seed=seed, **({"quick": True} if quick else {}))
     print(f"\nsdrnet demo: done in {time.perf_counter() - start:.1f} s; figures and tables in {out}/")
     return 0
 
@@ -249,15 +260,20 @@ def demo(out: Path, seed: int = 0) -> int:
 def _demo_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
     parser.add_argument("--seed", type=experiment.seed, default=0, help="random seed of every part (default: 0)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the smallest budget of each part, for a check in seconds rather than minutes: the Monte Carlo "
+        "figures at 100×100 pairs per point and without the Brian2 comparison, Sparsey's similarity at 5 pairs "
+        "and its capacity at one load; a part without a quick budget is skipped and named",
+    )
 
 
-def sparsey(args) -> None:
-    import json
-
+def sparsey(args) -> dict:
     from sdrnet.report import format_table
-    from sdrnet.sparsey.experiments import FULL, QUICK, mnist, run
+    from sdrnet.sparsey.experiments import LABELS, mnist, run
 
-    results = run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
+    results = run(args.out, budget=args.budget, seed=args.seed, progress=not args.no_progress, fmt=args.format)
     if args.mnist is not None:
         rows, info = mnist(args.mnist, per_class=args.per_class, seed=args.seed, progress=not args.no_progress)
         print(
@@ -265,10 +281,11 @@ def sparsey(args) -> None:
                 rows,
                 f"MNIST ({info['n_train']} train / {info['n_test']} test); sparsey.com reports 91 % "
                 "with 200 per class in 220 s on one thread",
+                LABELS,
             )
         )
         results.update(mnist=rows, mnist_info=info)
-        (args.out / "sparsey.json").write_text(json.dumps(results, indent=2))
+    return results
 
 
 def _sparsey_options(parser: argparse.ArgumentParser) -> None:
@@ -315,7 +332,7 @@ def _check_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
 BUILT_IN = {
     "demo": Command(
         "tour every capability on built-in data (tables, figures under runs/demo)",
-        lambda args: demo(args.out, seed=args.seed),
+        lambda args: demo(args.out, seed=args.seed, quick=args.quick),
         _demo_options,
         needs=("torch", "spikingjelly", "nir"),
         extra="snn",
@@ -326,6 +343,7 @@ BUILT_IN = {
         _sparsey_options,
         full="larger Monte Carlo budgets",
         check=check_mnist,
+        budget="sdrnet.sparsey.experiments:Budget",
     ),
     "prune": Command(
         "pruning methods on digits, then a spiking MLP fitted to a chip profile",

@@ -103,13 +103,13 @@ class Budget:
             raise ValueError(f"unknown field {key!r}; fields: {', '.join(cls.field_names())}")
         return _parse(key, hints[key], text)
 
-    def require_positive(self, *names: str) -> None:
-        """`ValueError` naming the first of ``names`` whose value (or any item of a tuple) is below 1."""
+    def require_positive(self, *names: str, minimum: int = 1) -> None:
+        """`ValueError` naming the first of ``names`` whose value (or any item of a tuple) is below ``minimum``."""
         for name in names:
             value = getattr(self, name)
             items = value if isinstance(value, tuple) else (value,)
-            if any(v is not None and v < 1 for v in items):
-                raise ValueError(f"{name} must be >= 1, got {value!r}")
+            if any(v is not None and v < minimum for v in items):
+                raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

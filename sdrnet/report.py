@@ -54,6 +54,12 @@ def save_figure(fig, path, format: str | None = None) -> Path:
     return path
 
 
+def legend_outside(ax, **kwargs):
+    """The legend of ``ax`` to its right, outside the plotting area, so that it never covers data."""
+    kwargs.setdefault("fontsize", 7)
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+
+
 def run_timed(out, experiment, *args) -> tuple[Path, dict]:
     """Create the output folder ``out``, run ``experiment(*args)`` and record its wall time as ``seconds``."""
     out = Path(out)

@@ -57,27 +57,43 @@ def test_demo_writes_tables_and_figures(tmp_path, capsys):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
 
 
-def test_dendrites_command(tmp_path, capsys, monkeypatch):
+def test_dendrites_command(tmp_path, capsys):
+    import json
+
     import dendrites.figures as figures
 
-    monkeypatch.setattr(figures, "QUICK", figures.Budget(segments=200, inputs=200, noise_trials=2, union_segments=20))
-    assert main(["dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "3"]) == 0
+    (tmp_path / "budget.yaml").write_text("segments: 200\ninputs: 200\nnoise_trials: 5\n")
+    argv = ["dendrites", "--out", str(tmp_path), "--no-progress", "--seed", "3", "--format", "svg"]
+    argv += ["--config", str(tmp_path / "budget.yaml"), "--set", "noise_trials=2", "--set", "union_segments=20"]
+    assert main(argv) == 0
     text = capsys.readouterr().out
     z = float(text.split("max |z| = ")[1].split()[0])
     assert z < 5  # simulation agrees with the closed forms
-    assert (tmp_path / "dendrites_noise.png").exists()
+    assert (tmp_path / "dendrites_noise.svg").read_text().startswith("<?xml")
+    assert not list(tmp_path.glob("*.png"))
+    config = json.loads((tmp_path / "config.json").read_text())
+    budget = figures.Budget(segments=200, inputs=200, noise_trials=2, union_segments=20)
+    assert config["budget"] == budget.to_dict() and config["seed"] == 3 and config["command"] == "dendrites"
+    assert config["options"] == {"format": "svg"} and config["version"] == sdrnet.__version__
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["summary"]["max_abs_z"] == pytest.approx(z, abs=0.005)
+    simulated = [r for k in ("effect_of_n", "effect_of_s", "noise", "unions") for r in results[k]]
+    assert results["summary"]["simulated_points"] == len(simulated) > 20
+    assert all(isinstance(r["simulated"], float) and isinstance(r["pairs"], int) for r in simulated)
+    assert {r["pairs"] for r in results["effect_of_s"]} == {200 * 200}  # the budget reached the Monte Carlo
+    # a run's config.json gives the same run again
+    again = tmp_path / "again"
+    assert main(["dendrites", "--out", str(again), "--no-progress", "--config", str(tmp_path / "config.json")]) == 0
+    assert json.loads((again / "results.json").read_text()) == results
 
 
-def test_sparsey_command_with_mnist_files(tmp_path, capsys, monkeypatch):
+def test_sparsey_command_with_mnist_files(tmp_path, capsys):
     import gzip
     import json
     import struct
 
     import numpy as np
 
-    import sdrnet.sparsey.experiments as experiments
-
-    monkeypatch.setattr(experiments, "QUICK", experiments.Budget(pairs=5, capacity_trials=1, loads=(20,)))
     rng = np.random.default_rng(0)
     for split, n in (("train", 30), ("t10k", 10)):
         images = (rng.random((n, 28, 28)) < 0.2).astype(np.uint8) * 255
@@ -86,11 +102,18 @@ def test_sparsey_command_with_mnist_files(tmp_path, capsys, monkeypatch):
             with gzip.open(tmp_path / f"{split}-{kind}-ubyte.gz", "wb") as f:
                 f.write(bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes())
     out = tmp_path / "out"
-    assert main(["sparsey", "--out", str(out), "--no-progress", "--mnist", str(tmp_path), "--per-class", "2"]) == 0
+    argv = ["sparsey", "--out", str(out), "--no-progress", "--mnist", str(tmp_path), "--per-class", "2"]
+    assert main([*argv, "--set", "pairs=5", "--set", "loads=20,40"]) == 0
     text = capsys.readouterr().out
-    assert "capacity" in text and "MNIST (20 train / 10 test)" in text
-    results = json.loads((out / "sparsey.json").read_text())
+    assert "capacity" in text and "MNIST (20 train / 10 test)" in text and "code overlap (simulated)" in text
+    results = json.loads((out / "results.json").read_text())
     assert results["mnist_info"]["n_train"] == 20 and len(results["digits"]) == 5
+    assert [r["stored_patterns"] for r in results["capacity"]] == [20, 40]
+    assert all(r["reported_full_default_csa"] in (0, 1) and r["trials"] == 1 for r in results["capacity"])
+    assert all(isinstance(r["test_accuracy"], float) for r in results["digits"] + results["mnist"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["budget"] == {"pairs": 5, "capacity_trials": 1, "loads": [20, 40]}
+    assert config["options"] == {"format": "png", "mnist": str(tmp_path), "per_class": 2}
     assert (out / "sparsey.png").stat().st_size > 10_000
 
 

@@ -68,12 +68,34 @@ def _one_line_error(capsys, argv) -> str:
         (["sparsey", "--per-class", "0"], "--per-class"),
         (["prune", "--target", "loihi", "--seed", "-2"], "--seed"),
         (["no-such-command"], "no-such-command"),
+        (["dendrites", "--set", "segments=many"], "--set segments=many: segments must be int, got 'many'"),
+        (["dendrites", "--set", "segment=5"], "unknown field 'segment'; fields: segments, inputs, noise_trials"),
+        (["dendrites", "--set", "segments"], "--set expects KEY=VALUE"),
+        (["dendrites", "--set", "inputs=-1"], "--set: inputs must be >= 0, got -1"),
+        (["sparsey", "--set", "pairs=1"], "pairs must be >= 2"),
+        (["sparsey", "--set", "loads=10,x"], "loads[1] must be int"),
+        (["sparsey", "--full", "--set", "capacity_trials=0"], "capacity_trials must be >= 1"),
+        (["dendrites", "--config", "CONFIG/missing.yaml"], "--config"),
+        (["sparsey", "--config", "CONFIG/bad.json"], "not valid JSON"),
+        (["sparsey", "--config", "CONFIG/unknown.yaml"], "Budget has no field pears; fields: pairs"),
+        (["dendrites", "--format", "jpg"], "--format"),
     ],
 )
 def test_bad_option_is_one_line_and_nothing_is_written(tmp_path, capsys, argv, says):
+    (tmp_path / "bad.json").write_text('{"pairs": 5,')
+    (tmp_path / "unknown.yaml").write_text("pears: 5\n")
+    argv = [a.replace("CONFIG", str(tmp_path)) for a in argv]
     out = tmp_path / "out"
     assert says in _one_line_error(capsys, [*argv, "--out", str(out)] if argv[0] != "no-such-command" else argv)
     assert not out.exists()
+
+
+def test_budget_options_come_before_any_work(tmp_path, capsys, monkeypatch):
+    import dendrites.figures as figures
+
+    monkeypatch.setattr(figures, "run", lambda *a, **k: pytest.fail("the command ran"))
+    _one_line_error(capsys, ["dendrites", "--set", "inputs=x", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("command", ["sparsey", "active-dendrites"])
@@ -187,11 +209,12 @@ def test_missing_dependency_found_during_a_run_names_the_extra(tmp_path, capsys,
 def test_demo_parts_leave_the_callers_backend_alone(tmp_path):
     plotting = [p.name for p in sorted((ROOT / "examples").glob("*.py")) if "matplotlib" in p.read_text()]
     assert plotting
-    code = (
-        "import runpy, sys, matplotlib\nmatplotlib.use('svg')\n"
+    code = (  # each part at its quick budget where it has one
+        "import inspect, runpy, sys, matplotlib\nmatplotlib.use('svg')\n"
         f"for name in {plotting!r}:\n"
-        f"    runpy.run_path({str(ROOT / 'examples')!r} + '/' + name, run_name='sdrnet_demo')['main']"
-        f"({str(tmp_path)!r})\n"
+        f"    main = runpy.run_path({str(ROOT / 'examples')!r} + '/' + name, run_name='sdrnet_demo')['main']\n"
+        "    quick = {'quick': True} if 'quick' in inspect.signature(main).parameters else {}\n"
+        f"    main({str(tmp_path)!r}, **quick)\n"
         "print(matplotlib.get_backend())\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -239,6 +262,24 @@ def test_demo_passes_its_seed_to_every_part(tmp_path, capsys, monkeypatch):
     assert [(tmp_path / "out" / f"part{i}.seed").read_text() for i in range(3)] == ["7"] * 3
 
 
+def test_demo_quick_runs_the_quick_parts_and_names_the_others(tmp_path, capsys, monkeypatch):
+    parts = tmp_path / "examples"
+    parts.mkdir()
+    (parts / "fast.py").write_text(
+        "from pathlib import Path\n"
+        "def main(out, seed=0, quick=False):\n    (Path(out) / 'fast.txt').write_text(f'{seed} {quick}')\n"
+    )
+    (parts / "slow.py").write_text("def main(out, seed=0):\n    raise AssertionError('ran')\n")
+    monkeypatch.setattr(cli, "EXAMPLES", parts)
+    monkeypatch.setattr(cli, "DEMO_PARTS", [("a fast part", "fast.py"), ("a slow part", "slow.py")])
+    assert cli.main(["demo", "--quick", "--seed", "4", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "fast.txt").read_text() == "4 True"
+    assert "[2/2] a slow part (slow.py): skipped by --quick" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="ran"):  # without --quick every part runs
+        cli.main(["demo", "--seed", "4", "--out", str(tmp_path / "full")])
+    assert (tmp_path / "full" / "fast.txt").read_text() == "4 False"
+
+
 def test_every_demo_part_takes_a_seed_and_it_changes_the_results(tmp_path):
     import inspect
     import runpy
@@ -268,3 +309,23 @@ def test_user_facing_text_speaks_of_the_data_not_of_a_machine():
         if FORBIDDEN.search(line)
     ]
     assert not hits, "\n".join(hits)
+
+
+def test_the_first_compilation_is_announced_once(tmp_path, capsys, monkeypatch):
+    from numba import njit
+
+    import dendrites.figures as figures
+    from sdrnet import experiment
+
+    monkeypatch.setattr(experiment, "_notice", {"installed": experiment._notice["installed"], "shown": False})
+
+    def probe(x):
+        return x + 1
+
+    probe.__module__ = "sdrnet.probe"  # a kernel of sdrnet's, compiled afresh (no cache)
+    kernel = njit(probe)
+    monkeypatch.setattr(figures, "run", lambda *args, **kwargs: {"value": kernel(1) + kernel(2.0)})
+    assert cli.main(["dendrites", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert capsys.readouterr().err == experiment.COMPILING + "\n"  # two compilations, one line
+    assert cli.main(["dendrites", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

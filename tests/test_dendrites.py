@@ -202,14 +202,14 @@ def test_cli_seed_reaches_the_monte_carlo(tmp_path, monkeypatch, capsys):
     from dendrites import figures
     from sdrnet.cli import main
 
-    monkeypatch.setattr(figures, "QUICK", Budget(segments=50, inputs=50, noise_trials=1, union_segments=5))
     for name in ("effect_of_n", "effect_of_noise", "effect_of_unions"):  # the slower ones; s carries the check
         monkeypatch.setattr(figures, name, lambda rng, budget, progress: ([], []))
     for name in ("_plot", "_plot_threshold"):
         monkeypatch.setattr(figures, name, lambda *args: None)
     results, run = [], figures.run
-    monkeypatch.setattr(figures, "run", lambda *args, **kwargs: results.append(run(*args, **kwargs)))
+    monkeypatch.setattr(figures, "run", lambda *args, **kwargs: results.append(run(*args, **kwargs)) or results[-1])
     for seed in ("0", "1", "1"):
-        assert main(["dendrites", "--seed", seed, "--no-progress", "--out", str(tmp_path)]) == 0
+        argv = ["dendrites", "--seed", seed, "--no-progress", "--out", str(tmp_path), "--set", "segments=50"]
+        assert main([*argv, "--set", "inputs=50", "--set", "noise_trials=1", "--set", "union_segments=5"]) == 0
     simulated = [[r["simulated"] for r in res["effect_of_s"]] for res in results]
     assert len(simulated[0]) > 5 and simulated[1] == simulated[2] and simulated[0] != simulated[1]

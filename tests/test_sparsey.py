@@ -536,16 +536,18 @@ def test_plot_leaves_the_callers_backend_alone(tmp_path):
 
     from sdrnet.sparsey.experiments import plot
 
-    similarity = [{"input overlap": o, "code overlap (simulated)": o, "± s.e.": 0.01} for o in (0.0, 0.5, 1.0)]
+    similarity = [
+        {"input_overlap": o, "code_overlap_simulated": o, "code_overlap_stderr": 0.01} for o in (0.0, 0.5, 1.0)
+    ]
     capacity = [
         {
-            "stored patterns M": M,
-            "per-CM recall (closed form)": 1 / M,
-            "saturation (default)": 0.1,
+            "stored_patterns": M,
+            "per_cm_recall_closed_form": 1 / M,
+            "saturation_default_csa": 0.1,
             **{
-                f"{kind} recall, {label}": 0.5
-                for kind in ("per-CM", "pattern")
-                for label in ("uniform codes", "default CSA")
+                f"{kind}_recall_{label}": 0.5
+                for kind in ("per_cm", "pattern")
+                for label in ("uniform_codes", "default_csa")
             },
         }
         for M in (100, 200)

@@ -1,20 +1,23 @@
 """The Sparsey experiments behind ``sdrnet sparsey``: similarity preservation, capacity, digits.
 
-Each returns rows for a table and draws a figure; :func:`run` does all three and writes JSON.
+Each returns rows (snake_case keys, numbers as numbers; `LABELS` gives the printed column headers);
+:func:`run` does all three, prints their tables, draws ``sparsey.<fmt>`` and returns the rows, which
+``sdrnet sparsey`` writes as ``results.json``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..report import format_table, save_figure
+from .. import experiment
+from ..report import format_table, legend_outside, save_figure
 from ..sdr import SDR, SDRBatch
 from .csa import CSAParams
 from .data import oriented_edges
@@ -32,14 +35,43 @@ MNIST_LEVELS = (
 
 
 @dataclass(frozen=True)
-class Budget:
-    pairs: int  # random input pairs per overlap level (similarity)
-    capacity_trials: int  # independent macs per storage load
-    loads: tuple[int, ...]
+class Budget(experiment.Budget):
+    """``pairs``: random input pairs per overlap level (similarity); ``capacity_trials``: independent macs
+    per storage load; ``loads``: the numbers of stored patterns M. The defaults are the quick budget."""
+
+    pairs: int = 60
+    capacity_trials: int = 1
+    loads: tuple[int, ...] = (100, 200, 300, 400, 600)
+    FULL: ClassVar = {
+        "pairs": 1000,
+        "capacity_trials": 5,
+        "loads": (50, 100, 150, 200, 250, 300, 350, 400, 500, 600, 800),
+    }
+
+    def check(self):
+        self.require_positive("capacity_trials", "loads")
+        self.require_positive("pairs", minimum=2)  # a standard error needs two
 
 
-QUICK = Budget(pairs=60, capacity_trials=1, loads=(100, 200, 300, 400, 600))
-FULL = Budget(pairs=1000, capacity_trials=5, loads=(50, 100, 150, 200, 250, 300, 350, 400, 500, 600, 800))
+# printed column headers of the rows' keys
+LABELS = {
+    "input_overlap": "input overlap",
+    "code_overlap_simulated": "code overlap (simulated)",
+    "code_overlap_stderr": "± s.e.",
+    "code_overlap_closed_form": "code overlap (closed form)",
+    "stored_patterns": "stored patterns M",
+    "per_cm_recall_closed_form": "per-CM recall (closed form)",
+    "per_cm_recall_uniform_codes": "per-CM recall, uniform codes",
+    "pattern_recall_uniform_codes": "pattern recall, uniform codes",
+    "per_cm_recall_default_csa": "per-CM recall, default CSA",
+    "pattern_recall_default_csa": "pattern recall, default CSA",
+    "saturation_default_csa": "saturation (default)",
+    "reported_full_default_csa": "macs reported full (default CSA)",
+    "trials": "macs",
+    "test_accuracy": "test accuracy",
+    "train_time_s": "train time (s)",
+}
+CSA_VARIANTS = (("uniform_codes", "uniform codes"), ("default_csa", "default CSA"))
 
 
 SIMILARITY_K = 8
@@ -71,10 +103,10 @@ def similarity(
         sim, se = float(np.mean(overlaps)), float(np.std(overlaps, ddof=1) / np.sqrt(pairs))
         rows.append(
             {
-                "input overlap": shared / a,
-                "code overlap (simulated)": sim,
-                "± s.e.": se,
-                "code overlap (closed form)": float(pair_code_overlap(shared / a, K)),
+                "input_overlap": shared / a,
+                "code_overlap_simulated": sim,
+                "code_overlap_stderr": se,
+                "code_overlap_closed_form": float(pair_code_overlap(shared / a, K)),
             }
         )
     return rows
@@ -104,8 +136,8 @@ def capacity(
     """
     rows = []
     for M in tqdm(loads, desc="sparsey: capacity", disable=not progress, leave=False):
-        row = {"stored patterns M": M, "per-CM recall (closed form)": float(recall_per_cm(M, n, a, K)[0])}
-        for label, params in (("uniform codes", UNIFORM_CODES), ("default CSA", CSAParams())):
+        row = {"stored_patterns": M, "per_cm_recall_closed_form": float(recall_per_cm(M, n, a, K)[0])}
+        for label, params in (("uniform_codes", UNIFORM_CODES), ("default_csa", CSAParams())):
             per_cm, whole, sat, warned = [], [], [], 0
             for _ in range(trials):
                 mac = Macrocolumn(n, Q, K, params=params)
@@ -121,10 +153,11 @@ def capacity(
                 code_overlap = (recognized[:, None, :] == stored[None, :, :]).sum(-1)
                 whole.append(np.mean(np.argmax(code_overlap, axis=1) == np.arange(M)))
                 sat.append(float(mac.saturation[0]))
-            row[f"per-CM recall, {label}"] = float(np.mean(per_cm))
-            row[f"pattern recall, {label}"] = float(np.mean(whole))
-        row["saturation (default)"] = float(np.mean(sat))
-        row["reported full (default CSA)"] = f"{warned}/{trials}"
+            row[f"per_cm_recall_{label}"] = float(np.mean(per_cm))
+            row[f"pattern_recall_{label}"] = float(np.mean(whole))
+        row["saturation_default_csa"] = float(np.mean(sat))
+        row["reported_full_default_csa"] = warned
+        row["trials"] = trials
         rows.append(row)
     return rows
 
@@ -180,15 +213,15 @@ def compare(
     scale = float(flat_train.max()) or 1.0
     rows = []
 
-    def add(name, fit, score, single_trial):
+    def add(name, fit, score, learning):
         start = time.perf_counter()
         model = fit()
         rows.append(
             {
                 "model": name,
-                "test accuracy": score(model),
-                "train time (s)": time.perf_counter() - start,
-                "single trial": single_trial,
+                "test_accuracy": score(model),
+                "train_time_s": time.perf_counter() - start,
+                "learning": learning,
             }
         )
         return model
@@ -199,31 +232,31 @@ def compare(
             "Sparsey, single trial on oriented edges",
             lambda: SparseyClassifier(edge_shape, levels, random_state=seed, progress=progress).fit(E_train, y_train),
             lambda m: m.score(E_test, y_test),
-            "yes",
+            "single trial",
         )
     add(
         "1-NN on pixels",
         lambda: KNeighborsClassifier(1).fit(flat_train, y_train),
         lambda m: m.score(flat_test, y_test),
-        "(stores all)",
+        "stores all",
     )
     add(
         f"1-NN on binarised pixels (> {binary_threshold})",
         lambda: KNeighborsClassifier(1).fit(flat_train > binary_threshold, y_train),
         lambda m: m.score(flat_test > binary_threshold, y_test),
-        "(stores all)",
+        "stores all",
     )
     add(
         "1-NN on the same edge maps",
         lambda: KNeighborsClassifier(1).fit(E_train, y_train),
         lambda m: m.score(E_test, y_test),
-        "(stores all)",
+        "stores all",
     )
     add(
         "logistic regression on pixels",
         lambda: LogisticRegression(max_iter=2000).fit(flat_train / scale, y_train),
         lambda m: m.score(flat_test / scale, y_test),
-        "no",
+        "iterative",
     )
     macs = sum(level.n_macs for level in clf.hierarchy_.levels)
     info = {
@@ -240,63 +273,63 @@ def compare(
     return rows, info
 
 
-def plot(similarity_rows, capacity_rows, path: Path) -> None:
+def plot(similarity_rows, capacity_rows, path: Path, fmt: str | None = None) -> Path:
+    """Similarity preservation (left) and capacity (right); ``fmt`` replaces the suffix of ``path``."""
     from matplotlib.figure import Figure  # not pyplot: the caller's backend stays as it is
 
-    fig = Figure(figsize=(11, 4))
+    fig = Figure(figsize=(13, 4))
     left, right = fig.subplots(1, 2)
-    x = [r["input overlap"] for r in similarity_rows]
+    x = [r["input_overlap"] for r in similarity_rows]
     left.errorbar(
         x,
-        [r["code overlap (simulated)"] for r in similarity_rows],
-        yerr=[2 * r["± s.e."] for r in similarity_rows],
+        [r["code_overlap_simulated"] for r in similarity_rows],
+        yerr=[2 * r["code_overlap_stderr"] for r in similarity_rows],
         fmt="o",
-        label="simulated (±2 s.e.)",
+        label="simulated, ±2 s.e.\nover the input pairs",
     )
     dense = np.linspace(0, 1, 201)
     left.plot(dense, pair_code_overlap(dense, SIMILARITY_K), "-", label="closed form")
     left.set(xlabel="input overlap |A∩B|/|B|", ylabel="code overlap / Q", title="similar inputs → similar codes")
-    left.legend()
-    M = [r["stored patterns M"] for r in capacity_rows]
-    right.plot(M, [r["per-CM recall (closed form)"] for r in capacity_rows], "-", label="per-CM recall, closed form")
-    for label, marker in (("uniform codes", "o"), ("default CSA", "^")):
-        right.plot(M, [r[f"per-CM recall, {label}"] for r in capacity_rows], marker, label=f"per-CM recall, {label}")
+    legend_outside(left, fontsize=8)
+    M = [r["stored_patterns"] for r in capacity_rows]
+    right.plot(M, [r["per_cm_recall_closed_form"] for r in capacity_rows], "-", label="per-CM recall, closed form")
+    for (key, label), marker in zip(CSA_VARIANTS, ("o", "^")):
+        right.plot(M, [r[f"per_cm_recall_{key}"] for r in capacity_rows], marker, label=f"per-CM recall, {label}")
         right.plot(
-            M, [r[f"pattern recall, {label}"] for r in capacity_rows], marker + "--", label=f"pattern recall, {label}"
+            M, [r[f"pattern_recall_{key}"] for r in capacity_rows], marker + "--", label=f"pattern recall, {label}"
         )
-    right.plot(M, [r["saturation (default)"] for r in capacity_rows], ":", label="weight saturation (default CSA)")
-    right.set(xlabel="stored random patterns M", ylabel="fraction", title="capacity (n=400, a=20, Q=20, K=10)")
-    right.legend(fontsize=8)
-    save_figure(fig, path)
+    right.plot(M, [r["saturation_default_csa"] for r in capacity_rows], ":", label="weight saturation (default CSA)")
+    right.set(xlabel="stored random patterns M", ylabel="fraction", title=_capacity_title(capacity_rows))
+    legend_outside(right, fontsize=8)
+    return save_figure(fig, path, fmt)
 
 
-def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Run the three experiments, print their tables, save ``sparsey.png`` and ``sparsey.json`` in ``out``."""
+def _capacity_title(capacity_rows) -> str:
+    trials = {r.get("trials", 1) for r in capacity_rows}
+    macs = "one mac per M, no spread shown" if trials == {1} else f"mean of {max(trials)} macs per M"
+    return f"capacity (n=400, a=20, Q=20, K=10): {macs}"
+
+
+def run(out: Path, *, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png") -> dict:
+    """Run the three experiments (``budget``: `Budget.quick()` by default), print their tables, save
+    ``sparsey.<fmt>`` in ``out``; returns ``similarity``, ``capacity``, ``digits`` (rows) and ``digits_info``."""
+    budget = Budget.quick() if budget is None else budget
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     sim = similarity(rng, pairs=budget.pairs, progress=progress)
-    print(
-        format_table(sim, f"similarity preservation: one mac (Q=20, K=8), n=400, a=20, {budget.pairs} pairs per point")
-    )
+    title = f"similarity preservation: one mac (Q=20, K=8), n=400, a=20, {budget.pairs} pairs per point"
+    print(format_table(sim, title, LABELS))
     cap = capacity(rng, loads=budget.loads, trials=budget.capacity_trials, progress=progress)
-    print(format_table(cap, "capacity: recall of M stored random patterns (n=400, a=20, Q=20, K=10)"))
+    print(format_table(cap, "capacity: recall of M stored random patterns (n=400, a=20, Q=20, K=10)", LABELS))
     dig, info = digits(seed, progress=progress)
     print(
         format_table(
             dig,
             f"load_digits ({info['n_train']} train / {info['n_test']} test, same split for all); "
             f"Sparsey: {info['macs']} macs of 8×8 cells, {info['macs_reported_full']} reported full",
+            LABELS,
         )
     )
-    plot(sim, cap, out / "sparsey.png")
-    results = {
-        "budget": asdict(budget),
-        "seed": seed,
-        "similarity": sim,
-        "capacity": cap,
-        "digits": dig,
-        "digits_info": info,
-    }
-    (out / "sparsey.json").write_text(json.dumps(results, indent=2))
-    return results
+    plot(sim, cap, out / "sparsey.png", fmt)
+    return {"similarity": sim, "capacity": cap, "digits": dig, "digits_info": info}
