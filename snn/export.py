@@ -209,16 +209,25 @@ def _brian2_layer(b2, layer: Layer, dt: float, start: int, stop: int):
     return g
 
 
-def to_nir(model: DelaySNN | Network, path=None, dt: float | None = None, *, drop_tails: bool = False):
-    """The exported network as a NIR graph (and written to ``path`` if given); delays as NIR Delay nodes.
+def to_nir(
+    model: DelaySNN | Network,
+    path=None,
+    dt: float | None = None,
+    *,
+    drop_tails: bool = False,
+    integer_weights: bool = True,
+):
+    """The exported network as a NIR graph (and written to ``path`` if given), by NIR's spec
+    (`sdrnet.core.nir.network_to_nir`): LIF layers with NIR's strict threshold, the readout as NIR's
+    non-spiking ``LI``, the synapses as one Delay → Linear branch per distinct delay (integers and a
+    ``Scale`` for a quantised layer unless ``integer_weights=False``).
 
     τ and the delays are written in seconds: ``dt`` is the model's (``model.config.dt``, or a `Network`'s
     ``dt``), or given for a model without one; ValueError if neither says or if the two disagree.
 
     An exported `DelaySNN` has layer tails (`sdrnet.core.Layer.tail`, its zero padding over time), which NIR
-    cannot express: this raises ValueError unless ``drop_tails=True`` (`sdrnet.core.nir.network_to_nir`),
-    and then the graph's layers run on past the padding: they agree with the model at least up to the
-    end of the input.
+    cannot express: this raises ValueError naming the layer unless ``drop_tails=True``, and then the graph's
+    layers run on past the padding: they agree with the model at least up to the end of the input.
     """
     from sdrnet.core.nir import network_to_nir
 
@@ -228,7 +237,7 @@ def to_nir(model: DelaySNN | Network, path=None, dt: float | None = None, *, dro
             "to_nir needs dt (seconds per step) to write tau and delays in seconds: model.config.dt "
             "is None (snn.train sets it from the training data); pass dt="
         )
-    graph = network_to_nir(network, dt=dt, drop_tails=drop_tails)
+    graph = network_to_nir(network, dt=dt, drop_tails=drop_tails, integer_weights=integer_weights)
     if path is not None:
         require("nir", "to_nir").write(path, graph)
     return graph

@@ -71,6 +71,11 @@ def test_config_dt_must_be_seconds():
     assert model.config.dt == DT
 
 
+def _neuron_node(graph, i):
+    """Layer ``i``'s neuron node: ``lif{i}``, or ``li{i}`` for the readout (NIR's non-spiking LI)."""
+    return f"lif{i}" if f"lif{i}" in graph.nodes else f"li{i}"
+
+
 def _delay_branches(graph, i):
     """``{delay in seconds: W_d}`` of layer ``i``'s delayed branches in a graph of `network_to_nir`."""
     nir = pytest.importorskip("nir")
@@ -78,7 +83,7 @@ def _delay_branches(graph, i):
     for a, b in graph.edges:
         into.setdefault(b, []).append(a)
     out = {}
-    for branch in into[f"lif{i}"]:
+    for branch in into[_neuron_node(graph, i)]:
         source = into[branch][0]
         if isinstance(graph.nodes[source], nir.Delay):
             delay = graph.nodes[source].delay
@@ -99,7 +104,7 @@ def test_nir_export_writes_tau_and_the_models_delays_in_seconds(tmp_path):
     graph = nir.read(tmp_path / "snn.nir")
     assert graph.metadata["dt"] == DT
     for i, syn in enumerate(model.synapses):
-        np.testing.assert_allclose(graph.nodes[f"lif{i}"].tau, model.config.tau * DT)  # 10.05 ms
+        np.testing.assert_allclose(graph.nodes[_neuron_node(graph, i)].tau, model.config.tau * DT)  # 10.05 ms
         w, d = syn.weight.detach().numpy(), syn.integer_delays().numpy()
         branches = _delay_branches(graph, i)
         assert sorted(branches) == pytest.approx(sorted({k * DT for k in np.unique(d[w != 0]) if k}))

@@ -19,7 +19,7 @@ with the float32 operation order of the kernel, so they are its reference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, NamedTuple, Self, cast
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar, cast
 
 import numpy as np
 
@@ -39,9 +39,12 @@ __all__ = [
     "if_step",
     "cuba_lif_step",
     "neuron_from_nir",
+    "nir_threshold",
+    "core_threshold",
 ]
 
 _F = np.float32
+_M = TypeVar("_M", bound="NeuronModel")
 _RESET_MECHANISMS = ("subtract", "zero", "none")  # snnTorch's reset_dict order: the kernel's codes 0, 1, 2
 
 
@@ -262,44 +265,53 @@ class LIFParams(NeuronModel):
         )
 
     def to_nir(self, n: int, dt: float):
-        """``n`` of these neurons as a ``nir.LIF``: the discrete update is the Euler step at ``dt`` of NIR's
-        ``tau_nir dv/dt = (v_leak - v) + r I`` with ``tau_nir = tau dt``, ``v_leak = v_reset`` and ``r = 1``
-        (``decay_input=True``) or ``r = tau`` (``decay_input=False``), as SpikingJelly's ``nir_exchange``
-        writes it. A soft reset has no NIR form (ValueError). NIR fires at ``v > v_threshold``, SpikingJelly
-        (and the core) at ``>=``: they differ only where the potential lands exactly on the threshold."""
+        """``n`` of these neurons as a NIR node (Euler step at ``dt`` of NIR's equations; every value in seconds).
+
+        Firing neurons become a ``nir.LIF``: its Euler step of ``tau_nir dv/dt = (v_leak - v) + r I`` with
+        ``tau_nir = tau dt``, ``v_leak = v_reset`` and ``r = 1`` (``decay_input=True``) or ``r = tau``
+        (``decay_input=False``) is the charge above (SpikingJelly's ``nir_exchange`` mapping). NIR fires at
+        ``v > v_threshold``, the core at ``v >= v_threshold``: the node's threshold is the float32 just below
+        ``float32(v_threshold)`` (`nir_threshold`), so that for float32 potentials (the core's, snnTorch's,
+        Norse's) ``v > θ⁻`` holds exactly when ``v >= θ``. A soft reset has no NIR form (NIR resets to
+        ``v_reset``): ValueError.
+
+        A readout (``v_threshold = inf``) becomes NIR's non-spiking ``nir.LI`` (same ``tau``, ``r``, and
+        ``v_leak`` = its rest potential); no threshold, so no reset either."""
         p, dt, n = self.resolve(_need_dt(dt)), _need_dt(dt), check_int("n", n, 1)
-        if p.v_reset is None:
-            raise ValueError("a soft reset (v_reset=None) has no NIR LIF form (NIR resets to v_reset)")
         nir = _nir()
         full = lambda value: np.full(n, float(value))  # noqa: E731
         tau = cast(float, p.tau)  # a resolved LIFParams has tau (steps): None only while tau_s is given
-        return nir.LIF(
-            tau=full(tau * dt),
-            r=full(1.0 if p.decay_input else p.tau),
-            v_leak=full(p.v_reset),
-            v_threshold=full(p.v_threshold),
-            v_reset=full(p.v_reset),
-        )
+        shared = {"tau": full(tau * dt), "r": full(1.0 if p.decay_input else tau), "v_leak": full(p._rest()[0])}
+        if not p.fires:
+            return nir.LI(**shared)
+        if p.v_reset is None:
+            raise ValueError("a soft reset (v_reset=None) has no NIR LIF form (NIR resets to v_reset)")
+        return nir.LIF(**shared, v_threshold=full(nir_threshold(p.v_threshold)), v_reset=full(p.v_reset))
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.LIF") -> LIFParams:
-        """The model of a ``nir.LIF`` node (`to_nir`'s mapping, read back; every neuron alike), in steps of ``dt``."""
+        """The model of a ``nir.LIF`` or ``nir.LI`` node (`to_nir`'s mapping, read back; every neuron alike), in
+        steps of ``dt``: ``tau = tau_nir / dt``; ``r = 1`` reads as ``decay_input=True``, ``r = tau_nir / dt`` as
+        ``decay_input=False`` (anything else: ValueError naming the field); ``v_leak`` must equal ``v_reset``.
+        A LIF's ``v > v_threshold`` becomes the core's ``v >= θ⁺`` (`core_threshold`); an LI is a readout
+        (``v_threshold = inf``) resting at ``v_leak``."""
         dt = _need_dt(dt)
-        _check_node(node, "LIF", name)
+        _check_node(node, ("LIF", "LI"), name)
         tau = _uniform(node.tau, f"{name}.tau") / dt
         r = _uniform(node.r, f"{name}.r")
-        v_reset = _uniform(node.v_reset if node.v_reset is not None else node.v_leak, f"{name}.v_reset")
-        if not np.isclose(_uniform(node.v_leak, f"{name}.v_leak"), v_reset):
-            raise ValueError(f"{name}: v_leak must equal v_reset (SpikingJelly's LIF decays towards V_reset)")
+        v_leak = _uniform(node.v_leak, f"{name}.v_leak")
+        fires = isinstance(node, _nir().LIF)
+        v_reset = _uniform(node.v_reset, f"{name}.v_reset") if fires and node.v_reset is not None else v_leak
+        if not np.isclose(v_leak, v_reset):
+            raise ValueError(
+                f"{name}.v_leak = {v_leak:g} must equal {name}.v_reset = {v_reset:g} (the core's LIF decays "
+                "towards the potential it resets to, as SpikingJelly's)"
+            )
         decay_input = bool(np.isclose(r, 1.0))
         if not decay_input and not np.isclose(r, tau):
-            raise ValueError(f"{name}: r must be 1 (decay_input=True) or tau/dt={tau:g} (decay_input=False), got {r}")
-        return cls(
-            tau=_snap(tau),
-            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
-            v_reset=v_reset,
-            decay_input=decay_input,
-        )
+            raise ValueError(f"{name}.r must be 1 (decay_input=True) or tau/dt = {tau:g} (decay_input=False), got {r}")
+        threshold = core_threshold(_uniform(node.v_threshold, f"{name}.v_threshold")) if fires else np.inf
+        return _built(name, cls, tau=_snap(tau), v_threshold=threshold, v_reset=v_reset, decay_input=decay_input)
 
 
 @dataclass(frozen=True)
@@ -344,28 +356,40 @@ class IFParams(NeuronModel):
         )
 
     def to_nir(self, n: int, dt: float):
-        """``n`` of these neurons as a ``nir.IF``: the step is the Euler step at ``dt`` of NIR's
-        ``dv/dt = r I`` with ``r = 1/dt``, as SpikingJelly's ``nir_exchange`` writes it (a soft reset has no
-        NIR form: ValueError; NIR fires at ``v > v_threshold``, the core at ``>=``)."""
+        """``n`` of these neurons as a ``nir.IF``: the step is the Euler step at ``dt`` of NIR's ``dv/dt = r I``
+        with ``r = 1/dt``, as SpikingJelly's ``nir_exchange`` writes it; the threshold is the float32 just
+        below ``v_threshold`` (NIR's ``v > θ⁻`` is the core's ``v >= θ``: `nir_threshold`). A soft reset has no
+        NIR form: ValueError. A readout (``v_threshold = inf``) is NIR's integrator ``nir.I`` (``r = 1/dt``),
+        which starts at 0: a readout resting elsewhere (``v_reset != 0``) raises ValueError."""
         dt, n = _need_dt(dt), check_int("n", n, 1)
+        nir = _nir()
+        if not self.fires:
+            if self._rest()[0] != 0.0:
+                raise ValueError(f"an IF readout resting at v_reset={self.v_reset} has no NIR form (nir.I starts at 0)")
+            return nir.I(r=np.full(n, 1.0 / dt))
         if self.v_reset is None:
             raise ValueError("a soft reset (v_reset=None) has no NIR IF form (NIR resets to v_reset)")
-        return _nir().IF(
+        return nir.IF(
             r=np.full(n, 1.0 / dt),
-            v_threshold=np.full(n, float(self.v_threshold)),
+            v_threshold=np.full(n, nir_threshold(self.v_threshold)),
             v_reset=np.full(n, float(self.v_reset)),
         )
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.IF") -> IFParams:
-        """The model of a ``nir.IF`` node with ``r = 1/dt`` (`to_nir`'s mapping; every neuron alike)."""
+        """The model of a ``nir.IF`` (threshold `core_threshold`) or ``nir.I`` (a readout) node with
+        ``r = 1/dt`` (`to_nir`'s mapping; every neuron alike; another ``r``: ValueError naming the field)."""
         dt = _need_dt(dt)
-        _check_node(node, "IF", name)
+        _check_node(node, ("IF", "I"), name)
         r = _uniform(node.r, f"{name}.r")
         if not np.isclose(r * dt, 1.0):
-            raise ValueError(f"{name}: r must be 1/dt = {1 / dt:g} (v <- v + x each step), got {r}")
-        return cls(
-            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
+            raise ValueError(f"{name}.r must be 1/dt = {1 / dt:g} (v <- v + x each step), got {r}")
+        if not isinstance(node, _nir().IF):
+            return cls(v_threshold=np.inf, v_reset=0.0)
+        return _built(
+            name,
+            cls,
+            v_threshold=core_threshold(_uniform(node.v_threshold, f"{name}.v_threshold")),
             v_reset=_uniform(node.v_reset, f"{name}.v_reset"),
         )
 
@@ -480,10 +504,12 @@ class CubaLIFParams(NeuronModel):
         """``n`` of these neurons as a ``nir.CubaLIF``, mapped as snnTorch's ``export_nir`` does:
         ``tau_syn = dt / (1 - alpha)``, ``tau_mem = dt / (1 - beta)``, ``r = tau_mem / dt``,
         ``w_in = tau_syn / dt``, ``v_leak = v_reset = 0`` (the Euler step at ``dt`` of NIR's CubaLIF is then
-        this step). NIR resets to ``v_reset`` in the spike's step, so only ``reset_mechanism="zero"`` with
-        ``reset_delay=False`` has a NIR form (ValueError otherwise)."""
+        this step). The model fires at ``v > v_threshold`` as NIR does, so the threshold is written as it is.
+        NIR resets to ``v_reset`` in the spike's step, so only ``reset_mechanism="zero"`` with
+        ``reset_delay=False`` has a NIR form (ValueError otherwise). A readout (``v_threshold = inf``, any
+        reset) is NIR's ``nir.CubaLI`` with the same fields but the threshold and reset."""
         p, dt, n = self.resolve(_need_dt(dt)), _need_dt(dt), check_int("n", n, 1)
-        if p.reset_mechanism != "zero" or p.reset_delay:
+        if p.fires and (p.reset_mechanism != "zero" or p.reset_delay):
             raise ValueError(
                 f"NIR's CubaLIF resets to v_reset = 0 in the spike's step: only reset_mechanism='zero' "
                 f"with reset_delay=False has a NIR form, got reset_mechanism={p.reset_mechanism!r}, "
@@ -492,50 +518,77 @@ class CubaLIFParams(NeuronModel):
         with np.errstate(divide="ignore"):
             tau_syn, tau_mem = dt / (1.0 - np.float64(p.alpha)), dt / (1.0 - np.float64(p.beta))
         full = lambda value: np.full(n, float(value))  # noqa: E731
-        return _nir().CubaLIF(
-            tau_syn=full(tau_syn),
-            tau_mem=full(tau_mem),
-            r=full(tau_mem / dt),
-            v_leak=full(0.0),
-            v_threshold=full(p.v_threshold),
-            v_reset=full(0.0),
-            w_in=full(tau_syn / dt),
-        )
+        nir = _nir()
+        shared = {
+            "tau_syn": full(tau_syn),
+            "tau_mem": full(tau_mem),
+            "r": full(tau_mem / dt),
+            "v_leak": full(0.0),
+            "w_in": full(tau_syn / dt),
+        }
+        if not p.fires:
+            return nir.CubaLI(**shared)
+        return nir.CubaLIF(**shared, v_threshold=full(p.v_threshold), v_reset=full(0.0))
 
     @classmethod
     def from_nir(cls, node, dt: float, *, name: str = "nir.CubaLIF") -> CubaLIFParams:
-        """The model of a ``nir.CubaLIF`` node, read as snnTorch's ``import_nir`` does (``alpha = 1 - dt /
-        tau_syn``, ``beta = 1 - dt / tau_mem``, ``r = tau_mem / dt``, ``w_in = tau_syn / dt``, ``v_leak = 0``;
-        reset to zero in the spike's step: ``reset_mechanism="zero"``, ``reset_delay=False``)."""
+        """The model of a ``nir.CubaLIF`` (or ``nir.CubaLI``, a readout) node, read as snnTorch's ``import_nir``
+        does (``alpha = 1 - dt / tau_syn``, ``beta = 1 - dt / tau_mem``, ``r = tau_mem / dt``, ``w_in = tau_syn /
+        dt``, ``v_leak = 0``; reset to zero in the spike's step: ``reset_mechanism="zero"``,
+        ``reset_delay=False``); a field off that mapping raises ValueError naming it."""
         dt = _need_dt(dt)
-        _check_node(node, "CubaLIF", name)
+        _check_node(node, ("CubaLIF", "CubaLI"), name)
+        fires = isinstance(node, _nir().CubaLIF)
         tau_syn, tau_mem = _uniform(node.tau_syn, f"{name}.tau_syn"), _uniform(node.tau_mem, f"{name}.tau_mem")
-        for field_name, value, expected in (
-            ("r", node.r, tau_mem / dt),
-            ("w_in", node.w_in, tau_syn / dt),
-            ("v_leak", node.v_leak, 0.0),
-            ("v_reset", node.v_reset, 0.0),
-        ):
-            if not np.isclose(_uniform(value, f"{name}.{field_name}"), expected):
-                raise ValueError(
-                    f"{name}.{field_name} must be {expected:g} (snnTorch's Synaptic mapping), "
-                    f"got {_uniform(value, f'{name}.{field_name}')}"
-                )
-        return cls(
+        expected = {"r": tau_mem / dt, "w_in": tau_syn / dt, "v_leak": 0.0} | ({"v_reset": 0.0} if fires else {})
+        for field_name, value in expected.items():
+            got = _uniform(getattr(node, field_name), f"{name}.{field_name}")
+            if not np.isclose(got, value):
+                raise ValueError(f"{name}.{field_name} must be {value:g} (snnTorch's Synaptic mapping), got {got}")
+        return _built(
+            name,
+            cls,
             alpha=_snap(1.0 - dt / tau_syn),
             beta=_snap(1.0 - dt / tau_mem),
-            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold"),
+            v_threshold=_uniform(node.v_threshold, f"{name}.v_threshold") if fires else np.inf,
             reset_mechanism="zero",
             reset_delay=False,
         )
 
 
 def neuron_from_nir(node, dt: float, *, name: str = "node") -> NeuronModel:
-    """The neuron model of a NIR ``LIF``, ``IF`` or ``CubaLIF`` node (``from_nir`` of its model)."""
-    for model, kind in ((LIFParams, "LIF"), (IFParams, "IF"), (CubaLIFParams, "CubaLIF")):
-        if isinstance(node, getattr(_nir(), kind)):
+    """The neuron model of a NIR ``LIF``/``LI``, ``IF``/``I`` or ``CubaLIF``/``CubaLI`` node (``from_nir`` of its
+    model; the non-spiking nodes are readouts, ``v_threshold = inf``). TypeError naming the node otherwise."""
+    nir = _nir()
+    for model, kinds in (
+        (LIFParams, (nir.LIF, nir.LI)),
+        (IFParams, (nir.IF, nir.I)),
+        (CubaLIFParams, (nir.CubaLIF, nir.CubaLI)),
+    ):
+        if isinstance(node, kinds):
             return model.from_nir(node, dt, name=name)
-    raise TypeError(f"{name} is {type(node).__name__}; expected a nir.LIF, nir.IF or nir.CubaLIF")
+    raise TypeError(
+        f"{name} is nir.{type(node).__name__}; expected a nir.LIF, nir.IF or nir.CubaLIF (or a readout: nir.LI, nir.I, nir.CubaLI)"
+    )
+
+
+def nir_threshold(v_threshold: float) -> float:
+    """The NIR threshold of the core's ``v >= v_threshold``: the float32 just below ``float32(v_threshold)``.
+
+    NIR fires at ``v > θ``. No float32 lies strictly between ``θ⁻`` and ``θ``, so for a float32 ``v``
+    ``v > θ⁻`` exactly when ``v >= θ`` (ε = one float32 step below θ, e.g. 2⁻²⁴ below 1.0): exact wherever the
+    potential is float32, as in the core and in PyTorch-based consumers. ``±inf`` stay as they are."""
+    theta = np.float32(v_threshold)
+    return float(theta if np.isinf(theta) else np.nextafter(theta, np.float32(-np.inf)))
+
+
+def core_threshold(v_threshold) -> float:
+    """The core's threshold (``v >= θ⁺``) of NIR's ``v > v_threshold``: the float32 just above
+    ``float32(v_threshold)``, the inverse of `nir_threshold` (a float32 ``v`` exceeds ``θ`` exactly when it
+    reaches ``θ⁺``)."""
+    theta = np.float32(v_threshold)
+    up = theta if np.isinf(theta) else np.nextafter(theta, np.float32(np.inf))
+    return float(str(up))  # the shortest decimal of that float32 (0.7, not 0.699999988079071): the same float32
 
 
 # ---------------------------------------------------------------------------------------------- functional steps
@@ -662,9 +715,17 @@ def _nir():
     return require("nir", "sdrnet.core.neurons")
 
 
-def _check_node(node, kind: str, name: str) -> None:
-    if not isinstance(node, getattr(_nir(), kind)):
-        raise TypeError(f"{name} must be a nir.{kind}, got {type(node).__name__}")
+def _check_node(node, kinds: tuple[str, ...], name: str) -> None:
+    if not isinstance(node, tuple(getattr(_nir(), kind) for kind in kinds)):
+        raise TypeError(f"{name} must be a nir.{' or nir.'.join(kinds)}, got nir.{type(node).__name__}")
+
+
+def _built(name: str, model: type[_M], **fields) -> _M:
+    """``model(**fields)`` read from NIR node ``name``: a value the model refuses raises ValueError naming the node."""
+    try:
+        return model(**fields)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"NIR node {name!r}: {exc}") from None
 
 
 def _uniform(values, name: str) -> float:
