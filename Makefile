@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: install demo test lint docs typecheck gallery bench clean
+.PHONY: install demo test lint docs typecheck wheel-check gallery bench clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ docs: install
 
 typecheck: install
 	$(VENV)/bin/mypy sdrnet/core
+
+# the wheel's smoke test, slow part included: python -m build, a fresh venv, sdrnet --version, the demo's core part
+wheel-check: install
+	$(PY) -m pytest tests/test_wheel.py -m "slow or not slow"
 
 # the figures of docs/examples.md: run the demo, then copy its figures in, shrunk
 gallery: install
