@@ -300,12 +300,13 @@ def _sparsey_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _prune(args) -> None:
-    from sdrnet.prune.experiment import FULL, QUICK, deploy, run
+def _prune(args) -> dict:
+    from sdrnet.prune.experiment import deploy, run
     from sdrnet.prune.targets import PROFILES
 
-    run(args.out, budget=FULL if args.full else QUICK, seed=args.seed, progress=not args.no_progress)
-    deploy(args.out, PROFILES[args.target], seed=args.seed)
+    results = run(args.out, budget=args.budget, seed=args.seed, progress=not args.no_progress, fmt=args.format)
+    results["deploy"] = deploy(args.out, PROFILES[args.target], seed=args.seed)
+    return results
 
 
 def _prune_options(parser: argparse.ArgumentParser) -> None:
@@ -353,6 +354,7 @@ BUILT_IN = {
         needs=("torch", "spikingjelly", "nir"),
         extra="snn",
         check=_check_target,
+        budget="sdrnet.prune.experiment:Budget",
     ),
 }
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 
 import pytest
 
@@ -142,21 +141,28 @@ def test_snn_train_command(tmp_path, capsys):
     assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.csv").exists()
 
 
-def test_prune_command(tmp_path, monkeypatch):
-    import sdrnet.prune.experiment as prune_exp
+PRUNE = dict(hidden=(32,), epochs=1, finetune=1, imp_epochs=1, sparsities=(0.5, 0.9), methods=("magnitude (global)",))
 
-    monkeypatch.setattr(
-        prune_exp,
-        "QUICK",
-        replace(
-            prune_exp.QUICK,
-            hidden=(32,),
-            epochs=1,
-            finetune=1,
-            imp_epochs=1,
-            sparsities=(0.5,),
-            methods=("magnitude (global)",),
-        ),
-    )
-    assert main(["prune", "--out", str(tmp_path / "p"), "--no-progress", "--target", "spinnaker"]) == 0
-    assert (tmp_path / "p" / "prune_digits.json").exists()
+
+def test_prune_command(tmp_path, capsys):
+    from sdrnet.prune import experiment as prune
+
+    out = tmp_path / "p"
+    argv = ["prune", "--out", str(out), "--no-progress", "--target", "spinnaker", "--seed", "4", *sets(**PRUNE)]
+    assert main([*argv, "--set", "methods=magnitude (global),small dense"]) == 0
+    config, results = run_files(out)
+    budget = prune.Budget(**{**PRUNE, "methods": ("magnitude (global)", "small dense")})
+    assert config["budget"] == json.loads(json.dumps(budget.to_dict())) and config["seed"] == 4
+    assert [(r["method"], r["target_sparsity"], r["seed"]) for r in results["runs"]] == [
+        (m, s, 4) for m in ("magnitude (global)", "small dense") for s in (0.5, 0.9)
+    ]
+    assert [r["nonzeros"] for r in results["large_vs_small"]] == [
+        r["nonzeros"] for r in results["summary"] if r["method"] == "magnitude (global)"
+    ]
+    assert all(isinstance(r["large_sparse_wins"], bool) for r in results["large_vs_small"])
+    core = results["deploy"]["core"]
+    assert core["target"] == "SpiNNaker" and 0 <= core["core_accuracy"] <= 1 and core["max_abs_diff"] < 1e-4
+    assert [q["bits"] for q in results["deploy"]["quantisation"]] == [None, 8, 6, 4, 3, 2]
+    assert (out / "prune_accuracy_vs_sparsity.png").stat().st_size > 10_000
+    text = capsys.readouterr().out
+    assert "large-sparse acc." in text and "max |core − torch|" in text

@@ -100,16 +100,20 @@ def test_delta_figure_has_no_colliding_labels_and_names_every_penalty_off_the_da
 # ---------------------------------------------------------------------------------------------- pruning
 def prune_results(seeds: int):
     rng = np.random.default_rng(0)
-    methods = {}
-    for m, drop in (("magnitude (global)", 0.6), ("gradual (GMP)", 0.25), ("small dense", 0.2)):
-        methods[m] = {
-            str(s): [
-                {"accuracy": 0.95 - drop * s**8 + 0.01 * rng.standard_normal(), "sparsity": s, "nonzeros": 10}
-                for _ in range(seeds)
-            ]
-            for s in (0.5, 0.8, 0.9, 0.95, 0.98)
+    runs = [
+        {
+            "method": m,
+            "target_sparsity": s,
+            "seed": k,
+            "accuracy": 0.95 - drop * s**8 + 0.01 * rng.standard_normal(),
+            "sparsity": s,
+            "nonzeros": 10,
         }
-    return {"task": "digits", "budget": {"hidden": [8]}, "dense": [0.96] * seeds, "methods": methods}
+        for k in range(seeds)
+        for m, drop in (("magnitude (global)", 0.6), ("gradual (GMP)", 0.25), ("small dense", 0.2))
+        for s in (0.5, 0.8, 0.9, 0.95, 0.98)
+    ]
+    return {"task": "digits", "budget": {"hidden": [8]}, "dense": [0.96] * seeds, "runs": runs}
 
 
 @pytest.mark.parametrize("seeds", [1, 3])

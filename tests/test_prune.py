@@ -549,13 +549,15 @@ def test_experiment_harness_reaches_each_sparsity(tmp_path):
 
     budget = experiment.Budget(hidden=(16, 16), epochs=2, finetune=1, imp_epochs=2, seeds=1, sparsities=(0.5, 0.9))
     res = experiment.run(tmp_path, budget=budget, progress=False)
-    assert (tmp_path / experiment.FIGURE).exists() and (tmp_path / experiment.RESULTS).exists()
-    for method, by_s in experiment.summary(res).items():
-        for s, r in by_s.items():
-            tol = 0.15 if method in ("N:M SR-STE", "IMP + rewind", "neurons (structured)", "small dense") else 0.01
-            assert r["sparsity"] == pytest.approx(float(s), abs=tol), method
-            assert 0.0 <= r["accuracy"] <= 1.0
-    assert res["methods"]["IMP + rewind"]["0.9"][0]["rounds"] == 11  # 1 − 0.8^11 = 0.914
+    assert (tmp_path / experiment.FIGURE).exists() and res["summary"] == experiment.summary(res)
+    assert len(res["summary"]) == len(experiment.METHODS) * 2
+    for r in res["summary"]:
+        method = r["method"]
+        tol = 0.15 if method in ("N:M SR-STE", "IMP + rewind", "neurons (structured)", "small dense") else 0.01
+        assert r["sparsity"] == pytest.approx(r["target_sparsity"], abs=tol), method
+        assert 0.0 <= r["accuracy"] <= 1.0
+    imp = [r for r in res["runs"] if r["method"] == "IMP + rewind" and r["target_sparsity"] == 0.9]
+    assert [r["rounds"] for r in imp] == [11]  # 1 − 0.8^11 = 0.914
     with pytest.raises(ValueError, match="methods"):
         experiment.Budget(hidden=(8,), epochs=1, finetune=1, imp_epochs=1, seeds=1, methods=("magic",))
 
@@ -841,7 +843,9 @@ def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
             "task": "digits",
             "budget": {"hidden": [8]},
             "dense": [0.9],
-            "methods": {"gradual (GMP)": {"0.5": [{"accuracy": 0.8, "sparsity": 0.5, "nonzeros": 10}]}},
+            "runs": [
+                {"method": "gradual (GMP)", "target_sparsity": 0.5, "accuracy": 0.8, "sparsity": 0.5, "nonzeros": 10}
+            ],
         }
         experiment.plot(results, tmp_path / "f.png")
         assert matplotlib.get_backend() == "svg" and (tmp_path / "f.png").stat().st_size > 1000

@@ -16,18 +16,19 @@ the same harness (`get_task` imports the module an installed package names for a
 (budget `SNN_QUICK`), registered by `snn.prune_task`, is the delay SNN (`snn.models.DelaySNN`, learned
 delays) on the synthetic spike-timing task `snn.data.timing_task`, trained with its own recipe
 (`Task.fit`); its ``DelayedLinear`` weights are pruned like ``nn.Linear``'s.
-:func:`run` writes ``prune_digits.json`` and ``prune_accuracy_vs_sparsity.png``.
+:func:`run` saves ``prune_accuracy_vs_sparsity.<fmt>`` and returns the results (snake_case keys, numbers as
+numbers), which ``sdrnet prune`` writes as ``results.json`` with `deploy`'s.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.metadata
-import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from sdrnet import experiment
 from sdrnet.optional import require
 from sdrnet.report import format_table, run_timed, save_figure
 
@@ -44,8 +46,6 @@ from .structured import prune_neurons
 
 __all__ = [
     "Budget",
-    "QUICK",
-    "FULL",
     "SNN_QUICK",
     "METHODS",
     "Task",
@@ -64,10 +64,9 @@ __all__ = [
     "figure",
     "plot",
     "FIGURE",
-    "RESULTS",
 ]
 
-FIGURE, RESULTS = "prune_accuracy_vs_sparsity.png", "prune_digits.json"
+FIGURE = "prune_accuracy_vs_sparsity.png"  # the suffix follows run's fmt
 MARKERS = "osD^vP<>Xph*"  # one per method in the figure
 METHODS = (
     "magnitude (layer)",
@@ -84,24 +83,26 @@ METHODS = (
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(experiment.Budget):
     """``hidden``: the large network's hidden sizes; ``epochs`` of training (dense, from scratch, per IMP
-    round); ``finetune`` epochs after one-shot pruning; ``imp_epochs`` per IMP round; ``threads``: torch
-    threads during the run (None: leave as is)."""
+    round); ``finetune`` epochs after one-shot pruning; ``imp_epochs`` per IMP round; ``seeds``: repetitions
+    (seeds ``seed, seed + 1, …``); ``threads``: torch threads during the run (None: leave as is). The defaults
+    are the quick budget (about 40 s); ``FULL``: hidden 2×256, 40 epochs, 3 seeds."""
 
-    hidden: tuple[int, ...]
-    epochs: int
-    finetune: int
-    imp_epochs: int
-    seeds: int
+    hidden: tuple[int, ...] = (128, 128)
+    epochs: int = 12
+    finetune: int = 6
+    imp_epochs: int = 6
+    seeds: int = 1
     sparsities: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98)
     methods: tuple[str, ...] = METHODS
     batch_size: int = 64
     lr: float = 2e-3
     task: str = "digits"
     threads: int | None = 1
+    FULL: ClassVar = {"hidden": (256, 256), "epochs": 40, "finetune": 20, "imp_epochs": 30, "seeds": 3, "threads": None}
 
-    def __post_init__(self):
+    def check(self):
         unknown = set(self.methods) - set(METHODS)
         if unknown:
             raise ValueError(f"methods must be among {METHODS}, got {sorted(unknown)}")
@@ -109,10 +110,9 @@ class Budget:
             pm.check_sparsity(s, "sparsities")
         if min(self.epochs, self.finetune, self.imp_epochs, self.seeds, self.batch_size) < 1:
             raise ValueError("epochs, finetune, imp_epochs, seeds and batch_size must be >= 1")
+        self.require_positive("hidden", "threads")
 
 
-QUICK = Budget(hidden=(128, 128), epochs=12, finetune=6, imp_epochs=6, seeds=1)
-FULL = Budget(hidden=(256, 256), epochs=40, finetune=20, imp_epochs=30, seeds=3, threads=None)
 # the delay SNN on the timing task of snn.prune_task (2×48 LIF, delays 0–24 steps, as snn.experiments):
 # ~2–3 min on one thread
 SNN_QUICK = Budget(
@@ -356,17 +356,16 @@ def run_imp(task: Task, budget: Budget, seed: int) -> dict[float, dict]:
 
 
 # ---------------------------------------------------------------------------------------------- experiment
-def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
+def run_experiment(budget: Budget | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """Every method at every target sparsity, for seeds ``seed, seed + 1, …`` (``budget``: `Budget.quick()` by
+    default). ``runs``: one record per method, target and seed (``rounds`` for IMP); ``dense``: the dense
+    network's accuracy per seed."""
+    budget = Budget.quick() if budget is None else budget
     threads = torch.get_num_threads()
     if budget.threads is not None:
         torch.set_num_threads(budget.threads)
     try:
-        results = {
-            "budget": asdict(budget),
-            "task": budget.task,
-            "dense": [],
-            "methods": {m: {} for m in budget.methods},
-        }
+        results = {"budget": budget.to_dict(), "task": budget.task, "dense": [], "runs": []}
         jobs = len(budget.methods) * len(budget.sparsities) * budget.seeds
         with tqdm(total=jobs, disable=not progress, desc="pruning methods") as bar:
             for k in range(budget.seeds):
@@ -384,44 +383,67 @@ def run_experiment(budget: Budget = QUICK, seed: int = 0, progress: bool = True)
                         if method == "IMP + rewind"
                         else {s: run_method(method, s, task, dense, budget, seed + k) for s in budget.sparsities}
                     )
-                    for s, r in runs.items():
-                        results["methods"][method].setdefault(str(s), []).append(r)
+                    results["runs"] += [
+                        {"method": method, "target_sparsity": s, "seed": seed + k, **r} for s, r in runs.items()
+                    ]
                     bar.update(len(budget.sparsities))
     finally:
         torch.set_num_threads(threads)
     return results
 
 
-def summary(results: dict) -> dict[str, dict[str, dict]]:
-    """Mean accuracy (and its s.d. over seeds), sparsity and non-zeros per method and target."""
-    return {
-        m: {
-            s: {
-                "accuracy": float(np.mean([r["accuracy"] for r in rs])),
-                "accuracy_std": float(np.std([r["accuracy"] for r in rs])),
-                "sparsity": float(np.mean([r["sparsity"] for r in rs])),
-                "nonzeros": int(np.mean([r["nonzeros"] for r in rs])),
-            }
-            for s, rs in by_s.items()
+def summary(results: dict) -> list[dict]:
+    """One record per method and target sparsity (in run order): mean accuracy and its s.d. over seeds, mean
+    sparsity reached and non-zeros."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for r in results["runs"]:
+        groups.setdefault((r["method"], r["target_sparsity"]), []).append(r)
+    return [
+        {
+            "method": method,
+            "target_sparsity": target,
+            "accuracy": float(np.mean([r["accuracy"] for r in rs])),
+            "accuracy_std": float(np.std([r["accuracy"] for r in rs])),
+            "sparsity": float(np.mean([r["sparsity"] for r in rs])),
+            "nonzeros": int(np.mean([r["nonzeros"] for r in rs])),
         }
-        for m, by_s in results["methods"].items()
-    }
+        for (method, target), rs in groups.items()
+    ]
+
+
+def _by_method(results: dict) -> dict[str, dict[float, dict]]:
+    out: dict[str, dict[float, dict]] = {}
+    for r in summary(results):
+        out.setdefault(r["method"], {})[r["target_sparsity"]] = r
+    return out
 
 
 def table_rows(results: dict) -> list[dict]:
+    """The printed table: accuracy per method (rows) and target sparsity (columns), and the sparsity reached
+    where it differs from the target."""
     rows = []
-    for method, by_s in summary(results).items():
+    for method, by_s in _by_method(results).items():
         row = {"method": method}
         for s, r in by_s.items():
-            exact = abs(r["sparsity"] - float(s)) < 0.005
-            row[f"{float(s):.0%}"] = f"{r['accuracy']:.1%}" + ("" if exact else f" @{r['sparsity']:.1%}")
+            exact = abs(r["sparsity"] - s) < 0.005
+            row[f"{s:.0%}"] = f"{r['accuracy']:.1%}" + ("" if exact else f" @{r['sparsity']:.1%}")
         rows.append(row)
     return rows
 
 
+LARGE_VS_SMALL = {
+    "nonzeros": "non-zero weights",
+    "large_sparse_method": "large-sparse",
+    "large_sparse_accuracy": "large-sparse acc.",
+    "small_dense_nonzeros": "small-dense nnz",
+    "small_dense_accuracy": "small-dense acc.",
+    "large_sparse_wins": "large-sparse wins",
+}  # the printed headers of `large_vs_small`'s columns
+
+
 def large_vs_small(results: dict) -> list[dict]:
     """Zhu & Gupta's comparison: the best large-sparse method against small dense, at equal non-zeros."""
-    s = summary(results)
+    s = _by_method(results)
     rows = []
     for target in s.get("small dense", {}):
         sparse = {m: v[target] for m, v in s.items() if m in ("gradual (GMP)", "magnitude (global)") and target in v}
@@ -431,12 +453,12 @@ def large_vs_small(results: dict) -> list[dict]:
         small = s["small dense"][target]
         rows.append(
             {
-                "non-zero weights": sparse[best]["nonzeros"],
-                "large-sparse": best,
-                "large-sparse acc.": f"{sparse[best]['accuracy']:.1%}",
-                "small-dense nnz": small["nonzeros"],
-                "small-dense acc.": f"{small['accuracy']:.1%}",
-                "large-sparse wins": "yes" if sparse[best]["accuracy"] > small["accuracy"] else "no",
+                "nonzeros": sparse[best]["nonzeros"],
+                "large_sparse_method": best,
+                "large_sparse_accuracy": sparse[best]["accuracy"],
+                "small_dense_nonzeros": small["nonzeros"],
+                "small_dense_accuracy": small["accuracy"],
+                "large_sparse_wins": sparse[best]["accuracy"] > small["accuracy"],
             }
         )
     return rows
@@ -451,7 +473,7 @@ def figure(results: dict):
     seeds = len(results["dense"])
     fig = Figure(figsize=(9, 4.8))
     ax = fig.subplots()
-    for i, (method, by_s) in enumerate(summary(results).items()):
+    for i, (method, by_s) in enumerate(_by_method(results).items()):
         pts = sorted((r["sparsity"], r["accuracy"], r["accuracy_std"]) for r in by_s.values())
         s, acc, std = (np.array(v) for v in zip(*pts))
         ax.errorbar(
@@ -467,7 +489,7 @@ def figure(results: dict):
         )
     ax.axhline(100 * float(np.mean(results["dense"])), color="k", linewidth=0.8, label="dense (large)")
     ax.set_xscale("logit")
-    ticks = sorted({float(s) for by_s in results["methods"].values() for s in by_s})
+    ticks = sorted({r["target_sparsity"] for r in results["runs"]})
     ax.set_xticks(ticks, [f"{100 * t:g} %" for t in ticks], minor=False)
     ax.xaxis.set_minor_formatter("")
     ax.set_xlabel("sparsity, logit scale (% of weights zero; small dense: same non-zeros)")
@@ -484,14 +506,17 @@ def plot(results: dict, path: Path, format: str | None = None) -> Path:
     return save_figure(figure(results), path, format)
 
 
-def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Run every method, print the tables, save the figure and the JSON under ``out``; returns the results."""
+def run(out: Path, *, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png") -> dict:
+    """Run every method (``budget``: `Budget.quick()` by default), print the tables, save the figure under
+    ``out`` as ``prune_accuracy_vs_sparsity.<fmt>``; returns the results (``runs``, their ``summary``,
+    ``large_vs_small``; ``sdrnet prune`` writes them as ``results.json``)."""
+    budget = Budget.quick() if budget is None else budget
     out, results = run_timed(out, run_experiment, budget, seed, progress)
-    results["table"] = table_rows(results)
+    results["summary"] = summary(results)
     results["large_vs_small"] = large_vs_small(results)
     print(
         format_table(
-            results["table"],
+            table_rows(results),
             f"{results['task']}: test accuracy at each sparsity, hidden {budget.hidden}, "
             f"{'1 seed' if budget.seeds == 1 else f'mean of {budget.seeds} seeds'}; "
             f"dense {np.mean(results['dense']):.1%} "
@@ -502,17 +527,22 @@ def run(out: Path, *, budget: Budget = QUICK, seed: int = 0, progress: bool = Tr
         format_table(
             results["large_vs_small"],
             "\nlarge-sparse vs small-dense at equal non-zeros (Zhu & Gupta 2017, 'To prune, or not to prune')",
+            LARGE_VS_SMALL,
         )
     )
-    plot(results, out / FIGURE)
-    (out / RESULTS).write_text(json.dumps(results, indent=1))
-    print(f"{results['seconds']:.1f} s; figure and results in {out}/ ({FIGURE}, {RESULTS})")
+    path = plot(results, out / FIGURE, fmt)
+    print(f"{results['seconds']:.1f} s; figure in {path}")
     return results
 
 
 # ---------------------------------------------------------------------------------------------- prune, fit, export
 def spiking_digits(
-    seed: int = 0, hidden: int = 128, steps: int = 8, epochs: int = 8, sparsity: float = 0.9, budget: Budget = QUICK
+    seed: int = 0,
+    hidden: int = 128,
+    steps: int = 8,
+    epochs: int = 8,
+    sparsity: float = 0.9,
+    budget: Budget | None = None,
 ):
     """A Linear → LIF → Linear (readout) SNN on digits, pruned gradually (GMP) to ``sparsity`` while training.
 
@@ -521,6 +551,7 @@ def spiking_digits(
     """
     functional = require("spikingjelly.activation_based.functional", "the spiking digits SNN")
     neuron = require("spikingjelly.activation_based.neuron", "the spiking digits SNN")
+    budget = Budget.quick() if budget is None else budget
     base = digits_task(seed)
 
     def make_model(hidden_sizes, model_seed):
@@ -546,18 +577,30 @@ def spiking_digits(
 
 
 def quantisation_cost(model, task: Task, bits=(8, 6, 4, 3, 2)) -> list[dict]:
-    """Test accuracy after symmetric k-bit quantisation, one scale per layer or per output unit."""
+    """Test accuracy after symmetric k-bit quantisation, one scale per layer (``per_layer``) or per output unit
+    (``per_unit``); the first row (``bits`` None) is the float32 model."""
     from .export import quantize
 
-    rows = [{"weights": "float32", "per layer": f"{accuracy(model, task):.1%}", "per unit": ""}]
+    rows = [{"bits": None, "per_layer": accuracy(model, task), "per_unit": None}]
     for b in bits:
-        row = {"weights": f"{b}-bit"}
+        row = {"bits": b}
         for per in ("layer", "unit"):
             q = copy.deepcopy(model)
             quantize(q, b, per)
-            row[f"per {per}"] = f"{accuracy(q, task):.1%}"
+            row[f"per_{per}"] = accuracy(q, task)
         rows.append(row)
     return rows
+
+
+CORE_LABELS = {
+    "synapses_stored": "synapses stored",
+    "dense_weights": "dense weights",
+    "core_accuracy": "core accuracy",
+    "max_abs_diff": "max |core − torch|",
+    "same_predictions": "same predictions",
+    "synops_core": "synops (core)",
+    "dense_macs": "dense MACs",
+}  # the printed headers of `deploy`'s core row
 
 
 def check_deploy(profile, hidden: int = 128) -> None:
@@ -610,23 +653,32 @@ def deploy(out: Path, profile=None, seed: int = 0, steps: int = 8) -> dict:
     dense_ops = steps * x.shape[1] * sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers)
     row = {
         "target": profile.name,
-        "synapses stored": sum(lay.synapses.nnz for lay in fit.network.layers),
-        "dense weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),
-        "core accuracy": f"{float((got.mean(0).argmax(1) == task.y_test.numpy()).mean()):.1%}",
-        "max |core − torch|": float(np.abs(got - expected).max()),
-        "same predictions": f"{float((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).mean()):.1%}",
-        "synops (core)": int(run_result.synops.sum()),
-        "dense MACs": int(dense_ops),
+        "synapses_stored": sum(lay.synapses.nnz for lay in fit.network.layers),
+        "dense_weights": sum(lay.synapses.n_pre * lay.n for lay in fit.network.layers),
+        "core_accuracy": float((got.mean(0).argmax(1) == task.y_test.numpy()).mean()),
+        "max_abs_diff": float(np.abs(got - expected).max()),
+        "same_predictions": float((got.mean(0).argmax(1) == expected.mean(0).argmax(1)).mean()),
+        "synops_core": int(run_result.synops.sum()),
+        "dense_macs": int(dense_ops),
     }
     print(
         format_table(
             [row],
             f"\n{profile.name}-ready network run event-driven on the core ({x.shape[1]} test digits × {steps} steps)",
+            CORE_LABELS,
         )
     )
     result["core"] = row
     result["quantisation"] = quantisation_cost(model, task)
-    print(format_table(result["quantisation"], "\nquantisation cost (test accuracy of the pruned SNN)"))
+    quantised = [
+        {
+            "weights": "float32" if r["bits"] is None else f"{r['bits']}-bit",
+            "per layer": f"{r['per_layer']:.1%}",
+            "per unit": "" if r["per_unit"] is None else f"{r['per_unit']:.1%}",
+        }
+        for r in result["quantisation"]
+    ]
+    print(format_table(quantised, "\nquantisation cost (test accuracy of the pruned SNN)"))
     path = out / "prune_for_loihi.nir"
     nir.write(path, network_to_nir(fit.network, dt=1e-3))
     back = network_from_nir(nir.read(path))
