@@ -387,3 +387,21 @@ def test_network_matches_peer_neurons(peer, max_delay):
     np.testing.assert_array_equal(res.output, want)
     for got, expected in zip(res.state.neurons[0], want_state):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_a_cuba_lif_readout_integrates_without_nan():
+    """θ = ∞ (a readout): no spike, no reset, v = β·v + i — not 0·∞ = NaN from the subtract reset."""
+    from sdrnet.core import Events, Layer, Network, Synapses
+
+    x = np.array([[1.0], [0.5], [0.0], [0.25]], np.float32)
+    for delayed in (True, False):
+        p = CubaLIFParams(alpha=0.5, beta=0.75, v_threshold=np.inf, reset_mechanism="subtract", reset_delay=delayed)
+        state, v, i = None, np.float32(0), np.float32(0)
+        for t in range(4):
+            s, state = cuba_lif_step(x[t : t + 1], state, p)
+            i = np.float32(0.5) * i + x[t, 0]
+            v = np.float32(0.75) * v + i
+            assert s[0, 0] == 0 and state.v[0, 0] == v
+        net = Network([Layer(Synapses.from_dense([[1.0]]), p)])
+        out = net.run(Events.from_dense(x[:, None, :])).output
+        assert np.isfinite(out).all() and out[-1, 0, 0] == v

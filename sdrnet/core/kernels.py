@@ -236,7 +236,7 @@ def neuron_step(code, c, cur, bias, state, spiked):
             ij = alpha * i[j] + x
             h = beta * vj + ij
             if mechanism == 0:
-                vj = h - r * v_th
+                vj = h - v_th if r > 0 else h  # h − r·θ without 0·∞ for a readout (θ = ∞)
             elif mechanism == 1:
                 vj = h - h * r
             else:
@@ -244,7 +244,8 @@ def neuron_step(code, c, cur, bias, state, spiked):
             s = vj - v_th > 0
             if not delayed and mechanism < 2:  # snnTorch reset_delay=False: reset in the spike's own step too
                 d = (one if s else zero) - r
-                vj = vj - d * v_th if mechanism == 0 else vj - d * vj
+                if d != 0:
+                    vj = vj - d * v_th if mechanism == 0 else vj - d * vj
             i[j] = ij
             v[j] = vj
             spiked[j] = s

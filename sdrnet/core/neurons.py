@@ -624,10 +624,12 @@ def cuba_lif_step(x: np.ndarray, state: CubaLIFState | None, params: CubaLIFPara
     r = (v - v_th > 0).astype(_F)
     i = alpha * i + x
     h = beta * v + i
-    v = h - r * v_th if mechanism == "subtract" else h - h * r if mechanism == "zero" else h
+    # snnTorch's h − r·θ, written so that a readout (θ = ∞, r = 0) gives h, not 0·∞ = NaN; bit for bit the same
+    v = np.where(r > 0, h - v_th, h) if mechanism == "subtract" else h - h * r if mechanism == "zero" else h
     s = (v - v_th > 0).astype(_F)
     if not params.reset_delay and mechanism != "none":
-        v = v - (s - r) * (v_th if mechanism == "subtract" else v)
+        d = s - r
+        v = np.where(d != 0, v - d * (v_th if mechanism == "subtract" else v), v)
     return s, CubaLIFState(v, i)
 
 
