@@ -4,19 +4,20 @@ Hammouamri et al. (2023) report that fixed random delays help and learned delays
 Here the data is `snn.data.timing_task` (classes differ only in the relative timing of spike volleys,
 so an almost memoryless LIF network without delays is at chance), the same network size for every
 variant, and the learned network is exported to the event-driven core, which must predict exactly
-what PyTorch predicts. Writes ``snn_delays.json`` and ``snn_delays.png`` (accuracies, and how far
-training moved each synapse's delay from its initial value).
+what PyTorch predicts. :func:`run` draws ``snn_delays.<fmt>`` (accuracies, and how far training moved each
+synapse's delay from its initial value) and returns the results.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from sdrnet import experiment
 from sdrnet.report import format_table, save_figure
 
 from . import data
@@ -24,23 +25,29 @@ from .export import DelaySNNCore, export
 from .models import DelaySNN, sum_softmax
 from .train import TrainConfig, initial_model, train
 
-__all__ = ["Budget", "QUICK", "FULL", "run", "delay_changes", "table_rows", "figure", "FIGURE", "RESULTS"]
+__all__ = ["Budget", "run", "delay_changes", "table_rows", "figure", "FIGURE"]
 
 VARIANTS = ("learned", "random", "none")
-FIGURE, RESULTS = "snn_delays.png", "snn_delays.json"
+FIGURE = "snn_delays.png"  # the suffix follows run's fmt
 
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(experiment.Budget):
+    """``samples`` of the timing task, ``epochs`` of training, ``n_hidden`` LIF neurons in each of 2 layers,
+    ``batch_size``; ``seeds``: offsets added to run's seed, one training of every variant each. The defaults
+    are the quick budget (about a minute); ``FULL``: 3,000 samples, 2×128, 30 epochs, 3 seeds."""
+
     samples: int = 600
     epochs: int = 8
     n_hidden: int = 48
     batch_size: int = 32
     seeds: tuple[int, ...] = (0,)
+    FULL: ClassVar = {"samples": 3000, "epochs": 30, "n_hidden": 128, "batch_size": 64, "seeds": (0, 1, 2)}
 
-
-QUICK = Budget()
-FULL = Budget(samples=3000, epochs=30, n_hidden=128, batch_size=64, seeds=(0, 1, 2))
+    def check(self):
+        self.require_positive("samples", "epochs", "n_hidden", "batch_size")
+        if not self.seeds:
+            raise ValueError("seeds must name at least one seed offset, got ()")
 
 
 def _splits(budget: Budget, seed: int) -> dict[str, data.SpikeDataset]:
@@ -66,8 +73,11 @@ def _core_check(model, test: data.SpikeDataset) -> dict:
     }
 
 
-def run(out: Path, budget: Budget = QUICK, seed: int = 0, progress: bool = True) -> dict:
-    """Train each variant on the timing task (per seed), tabulate, plot, export the learned one to the core."""
+def run(out: Path, budget: Budget | None = None, seed: int = 0, progress: bool = True, fmt: str = "png") -> dict:
+    """Train each variant on the timing task (per seed; ``budget``: `Budget.quick()` by default), tabulate,
+    export the learned one to the core, save the figure under ``out`` as ``snn_delays.<fmt>``; returns the
+    results (snake_case keys, numbers as numbers)."""
+    budget = Budget.quick() if budget is None else budget
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     acc = {v: [] for v in VARIANTS}
@@ -112,15 +122,14 @@ def run(out: Path, budget: Budget = QUICK, seed: int = 0, progress: bool = True)
         + " steps"
     )
     results = {
-        "budget": asdict(budget),
+        "budget": budget.to_dict(),
         "rows": rows,
         "chance": chance,
         "accuracies": acc,
         "core": core,
         "delays": delays,
     }
-    (out / RESULTS).write_text(json.dumps(results, indent=2))
-    save_figure(figure(results), out / FIGURE)
+    save_figure(figure(results), out / FIGURE, fmt)
     return results
 
 

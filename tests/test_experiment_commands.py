@@ -166,3 +166,25 @@ def test_prune_command(tmp_path, capsys):
     assert (out / "prune_accuracy_vs_sparsity.png").stat().st_size > 10_000
     text = capsys.readouterr().out
     assert "large-sparse acc." in text and "max |core − torch|" in text
+
+
+def test_snn_delays_example_takes_the_shared_options(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    pytest.importorskip("spikingjelly")
+    script = Path(__file__).resolve().parents[1] / "examples" / "snn_delays_timing.py"
+    command = runpy.run_path(str(script), run_name="example")["command"]
+    with pytest.raises(SystemExit) as exit_:
+        command(["--out", str(tmp_path / "bad"), "--set", "epochs=0"])
+    assert exit_.value.code == 2 and "epochs must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    tiny = dict(samples=120, epochs=1, n_hidden=8, batch_size=16)
+    assert command(["--out", str(tmp_path), "--no-progress", "--seed", "5", "--format", "svg", *sets(**tiny)]) == 0
+    config, results = run_files(tmp_path)
+    assert config["budget"] == {**tiny, "seeds": [0]} and config["seed"] == 5
+    assert [r["variant"] for r in results["rows"]] == ["learned", "random", "none"]
+    assert [d["layer"] for d in results["delays"]] == ["layer 1", "layer 2", "readout"]
+    assert sum(results["delays"][0]["change_histogram"]) == 8 * 140  # every synapse into layer 1 counted once
+    assert results["core"]["agreement"] == 1.0
+    assert (tmp_path / "snn_delays.svg").stat().st_size > 10_000
