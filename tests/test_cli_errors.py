@@ -262,22 +262,25 @@ def test_demo_passes_its_seed_to_every_part(tmp_path, capsys, monkeypatch):
     assert [(tmp_path / "out" / f"part{i}.seed").read_text() for i in range(3)] == ["7"] * 3
 
 
-def test_demo_quick_runs_the_quick_parts_and_names_the_others(tmp_path, capsys, monkeypatch):
+def test_demo_quick_gives_quick_to_the_parts_that_take_it(tmp_path, capsys, monkeypatch):
     parts = tmp_path / "examples"
     parts.mkdir()
-    (parts / "fast.py").write_text(
+    (parts / "budgeted.py").write_text(
         "from pathlib import Path\n"
-        "def main(out, seed=0, quick=False):\n    (Path(out) / 'fast.txt').write_text(f'{seed} {quick}')\n"
+        "def main(out, seed=0, quick=False):\n    (Path(out) / 'budgeted.txt').write_text(f'{seed} {quick}')\n"
     )
-    (parts / "slow.py").write_text("def main(out, seed=0):\n    raise AssertionError('ran')\n")
+    (parts / "plain.py").write_text(
+        "from pathlib import Path\ndef main(out, seed=0):\n    (Path(out) / 'plain.txt').write_text(str(seed))\n"
+    )
     monkeypatch.setattr(cli, "EXAMPLES", parts)
-    monkeypatch.setattr(cli, "DEMO_PARTS", [("a fast part", "fast.py"), ("a slow part", "slow.py")])
-    assert cli.main(["demo", "--quick", "--seed", "4", "--out", str(tmp_path / "out")]) == 0
-    assert (tmp_path / "out" / "fast.txt").read_text() == "4 True"
-    assert "[2/2] a slow part (slow.py): skipped by --quick" in capsys.readouterr().out
-    with pytest.raises(AssertionError, match="ran"):  # without --quick every part runs
-        cli.main(["demo", "--seed", "4", "--out", str(tmp_path / "full")])
-    assert (tmp_path / "full" / "fast.txt").read_text() == "4 False"
+    monkeypatch.setattr(cli, "DEMO_PARTS", [("a part with budgets", "budgeted.py"), ("a plain part", "plain.py")])
+    for flag, out in (["--quick"], "quick"), ([], "full"):
+        assert cli.main(["demo", *flag, "--seed", "4", "--out", str(tmp_path / out)]) == 0
+        assert (tmp_path / out / "plain.txt").read_text() == "4"
+    assert (tmp_path / "quick" / "budgeted.txt").read_text() == "4 True"
+    assert (tmp_path / "full" / "budgeted.txt").read_text() == "4 False"
+    text = capsys.readouterr().out
+    assert "[1/2] a part with budgets (budgeted.py, quick)" in text and "[2/2] a plain part (plain.py) ===" in text
 
 
 def test_every_demo_part_takes_a_seed_and_it_changes_the_results(tmp_path):
