@@ -20,9 +20,11 @@ and the test set is evaluated once, with that checkpoint.
 Files in ``--out``: ``last.pt`` (every epoch, with every random-number state, so ``--resume`` continues
 bit for bit), ``best.pt``, per-epoch metrics (``metrics.json``, ``metrics.csv``; ``lr_weights`` is the rate
 used during the epoch), ``config.json`` and the final ``results.json`` (``best_epoch`` counts from 1, as
-the progress lines do; the rows of ``metrics.json`` keep the 0-based ``epoch``). Every file is written
-atomically. A folder that already holds a run is refused unless ``--resume`` (same configuration, see
-`RESUMABLE`) or ``--force`` (its run files are deleted first). Checkpoints are read with
+the progress lines do; the rows of ``metrics.json`` keep the 0-based ``epoch``; a NaN loss is written as
+null) and, from the command line, the figure ``training_curves.<format>`` (loss, accuracy and σ per epoch,
+``--format png|pdf|svg``). Every file but the figure is written atomically. A folder that already holds a
+run is refused unless ``--resume`` (same configuration, see `RESUMABLE`) or ``--force`` (its run files are
+deleted first). Checkpoints are read with
 ``torch.load(weights_only=True)``: tensors and plain values only. Training runs on ``threads`` CPU threads
 (1 by default), so a seed gives the same weights whatever the machine's core count. Several processes
 (``torchrun --nproc_per_node N -m snn.train ...``) train with DistributedDataParallel: gloo on CPU, NCCL on
@@ -53,7 +55,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sdrnet import experiment
 from sdrnet.cli import Parser
+from sdrnet.report import save_figure
 
 from . import data
 from .models import DelaySNN, SNNConfig, snn_loss, sum_softmax
@@ -70,11 +74,15 @@ __all__ = [
     "load_model",
     "train",
     "evaluate",
+    "training_curves",
     "main",
 ]
 
 FORMAT = "sdrnet.snn.train/2"  # layout of the checkpoints written here
-RUN_FILES = ("last.pt", "best.pt", "metrics.json", "metrics.csv", "results.json", "config.json")
+CURVES = "training_curves"  # the figure of the command line, training_curves.<format>
+RUN_FILES = ("last.pt", "best.pt", "metrics.json", "metrics.csv", "results.json", "config.json") + tuple(
+    f"{CURVES}.{f}" for f in experiment.FORMATS
+)
 # Fields that may differ when resuming: where and how visibly the run goes on, not what it computes.
 # Everything else (epochs included: the one-cycle, cosine and σ schedules are built for them) must match.
 RESUMABLE = ("device", "data_root", "progress", "threads")
@@ -403,6 +411,11 @@ def _write_text(path: Path, text: str) -> None:
     _atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def _write_json(path: Path, data) -> None:
+    """Plain JSON (`sdrnet.experiment.jsonable`: a NaN loss of a diverged epoch as null), written atomically."""
+    _write_text(path, json.dumps(experiment.jsonable(data), indent=2, allow_nan=False))
+
+
 def _rng_state() -> dict:
     """Every random-number state training may draw from, as tensors and plain values (``weights_only``)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -566,7 +579,7 @@ def _prepare(cfg: TrainConfig, out, resume: bool, force: bool, datasets: dict | 
         out.mkdir(parents=True, exist_ok=True)
         if force:
             _clear_run(out)
-        _write_text(out / "config.json", json.dumps(asdict(cfg), indent=2))
+        _write_json(out / "config.json", asdict(cfg))
     train_set = datasets["train"]
     model = initial_model(cfg, train_set.n_channels, train_set.n_classes).to(device)
     opts, scheds = _optimizers(model, cfg)
@@ -705,7 +718,7 @@ def _results(run: _Run) -> dict:
         "device": str(run.device),
     }
     if run.rank == 0:
-        _write_text(run.out / "results.json", json.dumps(results, indent=2))
+        _write_json(run.out / "results.json", results)
     model.discretize()
     results["model"] = model
     return results
@@ -742,7 +755,7 @@ def _train_epoch(
 
 
 def _write_metrics(out: Path, history: list[dict]) -> None:
-    _write_text(out / "metrics.json", json.dumps(history, indent=2))
+    _write_json(out / "metrics.json", history)
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=list(history[0]))
     writer.writeheader()
@@ -840,7 +853,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", dest="batch_size", type=int)
     parser.add_argument("--delays", choices=["learned", "random", "none"])
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=experiment.seed, help="random seed (default: the recipe's, 0)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 or auto (default: auto)")
     parser.add_argument(
         "--data-root", dest="data_root", help="where SHD/SSC are cached (default: $SDRNET_DATA or ~/.cache/sdrnet)"
@@ -850,6 +863,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--resume", action="store_true", help="continue the run in OUT from OUT/last.pt")
     mode.add_argument("--force", action="store_true", help="replace the run in OUT (its run files are deleted)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    parser.add_argument(
+        "--format",
+        choices=experiment.FORMATS,
+        default="png",
+        help=f"file format of the figure {CURVES}.FORMAT (default: png)",
+    )
+
+
+def training_curves(history: list[dict], best_epoch: int):
+    """Loss, accuracy (train and validation) and σ per epoch (1-based), the selected checkpoint's epoch
+    ``best_epoch`` marked; a matplotlib Figure."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
+
+    epochs = [r["epoch"] + 1 for r in history]
+    fig = Figure(figsize=(11, 3.4))
+    axes = fig.subplots(1, 3)
+    for ax, key in zip(axes[:2], ("loss", "accuracy")):
+        ax.plot(epochs, [r[f"train_{key}"] for r in history], "o-", ms=3, label="train")
+        ax.plot(epochs, [r[f"valid_{key}"] for r in history], "s-", ms=3, label="validation")
+        ax.set(xlabel="epoch", ylabel=key, title=key)
+    axes[2].plot(epochs, [r["sigma"] for r in history], "o-", ms=3, color="C2")
+    axes[2].set(xlabel="epoch", ylabel="σ (steps)", title="width σ of the delay kernels")
+    for ax in axes:
+        ax.axvline(best_epoch, color="k", ls=":", lw=1, label=f"selected (epoch {best_epoch})")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[1].get_legend_handles_labels()  # one legend for all, right of the last panel
+    axes[2].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
+    return fig
 
 
 def _fail(prog: str, err: BaseException, status: int = 2) -> int:
@@ -886,9 +927,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m snn.train") -> in
                 raise
             return _fail(parser.prog, err)
     if run.rank == 0:
+        figure = save_figure(training_curves(run.history, results["best_epoch"]), args.out / CURVES, args.format)
         print(
             f"test accuracy {results['test_accuracy']:.4f} (best epoch {results['best_epoch']}); "
-            f"results in {args.out}/results.json"
+            f"results in {args.out}/results.json, curves in {figure}"
         )
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

@@ -119,26 +119,49 @@ def test_active_dendrites_on_mnist_takes_the_paper_scale_but_what_the_user_set(t
     assert results["dataset"] == "permuted MNIST" and [m["model"] for m in results["models"]] == ["MLP"]
 
 
+TRAIN = ["snn-train", "--recipe", "synthetic", "--epochs", "2", "--no-progress"]
+TRAIN += ["--set", "synthetic_samples=120", "--set", "n_hidden=8", "--set", "max_delay=4"]
+
+
+def strict_json(path):
+    """JSON by the standard: NaN and Infinity refused (Python's json reads them by default)."""
+    text = path.read_text()
+    return json.loads(text, parse_constant=lambda c: pytest.fail(f"{path.name} holds {c}, which is not JSON"))
+
+
 def test_snn_train_command(tmp_path, capsys):
-    argv = [
-        "snn-train",
-        "--recipe",
-        "synthetic",
-        "--epochs",
-        "2",
-        "--out",
-        str(tmp_path),
-        "--no-progress",
-        "--set",
-        "synthetic_samples=120",
-        "--set",
-        "n_hidden=8",
-        "--set",
-        "max_delay=4",
-    ]
-    assert main(argv) == 0
+    pytest.importorskip("spikingjelly")
+    assert main([*TRAIN, "--out", str(tmp_path), "--seed", "3", "--format", "pdf"]) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.csv").exists()
+    results, config = strict_json(tmp_path / "results.json"), strict_json(tmp_path / "config.json")
+    assert config["seed"] == 3 and config["epochs"] == 2 and results["config"] == config
+    assert all(SNAKE.match(k) for k in keys(results)) and isinstance(results["test_accuracy"], float)
+    assert (tmp_path / "training_curves.pdf").read_bytes().startswith(b"%PDF")
+    # the figure is a run file: --force deletes it with the others, --resume keeps the folder's run
+    assert main([*TRAIN, "--out", str(tmp_path), "--resume", "--seed", "3", "--format", "svg"]) == 0
+    assert (tmp_path / "training_curves.svg").exists() and (tmp_path / "training_curves.pdf").exists()
+    assert main([*TRAIN, "--out", str(tmp_path), "--force", "--seed", "3"]) == 0
+    assert not (tmp_path / "training_curves.pdf").exists() and (tmp_path / "training_curves.png").exists()
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--seed", str(2**32)], ["--format", "jpg"]])
+def test_snn_train_refuses_bad_shared_options_before_work(tmp_path, capsys, option):
+    pytest.importorskip("spikingjelly")
+    with pytest.raises(SystemExit) as exit_:
+        main([*TRAIN, "--out", str(tmp_path / "out"), *option])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and option[0] in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_diverged_run_writes_plain_json(tmp_path, capsys):
+    pytest.importorskip("spikingjelly")
+    lr = ["--set", "lr_weights=1e30", "--set", "max_lr_weights=1e30"]
+    assert main([*TRAIN, "--out", str(tmp_path), *lr]) == 1
+    assert "the run diverged" in capsys.readouterr().err
+    metrics = strict_json(tmp_path / "metrics.json")
+    assert [r["valid_loss"] for r in metrics] == [None, None]  # NaN losses, as null
 
 
 PRUNE = dict(hidden=(32,), epochs=1, finetune=1, imp_epochs=1, sparsities=(0.5, 0.9), methods=("magnitude (global)",))
