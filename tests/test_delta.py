@@ -1,15 +1,12 @@
 """Delta activation layers (Yousefzadeh & Sifalakis 2021) against closed forms and plain-numpy loops; the metrics
 against the neurobench package itself; event-driven inference on the core against the dense forward pass."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sdrnet.experiment import jsonable
 from snn.delta import (
     Accumulate,
     DeltaActivation,
@@ -654,30 +651,7 @@ def test_other_delta_arguments_are_checked_by_name():
 
 
 # ---------------------------------------------------------------------------------------------- experiment
-def test_tiny_run_returns_results_and_writes_figure(tmp_path, capsys):
-    budget = experiment.Budget(
-        n_train=48,
-        n_test=24,
-        n_steps=3,
-        size=12,
-        channels=(2, 3),
-        hidden=8,
-        epochs=1,
-        finetune_epochs=1,
-        batch_size=16,
-        penalties=(0.0, 0.1),
-        event_clips=8,
-    )
-    results = experiment.run(tmp_path, budget=budget, seed=0, progress=False)
-    saved = json.loads(json.dumps(jsonable(results)))  # as `sdrnet delta` writes results.json
-    assert (tmp_path / experiment.FIGURE).stat().st_size > 10_000
-    assert [r["penalty"] for r in saved["rows"]] == [None, 0.0, 0.1]
-    assert saved["event_driven"]["core_synops_per_clip"] == saved["event_driven"]["neurobench_effective_per_clip"]
-    assert results["event_driven"]["max_abs_diff"] < 1e-3
-    assert all(0 <= r["accuracy"] <= 1 for r in saved["rows"])
-    assert "event-driven on the core" in capsys.readouterr().out
-
-
+# the tiny run of the experiment: tests/test_experiment_commands.py (sdrnet delta)
 def test_plot_leaves_the_callers_matplotlib_backend_alone(tmp_path):
     import matplotlib
 
