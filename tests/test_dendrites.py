@@ -178,7 +178,7 @@ def _plot_continual(out):
             "num_tasks": [1, 2, 3],
             "seeds": [0],
             "dataset": "digits",
-            "models": {"active dendrites": {"mean": [0.9, 0.8, 0.7], "std": [0.01, 0.02, 0.03]}},
+            "models": [{"model": "active dendrites", "mean": [0.9, 0.8, 0.7], "std": [0.01, 0.02, 0.03]}],
         },
         out / "continual.png",
     )
