@@ -628,8 +628,11 @@ def cuba_lif_step(x: np.ndarray, state: CubaLIFState | None, params: CubaLIFPara
     v = np.where(r > 0, h - v_th, h) if mechanism == "subtract" else h - h * r if mechanism == "zero" else h
     s = (v - v_th > 0).astype(_F)
     if not params.reset_delay and mechanism != "none":
-        d = s - r
-        v = np.where(d != 0, v - d * (v_th if mechanism == "subtract" else v), v)
+        d = s - r  # −1, 0 or 1: v − d·θ (subtract) or v − d·v (zero), and v itself where d = 0 (θ may be ∞)
+        if mechanism == "subtract":
+            v = np.where(d > 0, v - v_th, np.where(d < 0, v + v_th, v))
+        else:
+            v = v - d * v
     return s, CubaLIFState(v, i)
 
 
