@@ -17,9 +17,8 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 demo: install
 	$(VENV)/bin/sdrnet demo
 
-# the README's test command: lint, format and the strict docs build, then the fast tests
-# (`make typecheck` joins them once mypy passes on sdrnet/core)
-test: lint docs
+# the README's test command: lint, format, the strict docs build and mypy on the core, then the fast tests
+test: lint docs typecheck
 	$(PY) -m pytest
 
 lint: install

@@ -210,7 +210,9 @@ def test_make_docs_builds_strict_and_make_test_runs_the_checks():
     # --quiet silences the warnings --strict counts: a broken link would pass
     assert "--strict" in recipe and not re.search(r"(^|\s)(-q|--quiet)\b", recipe)
     prerequisites = re.search(r"^test: (.*)$", makefile, re.M).group(1).split()
-    assert {"lint", "docs"} <= set(prerequisites)
+    assert {"lint", "docs", "typecheck"} <= set(prerequisites)
+    typecheck = re.search(r"^typecheck: .*\n\t(.*)$", makefile, re.M).group(1)
+    assert typecheck.endswith("mypy sdrnet/core")
     lint = re.search(r"^lint: .*\n((?:\t.*\n)+)", makefile, re.M).group(1)
     assert "ruff check ." in lint and "ruff format --check ." in lint
     assert "make test" in (ROOT / ".ci" / "run").read_text()
