@@ -20,6 +20,7 @@ demo: install
 # the README's test command: lint, format, the strict docs build and mypy on the core, then the fast tests
 test: lint docs typecheck
 	$(PY) -m pytest
+	$(PY) -m pytest tests/test_wheel.py -m slow  # the built wheel in a fresh venv runs a demo part
 
 lint: install
 	$(VENV)/bin/ruff check .
