@@ -211,3 +211,20 @@ def test_snn_delays_example_takes_the_shared_options(tmp_path, capsys):
     assert sum(results["delays"][0]["change_histogram"]) == 8 * 140  # every synapse into layer 1 counted once
     assert results["core"]["agreement"] == 1.0
     assert (tmp_path / "snn_delays.svg").stat().st_size > 10_000
+
+
+SNN_DELAYS = dict(samples=80, epochs=1, n_hidden=8, batch_size=32, seeds=(0,))
+
+
+def test_snn_delays_command_equals_the_experiment_run(tmp_path):
+    """`sdrnet snn-delays` is `snn.experiments.run` on the shared protocol: the same numbers as a direct call."""
+    from snn import experiments
+
+    argv = ["snn-delays", "--out", str(tmp_path / "cli"), "--no-progress", "--seed", "4", "--format", "svg"]
+    assert main([*argv, *sets(**SNN_DELAYS)]) == 0
+    config, saved = run_files(tmp_path / "cli")
+    assert config["command"] == "snn-delays" and config["seed"] == 4 and config["full"] is False
+    assert config["budget"] == json.loads(json.dumps(experiments.Budget(**SNN_DELAYS).to_dict()))
+    assert (tmp_path / "cli" / "snn_delays.svg").is_file()
+    direct = experiments.run(tmp_path / "direct", budget=experiments.Budget(**SNN_DELAYS), seed=4, progress=False)
+    assert saved == json.loads(json.dumps(direct))

@@ -192,6 +192,7 @@ def test_every_packaged_command_comes_from_its_own_package():
         "sparsey": "sdrnet.cli",
         "prune": "sdrnet.cli",
         "snn-train": "snn.commands",
+        "snn-delays": "snn.commands",
         "delta": "snn.commands",
         "dendrites": "dendrites.commands",
         "active-dendrites": "dendrites.commands",
