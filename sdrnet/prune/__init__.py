@@ -33,6 +33,9 @@ from .export import (  # noqa: E402
     to_core,
     weight_bits,
 )
+
+# `masks.targets` (the prunable (module, name) pairs) is not re-exported: here `targets` is the submodule
+# `sdrnet.prune.targets` (the hardware profiles)
 from .masks import (  # noqa: E402
     PRUNABLE,
     dense_state_dict,
@@ -48,7 +51,6 @@ from .masks import (  # noqa: E402
     rezero_after_step,
     set_mask,
     sparsity,
-    targets,
     to_torch_prune,
 )
 from .methods import (  # noqa: E402
@@ -83,7 +85,6 @@ from .targets import (  # noqa: E402
 
 __all__ = [
     "PRUNABLE",
-    "targets",
     "readout",
     "layer_names",
     "get_mask",
