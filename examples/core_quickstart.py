@@ -168,7 +168,9 @@ def main(out: Path = Path("runs/demo"), seed: int = 0) -> dict:
     e0 = raw[0]
     axes[0].plot(e0.time, e0.unit, ",k")
     axes[0].set(title="sample 0: input spikes (1 ms grid)", xlabel="step", ylabel="channel")
-    axes[1].imshow(currents[:, 0].T, aspect="auto", origin="lower", cmap="RdBu_r")
+    peak = float(np.abs(currents[:, 0]).max()) or 1.0  # symmetric: white is zero current
+    image = axes[1].imshow(currents[:, 0].T, aspect="auto", origin="lower", cmap="RdBu_r", vmin=-peak, vmax=peak)
+    fig.colorbar(image, ax=axes[1], label="synaptic current (weight units)")
     axes[1].set(title="propagate: current into hidden layer", xlabel="step (10 ms)", ylabel="neuron")
     hid = res.layer_spikes[0][0]
     axes[2].plot(hid.time, hid.unit, "|", ms=3)
