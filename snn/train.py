@@ -111,6 +111,7 @@ class TrainConfig:
     data_root: str | None = None  # default $SDRNET_DATA or ~/.cache/sdrnet
     dt: float = 0.01
     pool: int = 5
+    binning: str = "grid"  # SHD/SSC: 'grid' (fixed dt bins) or 'dcls' (the DCLS authors' frames, snn.data.bin_spikes)
     n_hidden: int = 256
     n_layers: int = 2
     max_delay: int = 24
@@ -139,6 +140,11 @@ class TrainConfig:
             setattr(self, f.name, _checked_field(f, getattr(self, f.name)))
         if self.dataset not in ("shd", "ssc", "synthetic"):
             raise ValueError(f"dataset must be 'shd', 'ssc' or 'synthetic', got {self.dataset!r}")
+        if self.binning not in ("grid", "dcls") or (self.binning == "dcls" and self.dataset == "synthetic"):
+            raise ValueError(
+                f"binning must be 'grid' or 'dcls' (SHD/SSC only; the timing task is built on the grid), "
+                f"got {self.binning!r} for dataset={self.dataset!r}"
+            )
         for name in ("epochs", "batch_size", "synthetic_samples", "max_steps", "pool"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
@@ -229,7 +235,7 @@ def load_datasets(cfg: TrainConfig) -> dict[str, data.SpikeDataset]:
         train_set, valid = data.holdout(rest, fraction=cfg.holdout, seed=cfg.seed)
         return {"train": train_set, "valid": valid, "test": test}
     load = data.load_shd if cfg.dataset == "shd" else data.load_ssc
-    kw = dict(root=cfg.data_root, dt=cfg.dt, pool=cfg.pool)
+    kw = dict(root=cfg.data_root, dt=cfg.dt, pool=cfg.pool, binning=cfg.binning)
     train_full, test = load("train", **kw), load("test", **kw)
     if cfg.dataset == "ssc":
         return {"train": train_full, "valid": load("valid", **kw), "test": test}

@@ -395,3 +395,22 @@ def test_ctrl_c_exits_130_with_an_intact_checkpoint_that_resumes(tmp_path, monke
     _assert_same_run(
         load_checkpoint(tmp_path / "full" / "last.pt", required=()), load_checkpoint(out / "last.pt", required=())
     )
+
+
+def test_binning_reaches_the_shd_loader_and_is_checked(monkeypatch):
+    """TrainConfig.binning ('grid' default, 'dcls' the DCLS authors' frames) is what the SHD/SSC loader gets."""
+    seen = []
+    small = data.timing_task(n_samples=40, seed=0)
+
+    def fake_load(split, **kw):
+        seen.append((split, kw["binning"], kw["dt"]))
+        return small
+
+    monkeypatch.setattr(data, "load_shd", fake_load)
+    trainer.load_datasets(TrainConfig(dataset="shd", binning="dcls"))
+    trainer.load_datasets(TrainConfig(dataset="shd"))
+    assert seen == [("train", "dcls", 0.01), ("test", "dcls", 0.01), ("train", "grid", 0.01), ("test", "grid", 0.01)]
+    with pytest.raises(ValueError, match="binning must be 'grid' or 'dcls'"):
+        TrainConfig(dataset="shd", binning="frames")
+    with pytest.raises(ValueError, match="SHD/SSC only"):
+        TrainConfig(binning="dcls")
