@@ -321,6 +321,7 @@ def test_command_line_overrides(tmp_path):
         config_from_args(parser.parse_args(["--set", "colour=red"]))
 
 
+@pytest.mark.slow  # two spawned training processes (~15 s warm, more on a cold kernel cache): `pytest -m slow`
 def test_ddp_two_processes_equal_one_process(tmp_path):
     """torchrun, 2 CPU processes on gloo, each half of every batch == one process with the whole batch.
 
