@@ -69,8 +69,10 @@ def test_delayed_linear_equals_dcls1d(n_in, n_out, max_delay, n_steps, batch, si
     (y * w).sum().backward()
     (y_ref * w).sum().backward()
     torch.testing.assert_close(layer.weight.grad, ref.weight.grad.squeeze(-1), rtol=1e-4, atol=1e-5)
-    # delay = max_delay//2 − P, so the gradients are opposite
-    torch.testing.assert_close(layer.delay.grad, -ref.P.grad.view(n_out, n_in), rtol=1e-4, atol=1e-5)
+    # delay = max_delay//2 − P, so the gradients are opposite; float32 sums in another order (a convolution vs
+    # our matmuls) differ in proportion to the largest gradient, not to each element (σ = 0: up to 1.3e-5 of it)
+    want = -ref.P.grad.view(n_out, n_in)
+    torch.testing.assert_close(layer.delay.grad, want, rtol=1e-4, atol=max(1e-5, 3e-5 * float(want.abs().max())))
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-4, atol=1e-5)
 
 
