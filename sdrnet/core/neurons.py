@@ -18,6 +18,7 @@ with the float32 operation order of the kernel, so they are its reference.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple, Self, TypeVar, cast
 
@@ -120,7 +121,7 @@ class Brian2Model:
 _B2_VARS = "v : 1\nI : 1\nb : 1 (constant)"
 
 
-class NeuronModel:
+class NeuronModel(ABC):
     """What every neuron model of the core provides (the models are frozen dataclasses).
 
     ``code`` selects the model in `sdrnet.core.kernels.neuron_step`, which reads `kernel_constants`;
@@ -157,27 +158,32 @@ class NeuronModel:
         """``[len(state_vars), n]`` float32: every neuron at rest."""
         return np.repeat(np.asarray(self._rest(), _F)[:, None], check_int("n", n, 0), axis=1)
 
+    @abstractmethod
     def step(self, x: np.ndarray, state=None):
         """One step of these neurons: ``(spikes, state)`` (see the model's functional step)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def kernel_constants(self) -> np.ndarray:
         """The model's 8 float32 constants, as `sdrnet.core.kernels.neuron_step` reads them."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def brian2(self) -> Brian2Model:
         """The model as Brian2 runs it (`Brian2Model`)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def to_nir(self, n: int, dt: float):
         """``n`` of these neurons as a NIR node, at ``dt`` seconds per step."""
-        raise NotImplementedError
+        ...
 
     def _resolved(self, dt: float) -> Self:
-        raise NotImplementedError
+        """This model with its fields in seconds (`_seconds`) turned into steps; models without them never get here."""
+        raise TypeError(f"{type(self).__name__} has fields in seconds {self._seconds} but does not define _resolved")
 
-    def _rest(self) -> tuple[float, ...]:
-        raise NotImplementedError
+    @abstractmethod
+    def _rest(self) -> tuple[float, ...]: ...
 
     def _steps(self, what: str) -> None:
         if not self.in_steps:
