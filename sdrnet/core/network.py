@@ -170,7 +170,8 @@ class Network(CoreModel):
         if n_steps is None:
             n_steps = events.n_steps + (self.latency if fresh else 0)
         n_steps = check_int("n_steps", n_steps, 0)
-        wanted = _wanted(record, len(self.layers))
+        asked = _wanted(record, len(self.layers))
+        wanted = set(asked)
         readout = not self._compiled[-1].neuron.fires
         if readout:
             wanted.add(len(self.layers) - 1)
@@ -205,7 +206,7 @@ class Network(CoreModel):
                 v_seqs[i] = v_seq
             src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
         out = v_seqs[len(self.layers) - 1] if readout else layer_spikes[-1].to_dense()
-        records = {"v": {i: v for i, v in v_seqs.items() if i in _wanted(record, len(self.layers))}} if record else {}
+        records = {"v": {i: v for i, v in v_seqs.items() if i in asked}} if record else {}
         new_state = NetworkState(state.t + n_steps, tuple(neurons), tuple(in_flight), tuple(own))
         return RunResult(out, new_state, synops, records, layer_spikes[-1], tuple(layer_spikes))
 
