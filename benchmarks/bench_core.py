@@ -80,7 +80,8 @@ def readout(syn):
 
 
 def run_network(syn, events, net=None):
-    return (net or readout(syn)).run(events, n_steps=events.n_steps).state.v[0][0]  # as the peers: no drain
+    # as the peers: no drain, and only the final potential (no [T, N] trace)
+    return (net or readout(syn)).run(events, n_steps=events.n_steps, output=False).state.v[0][0]
 
 
 def run_propagate(syn, events):

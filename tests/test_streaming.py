@@ -96,3 +96,22 @@ def test_window_is_a_slice_of_the_dense_steps():
         events.window(4, 2)
     with pytest.raises(ValueError, match="start must be <= 12"):
         events.window(13, 14)
+
+
+@given(networks())
+def test_without_output_the_run_is_the_same(net_input):
+    """``output=False`` skips only the dense output: spikes, potentials, synops and state are the same bits."""
+    layers, x = net_input
+    net = Network(layers)
+    events = Events.from_dense(x)
+    full, lean = net.run(events, record="v"), net.run(events, record="v", output=False)
+    assert lean.output is None and full.output is not None
+    for got, want in zip(lean.layer_spikes, full.layer_spikes):
+        np.testing.assert_array_equal(got.to_dense(), want.to_dense())
+    for got, want in zip(lean.records["v"].values(), full.records["v"].values()):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(lean.synops, full.synops)
+    for got, want in zip(lean.state.v, full.state.v):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="output must be a bool"):
+        net.run(events, output=1)

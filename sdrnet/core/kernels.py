@@ -313,6 +313,8 @@ def layer_kernel(
         max_w = max(max_w, bounds[c + 1] - bounds[c])
     ring = np.empty(n_ring * max_w, np.float32)  # [slot, neuron of the block]
     spiked = np.zeros(max_w, np.bool_)
+    n_vars = state.shape[0]
+    work = np.empty(n_vars * max_w, np.float32)  # a block's state, contiguous: `neuron_step` vectorises on it
     slots, one = np.uint64(n_ring), np.float32(1.0)
     cap, n_sp = 1024, 0
     s_time, s_unit = np.empty(cap, np.int32), np.empty(cap, np.int32)
@@ -328,7 +330,8 @@ def layer_kernel(
             w = j1 - j0
             width, origin = np.uint64(w), np.uint64(j0)
             ring[: n_ring * w] = 0.0
-            st = state[:, b, j0:j1]
+            st = work[: n_vars * w].reshape((n_vars, w))
+            st[:] = state[:, b, j0:j1]
             e = _carried(
                 ring,
                 slots,
@@ -398,6 +401,7 @@ def layer_kernel(
             if record:
                 for t in range(t_end, n_steps):
                     v_seq[t, b, j0:j1] = st[0]
+            state[:, b, j0:j1] = st
         if c1 - c0 > 1:
             _sort_by_time(s_time, s_unit, first, n_sp, t_end)
         counts[b - s0] = n_sp - first

@@ -134,7 +134,12 @@ class Network(CoreModel):
         return NetworkState(0, neurons, (empty,) * len(self.layers), own)
 
     def run(
-        self, events: Events, state: NetworkState | None = None, n_steps: int | None = None, record: Record = ()
+        self,
+        events: Events,
+        state: NetworkState | None = None,
+        n_steps: int | None = None,
+        record: Record = (),
+        output: bool = True,
     ) -> RunResult:
         """Simulate every sample of ``events`` for ``n_steps`` steps.
 
@@ -152,7 +157,8 @@ class Network(CoreModel):
 
         Returns a `RunResult`: ``output`` is the last layer's membrane potential at every step if it never fires
         (a readout, ``v_threshold = inf``), else its spikes at every step (float32 ``[n_steps, B, n_out]``);
-        ``spikes``/``layer_spikes`` the spikes as `Events`; ``state`` a `NetworkState`; ``synops`` the
+        ``output=False`` leaves it out (None) and saves building it (``4·n_steps·B·n_out`` bytes), for a run
+        that needs only the spikes or the final state; ``spikes``/``layer_spikes`` the spikes as `Events`; ``state`` a `NetworkState`; ``synops`` the
         deliveries into each layer that arrive inside the run (events × the synapses they reach; a recurrent
         layer's own included).
 
@@ -172,8 +178,10 @@ class Network(CoreModel):
         n_steps = check_int("n_steps", n_steps, 0)
         asked = _wanted(record, len(self.layers))
         wanted = set(asked)
+        if not isinstance(output, bool):
+            raise TypeError(f"output must be a bool, got {type(output).__name__}")
         readout = not self._compiled[-1].neuron.fires
-        if readout:
+        if readout and output:
             wanted.add(len(self.layers) - 1)
         threads = get_num_threads()
         n_b = events.n_samples
@@ -205,7 +213,7 @@ class Network(CoreModel):
             if i in wanted:
                 v_seqs[i] = v_seq
             src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
-        out = v_seqs[len(self.layers) - 1] if readout else layer_spikes[-1].to_dense()
+        out = None if not output else v_seqs[len(self.layers) - 1] if readout else layer_spikes[-1].to_dense()
         records = {"v": {i: v for i, v in v_seqs.items() if i in asked}} if record else {}
         new_state = NetworkState(state.t + n_steps, tuple(neurons), tuple(in_flight), tuple(own))
         return RunResult(out, new_state, synops, records, layer_spikes[-1], tuple(layer_spikes))
