@@ -43,7 +43,7 @@ ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that cal
 class RunResult(NamedTuple):
     """What every core model's `CoreModel.run` returns.
 
-    output : float32, the model's output: ``[T, B, n_out]`` for models that run in time (a readout layer's
+    output : float32, the model's output (None when the run was asked not to build it, `Network.run`): ``[T, B, n_out]`` for models that run in time (a readout layer's
         membrane potential, or the output layer's spikes per step) and ``[B, n_out]`` for static ones (logits);
     state : the model's state after the last step (pass it to ``run(..., state=)`` to continue; None for
         models without state);
@@ -56,7 +56,7 @@ class RunResult(NamedTuple):
     kernels : the kernel each projection ran, where the core chose one (`sdrnet.core.sparse_matmul`).
     """
 
-    output: np.ndarray
+    output: np.ndarray | None
     state: Any
     synops: np.ndarray
     records: dict
@@ -90,6 +90,8 @@ class CoreModel(ABC):
     def scores(self, result: RunResult) -> np.ndarray:
         """Class scores ``[B, n_out]`` of a run: the output summed over time (or the output of a static model)."""
         out = result.output
+        if out is None:
+            raise ValueError("this result has no output (run with output=True to score it)")
         return out.sum(0) if out.ndim == 3 else out
 
     def predict(self, events, **inputs) -> np.ndarray:
