@@ -106,6 +106,10 @@ def test_without_output_the_run_is_the_same(net_input):
     events = Events.from_dense(x)
     full, lean = net.run(events, record="v"), net.run(events, record="v", output=False)
     assert lean.output is None and full.output is not None
+    bare = net.run(events, output=False)  # no potential recorded at all, a readout's included
+    assert bare.records == {}
+    for got, want in zip(bare.state.v, full.state.v):
+        np.testing.assert_array_equal(got, want)
     for got, want in zip(lean.layer_spikes, full.layer_spikes):
         np.testing.assert_array_equal(got.to_dense(), want.to_dense())
     for got, want in zip(lean.records["v"].values(), full.records["v"].values()):

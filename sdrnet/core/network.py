@@ -14,7 +14,7 @@ from .neurons import LIFParams, NeuronModel
 from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
 from .protocol import CoreModel, RunResult, check_dt
 from .synapses import Synapses
-from .validation import as_array, check_int, frozen
+from .validation import as_array, check_bool, check_int, frozen
 
 __all__ = ["Layer", "Network", "NetworkState"]
 
@@ -158,7 +158,8 @@ class Network(CoreModel):
         Returns a `RunResult`: ``output`` is the last layer's membrane potential at every step if it never fires
         (a readout, ``v_threshold = inf``), else its spikes at every step (float32 ``[n_steps, B, n_out]``);
         ``output=False`` leaves it out (None) and saves building it (``4·n_steps·B·n_out`` bytes), for a run
-        that needs only the spikes or the final state; ``spikes``/``layer_spikes`` the spikes as `Events`; ``state`` a `NetworkState`; ``synops`` the
+        that needs only the spikes or the final state; ``spikes``/``layer_spikes`` the spikes as `Events`;
+        ``state`` a `NetworkState`; ``synops`` the
         deliveries into each layer that arrive inside the run (events × the synapses they reach; a recurrent
         layer's own included).
 
@@ -171,6 +172,7 @@ class Network(CoreModel):
         result is that simulation's, bit for bit, for every thread count and block size.
         """
         self._check_events(events)
+        output = check_bool("output", output)
         fresh = state is None
         state = self.init_state(events.n_samples) if fresh else self._check_state(state, events.n_samples)
         if n_steps is None:
@@ -178,8 +180,6 @@ class Network(CoreModel):
         n_steps = check_int("n_steps", n_steps, 0)
         asked = _wanted(record, len(self.layers))
         wanted = set(asked)
-        if not isinstance(output, bool):
-            raise TypeError(f"output must be a bool, got {type(output).__name__}")
         readout = not self._compiled[-1].neuron.fires
         if readout and output:
             wanted.add(len(self.layers) - 1)
@@ -213,7 +213,12 @@ class Network(CoreModel):
             if i in wanted:
                 v_seqs[i] = v_seq
             src = (spikes.time, spikes.unit, _UNIT_VALUES, spikes.sample_ptr)
-        out = None if not output else v_seqs[len(self.layers) - 1] if readout else layer_spikes[-1].to_dense()
+        if not output:
+            out = None
+        elif readout:
+            out = v_seqs[len(self.layers) - 1]
+        else:
+            out = layer_spikes[-1].to_dense()
         records = {"v": {i: v for i, v in v_seqs.items() if i in asked}} if record else {}
         new_state = NetworkState(state.t + n_steps, tuple(neurons), tuple(in_flight), tuple(own))
         return RunResult(out, new_state, synops, records, layer_spikes[-1], tuple(layer_spikes))

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar, cast
 import numpy as np
 
 from .protocol import check_dt
-from .validation import check_float32, check_int
+from .validation import check_bool, check_float32, check_int
 
 __all__ = [
     "NeuronModel",
@@ -229,7 +229,7 @@ class LIFParams(NeuronModel):
             if not (np.isfinite(check_float32("tau", self.tau)) and self.tau >= 1.0):
                 raise ValueError(f"tau must be a finite number >= 1 (time steps), got {self.tau}")
         _check_threshold_reset(self.v_threshold, self.v_reset)
-        _check_bool("decay_input", self.decay_input)
+        check_bool("decay_input", self.decay_input)
 
     def _resolved(self, dt: float) -> Self:
         tau = self.tau if self.tau_s is None else _steps_of("tau_s", self.tau_s, dt)
@@ -451,7 +451,7 @@ class CubaLIFParams(NeuronModel):
             raise ValueError("v_threshold must not be NaN")
         if self.reset_mechanism not in _RESET_MECHANISMS:
             raise ValueError(f"reset_mechanism must be one of {_RESET_MECHANISMS}, got {self.reset_mechanism!r}")
-        _check_bool("reset_delay", self.reset_delay)
+        check_bool("reset_delay", self.reset_delay)
 
     def _resolved(self, dt: float) -> Self:
         alpha = _decay_of(self.alpha, "tau_syn_s", self.tau_syn_s, dt)
@@ -673,11 +673,6 @@ def _check_threshold_reset(v_threshold, v_reset) -> None:
         raise ValueError("v_threshold must not be NaN")
     if v_reset is not None and not np.isfinite(check_float32("v_reset", v_reset)):
         raise ValueError(f"v_reset must be finite or None (soft reset), got {v_reset}")
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}")
 
 
 def _check_seconds(name: str, value, allow_inf: bool = False) -> None:

@@ -43,8 +43,9 @@ ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that cal
 class RunResult(NamedTuple):
     """What every core model's `CoreModel.run` returns.
 
-    output : float32, the model's output (None when the run was asked not to build it, `Network.run`): ``[T, B, n_out]`` for models that run in time (a readout layer's
+    output : float32, the model's output: ``[T, B, n_out]`` for models that run in time (a readout layer's
         membrane potential, or the output layer's spikes per step) and ``[B, n_out]`` for static ones (logits);
+        None when the run was asked not to build it (`Network.run` with ``output=False``);
     state : the model's state after the last step (pass it to ``run(..., state=)`` to continue; None for
         models without state);
     synops : int64 ``[n_projections]``, synaptic operations (events × the synapses they reach) per projection,

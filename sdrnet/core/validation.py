@@ -100,6 +100,13 @@ def frozen(x: np.ndarray, dtype) -> np.ndarray:
     return np.frombuffer(np.ascontiguousarray(x, dtype).tobytes(), dtype)
 
 
+def check_bool(name: str, value) -> bool:
+    """``value`` if it is a bool (Python's or numpy's), else a TypeError naming ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}")
+    return bool(value)
+
+
 def check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
