@@ -124,11 +124,12 @@ def test_cache_size_is_the_machines_l2_unless_overridden(monkeypatch, tmp_path):
 def test_cache_blocks_fit_the_slices_keep_rows_long_and_feed_the_threads():
     set_cache_size(1 << 20)
     try:
-        # 65 steps × 100,000 posts × 4 B = 26 MB over 4 MiB slices: 7 blocks; fan-out 100 keeps 3 (>= 32 each)
-        assert parallel.cache_blocks(100_000, 65, 1000.0, 8, 2) == 7
-        assert parallel.cache_blocks(100_000, 65, 100.0, 8, 2) == 3
-        assert parallel.cache_blocks(10_000, 65, 1000.0, 8, 2) == 1  # 2.6 MB fits one slice
-        assert parallel.cache_blocks(10_000, 65, 1000.0, 1, 2) == 2  # one sample, two threads
+        # 65 steps × 100,000 posts × 4 B = 26 MB over 512 KiB slices: 50 blocks; fan-out 1,000 keeps 4 (>= 250 each)
+        assert parallel.cache_blocks(100_000, 65, 1000.0, 8, 2) == 4
+        assert parallel.cache_blocks(100_000, 65, 100.0, 8, 2) == 1  # rows too short to cut
+        assert parallel.cache_blocks(1_000, 65, 1000.0, 8, 2) == 1  # 260 KB fits one slice
+        assert parallel.cache_blocks(10_000, 65, 300.0, 1, 2) == 2  # one sample, two threads
+        assert parallel.cache_blocks(10_000, 65, 750.0, 1, 2) == 4  # 3 blocks by the cache, shared evenly by 2
         assert parallel.cache_blocks(100, 65, 1000.0, 1, 2) == 1  # too few posts to split
     finally:
         set_cache_size(None)

@@ -130,13 +130,16 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 # Cache blocks of postsynaptic units. A kernel with a delay window of S steps over n posts scatters into
 # S·n float32 (a ring buffer, or the output's rows t..t+S); split into blocks, each block's slice stays in
-# cache for its whole pass, at the price of one more pass over the events per block. Measured on a 2-vCPU
-# AMD EPYC (1 MiB L2, 32 MiB L3; benchmarks/bench_core.py, fan-out 100 and 1,000, delays <= 64): slices up to
-# ~4 × L2 ran as fast as or faster than L2-sized ones (a fast L3 hides the misses), while splitting a row into
-# short segments cost more than it saved. Blocks therefore start at slices over _SLICE_L2 × L2 and
-# only when rows keep _MIN_SEGMENT synapses per block.
-_SLICE_L2 = 4
-_MIN_SEGMENT = 32  # synapses of a row per block, on average
+# cache for its whole pass, at the price of one more pass over the events per block, which starts every row
+# a second time (a row start costs a cache miss, ~30-150 ns). Measured with benchmarks/bench_core.py
+# (10k posts, delays <= 64: a 2.6 MB ring; one sample): on a 2-vCPU Xeon (2 MiB L2 per core, whose share of
+# the L3 was slow: ~150 ns from 8 MB on), fan-out 1,000 ran 1.2-1.35x faster one thread in 3-4 blocks
+# (slices of L2/3-L2/2) than in one, while fan-out 100 ran slower in any split (1 block 157-164 M/s,
+# 2 blocks 125-145); on a 2-vCPU AMD EPYC (1 MiB L2, fast L3) slices up to 4 x L2 ran as fast as L2-sized
+# ones and rows cut into short segments cost more than the slices saved. Blocks therefore hold slices of at
+# most L2 / _SLICE_DIVISOR, and only while rows keep _MIN_SEGMENT synapses per block.
+_SLICE_DIVISOR = 2
+_MIN_SEGMENT = 250  # synapses of a row per block, on average
 _MIN_WIDTH = 64  # posts per block
 _OFFSET_BYTES = 0.5  # block offsets are kept per row only while they cost at most this per synapse
 _MIN_PARALLEL_WORK = 1 << 17  # synapses visited: below this, handing parts to threads costs more than it saves
@@ -147,11 +150,12 @@ def cache_blocks(
 ) -> int:
     """Blocks of ``n_post`` posts for a window of ``n_slots`` steps, so that the slices fit the cache
     (above) and, for a call worth sharing (`worth_sharing` of the ``work``, synapses it visits),
-    ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy."""
-    n_blocks = -(-n_slots * n_post * 4 // (_SLICE_L2 * get_cache_size()))
+    ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy: fewer items than threads
+    share the blocks, so their number is then a multiple of ``threads``."""
+    n_blocks = -(-n_slots * n_post * 4 * _SLICE_DIVISOR // get_cache_size())
     n_blocks = min(n_blocks, max(1, int(mean_fan_out // _MIN_SEGMENT)))
     if n_items < threads and worth_sharing(work):
-        n_blocks = max(n_blocks, -(-threads // max(n_items, 1)))
+        n_blocks = -(-max(n_blocks, threads) // threads) * threads  # the threads share the blocks evenly
     return max(1, min(n_blocks, n_post // _MIN_WIDTH))
 
 
