@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterable
 
 import numpy as np
 
-from .core.validation import as_array, check_int
+from .core.validation import as_array, check_bool, check_int
 from .sdr import SDR, SDRBatch
 
 __all__ = ["RDSE", "CategoryEncoder", "ScalarEncoder"]
@@ -109,10 +109,7 @@ class ScalarEncoder:
         if not np.isfinite(self.maximum - self.minimum):
             raise ValueError(f"maximum - minimum must be finite, got {maximum} - {minimum}")
         self.size, self.active_bits = _check_sizes(size, active_bits)
-        for name, flag in (("periodic", periodic), ("clip_input", clip_input)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        self.periodic, self.clip_input = bool(periodic), bool(clip_input)
+        self.periodic, self.clip_input = check_bool("periodic", periodic), check_bool("clip_input", clip_input)
 
     @property
     def n_buckets(self) -> int:

@@ -97,6 +97,8 @@ def test_periodic_wraps_and_clipping():
     assert wrap.encode(370) == enc.encode(10) and wrap.encode(-90) == enc.encode(270)
     clip = ScalarEncoder(-1, 1, size=20, active_bits=4, clip_input=True)
     assert clip.encode(-7) == clip.encode(-1) and clip.encode(float("inf")) == clip.encode(1)
+    via_numpy = ScalarEncoder(0, 360, size=100, active_bits=11, periodic=np.bool_(True), clip_input=np.bool_(True))
+    assert via_numpy.periodic is True and via_numpy.clip_input is True and via_numpy.encode(370) == wrap.encode(370)
     single = ScalarEncoder(0, 1, size=4, active_bits=4)
     assert single.resolution == float("inf") and bits(single.encode(0.3)) == [0, 1, 2, 3]
 

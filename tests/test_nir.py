@@ -100,8 +100,16 @@ def test_a_layer_tail_is_refused_unless_dropped_explicitly(rng):
     assert with_tail.spikes.n_steps == 30 + first.synapses.max_delay + 3  # the default lets every delivery land
     # the tail only acts once the input has ended: before that, the two agree spike for spike
     np.testing.assert_array_equal(with_tail.spikes.to_dense()[:30], without.spikes.to_dense()[:30])
-    with pytest.raises(TypeError, match="drop_tails"):
+    with pytest.raises(TypeError, match="drop_tails must be a bool, got str"):
         network_to_nir(net, dt=1e-3, drop_tails="yes")
+    with pytest.raises(TypeError, match="integer_weights must be a bool, got int"):
+        network_to_nir(net, dt=1e-3, drop_tails=True, integer_weights=1)
+    # numpy bools are bools: the same graph as with Python's
+    via_numpy = network_from_nir(
+        network_to_nir(net, dt=1e-3, drop_tails=np.bool_(True), integer_weights=np.bool_(True))
+    )
+    assert [layer.tail for layer in via_numpy.layers] == [None, None]
+    np.testing.assert_array_equal(via_numpy.run(events).spikes.to_dense(), back.run(events).spikes.to_dense())
 
 
 def _with_delay(graph, name, seconds):

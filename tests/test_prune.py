@@ -717,8 +717,18 @@ def test_global_magnitude_leaves_the_readout_dense_by_default():
     assert kept == 12 * 32 + 32 * 24 - round(0.8 * (12 * 32 + 32 * 24))
     with pytest.raises(ValueError, match="include_readout=True"):
         prune.magnitude_prune(nn.Sequential(nn.Linear(3, 2)), 0.5, scope="global")
-    with pytest.raises(TypeError, match="include_readout"):
+    with pytest.raises(TypeError, match="include_readout must be a bool, got str"):
         prune.magnitude_prune(mlp(), 0.5, scope="global", include_readout="yes")
+    with pytest.raises(TypeError, match="include_readout must be a bool, got int"):
+        prune.LotteryTicket(mlp(), include_readout=1)
+    # a numpy bool is a bool: the same masks as with True
+    a, b = mlp(), mlp()
+    prune.magnitude_prune(a, 0.5, scope="global", include_readout=True)
+    prune.magnitude_prune(b, 0.5, scope="global", include_readout=np.bool_(True))
+    assert prune.is_pruned(b[4]) and all(torch.equal(prune.get_mask(a[i]), prune.get_mask(b[i])) for i in (0, 2, 4))
+    gp = prune.GradualPruning(mlp(), 0.5, end=1, scope="global", include_readout=np.bool_(True))
+    lt = prune.LotteryTicket(mlp(), include_readout=np.bool_(False))
+    assert gp.include_readout is True and lt.include_readout is False
 
 
 def test_global_pruning_of_a_wide_net_empties_its_readout_only_when_asked():

@@ -227,6 +227,59 @@ def test_lif_params_accept_numpy_scalars_and_inf():
     assert p.tau == 3.0 and p.v_threshold == np.inf and not p.decay_input
 
 
+def _dt_entry_points():
+    from sdrnet.core import Layer, LIFParams, Network
+    from sdrnet.core.nir import network_to_nir
+    from sdrnet.core.tonic import ToEvents
+
+    net = Network([Layer(Synapses.from_dense([[1.0]]))])
+    return {
+        "Events": lambda dt: Events([0], [0], n_steps=1, n_units=1, dt=dt),
+        "Events.from_spike_times": lambda dt: Events.from_spike_times([0.0], [0], dt=dt, n_units=1),
+        "ToEvents": lambda dt: ToEvents((2, 1, 1), dt),
+        "Network": lambda dt: Network(net.layers, dt=dt),
+        "LIFParams.resolve": lambda dt: LIFParams(tau_s=0.02).resolve(dt),
+        "network_to_nir": lambda dt: network_to_nir(net, dt=dt),
+    }
+
+
+@pytest.mark.parametrize("entry", list(_dt_entry_points()))
+@pytest.mark.parametrize(
+    "dt, err",
+    [
+        ("1e-3", TypeError),
+        (True, TypeError),
+        (np.bool_(True), TypeError),
+        ([1e-3], TypeError),
+        (0, ValueError),
+        (-1e-3, ValueError),
+        (float("nan"), ValueError),
+        (np.inf, ValueError),
+        (10**400, ValueError),
+    ],
+)
+def test_every_dt_is_checked_alike(entry, dt, err):
+    """One check (validation.check_dt) behind every dt: a wrong type is a TypeError, a wrong value a
+    ValueError, and both name dt and what it must be."""
+    if entry == "network_to_nir":
+        pytest.importorskip("nir")
+    with pytest.raises(err, match="dt must be a positive finite number of seconds"):
+        _dt_entry_points()[entry](dt)
+
+
+def test_check_dt_returns_a_float_and_passes_none_only_where_allowed():
+    from sdrnet.core.validation import check_dt
+
+    for dt in (1, np.float32(0.5), np.int64(2), 1e-3):
+        assert type(check_dt(dt)) is float and check_dt(dt) == float(dt)
+    assert check_dt(None) is None
+    with pytest.raises(TypeError, match="step must be a positive finite number of seconds, got NoneType"):
+        check_dt(None, "step", allow_none=False)
+    with pytest.raises(TypeError, match="dt must be a positive"):
+        Events.from_spike_times([0.0], [0], dt=None, n_units=1)
+    assert Events([0], [0], n_steps=1, n_units=1, dt=np.float32(0.5)).dt == 0.5
+
+
 def test_scipy_delay_matrix_holds_one_delay_per_pair():
     agree = Synapses.from_edges([0, 0, 1], [1, 1, 0], [0.5, 0.25, 1.0], [2, 2, 3], n_pre=2, n_post=2)
     d = agree.to_scipy("delay")

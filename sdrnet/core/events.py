@@ -7,7 +7,7 @@ from functools import partial
 
 import numpy as np
 
-from .validation import INT32_MAX, as_array, as_float32, check_int, check_range, check_size32, frozen
+from .validation import INT32_MAX, as_array, as_float32, check_dt, check_int, check_range, check_size32, frozen
 
 __all__ = ["Events"]
 
@@ -74,7 +74,7 @@ class Events:
             time, unit, value = time[order], unit[order], value[order]
         self._time, self._unit, self._value = frozen(time, np.int32), frozen(unit, np.int32), frozen(value, np.float32)
         self._sample_ptr = frozen(sample_ptr, np.int64)
-        self._n_steps, self._n_units, self._dt = n_steps, n_units, _check_dt(dt, allow_none=True)
+        self._n_steps, self._n_units, self._dt = n_steps, n_units, check_dt(dt)
 
     def __reduce__(self):
         """Pickle through the constructor, so an unpickled `Events` is validated and immutable too."""
@@ -115,7 +115,7 @@ class Events:
         count. ``n_steps`` defaults to the last occupied step + 1 over the batch; a
         spike at or after ``n_steps * dt`` raises instead of being dropped.
         """
-        dt = _check_dt(dt)
+        dt = check_dt(dt, allow_none=False)
         single = _is_one_sample(times)
         times_list = [times] if single else list(times)
         units_list = [units] if single else list(units)
@@ -316,16 +316,6 @@ def _sort_order(sample_ptr, time, unit, n_units) -> np.ndarray | None:
     if np.all((key[1:] >= key[:-1]) | (sid[1:] != sid[:-1])):
         return None
     return np.lexsort((key, sid))
-
-
-def _check_dt(dt, allow_none: bool = False):
-    if dt is None and allow_none:
-        return None
-    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
-        raise TypeError(f"dt must be a positive number of seconds, got {type(dt).__name__}: {dt!r}")
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a positive number of seconds, got {dt}")
-    return float(dt)
 
 
 def _steps(name: str, t: np.ndarray, dt: float) -> np.ndarray:

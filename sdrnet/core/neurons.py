@@ -24,8 +24,7 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar, cast
 
 import numpy as np
 
-from .protocol import check_dt
-from .validation import check_bool, check_float32, check_int
+from .validation import check_bool, check_dt, check_float32, check_int
 
 __all__ = [
     "NeuronModel",

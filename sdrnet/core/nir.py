@@ -48,8 +48,9 @@ from sdrnet.optional import require
 
 from .network import Layer, Network
 from .neurons import LIFParams, NeuronModel, neuron_from_nir
-from .protocol import check_dt, step_length
+from .protocol import step_length
 from .synapses import Synapses
+from .validation import check_bool, check_dt
 
 __all__ = ["network_to_nir", "network_from_nir"]
 
@@ -87,9 +88,8 @@ def network_to_nir(
             "network_to_nir needs dt (seconds per step) to write tau and delays in seconds: the "
             "network has none (Network(layers, dt=...)); pass dt="
         )
-    for name, flag in (("drop_tails", drop_tails), ("integer_weights", integer_weights)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    drop_tails = check_bool("drop_tails", drop_tails)
+    integer_weights = check_bool("integer_weights", integer_weights)
     graph = _Builder(nir, dt, integer_weights)
     source = graph.add("input", nir.Input(input_type=np.array([network.n_inputs])))
     last = len(network.layers) - 1

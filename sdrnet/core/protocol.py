@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .events import Events
-from .validation import as_array, as_float32, check_int
+from .validation import as_array, as_float32, check_dt, check_int
 
 __all__ = [
     "CoreModel",
@@ -168,19 +168,6 @@ def to_core(model, dt: float | None = None, **options) -> CoreModel:
             f"(registered: {known}{missing})"
         )
     return converter.convert(model, dt=dt, **options)
-
-
-def check_dt(dt, name: str = "dt") -> float | None:
-    """``dt`` as a float of seconds (None stays None); ValueError unless positive and finite."""
-    if dt is None:
-        return None
-    if (
-        isinstance(dt, bool)
-        or not isinstance(dt, (int, float, np.integer, np.floating))
-        or not (np.isfinite(dt) and dt > 0)
-    ):
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {dt!r}")
-    return float(dt)
 
 
 class StaticCoreModel(CoreModel):

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .events import Events, _check_dt
-from .validation import INT32_MAX, as_array, check_int, check_size32
+from .events import Events
+from .validation import INT32_MAX, as_array, check_dt, check_int, check_size32
 
 __all__ = ["ToEvents", "events_from_tonic", "tonic_units", "collate"]
 
@@ -51,7 +51,7 @@ def events_from_tonic(
     ``n_steps * dt`` raises instead of being dropped.
     """
     sensor = _check_sensor(sensor_size)
-    dt = _check_dt(dt)
+    dt = check_dt(dt, allow_none=False)
     ticks_per_step = _ticks_per_step(dt, _check_time_unit(time_unit))
     if origin not in _ORIGINS:
         raise ValueError(f"origin must be one of {_ORIGINS}, got {origin!r}")
@@ -107,7 +107,7 @@ class ToEvents:
 
     def __post_init__(self):
         object.__setattr__(self, "sensor_size", _check_sensor(self.sensor_size))
-        object.__setattr__(self, "dt", _check_dt(self.dt))
+        object.__setattr__(self, "dt", check_dt(self.dt, allow_none=False))
         object.__setattr__(self, "time_unit", _check_time_unit(self.time_unit))
         if self.origin not in _ORIGINS:
             raise ValueError(f"origin must be one of {_ORIGINS}, got {self.origin!r}")

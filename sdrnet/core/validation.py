@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Literal, overload
+
 import numpy as np
 
 INT32_MAX = int(np.iinfo(np.int32).max)
@@ -105,6 +108,28 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}")
     return bool(value)
+
+
+@overload
+def check_dt(dt, name: str = "dt", *, allow_none: Literal[False]) -> float: ...
+@overload
+def check_dt(dt, name: str = "dt", *, allow_none: bool = True) -> float | None: ...
+def check_dt(dt, name: str = "dt", *, allow_none: bool = True) -> float | None:
+    """A step length in seconds as a float; None stays None if ``allow_none`` (else it is a wrong type).
+
+    TypeError unless ``dt`` is a real number (a bool is not); ValueError unless it is finite and > 0.
+    """
+    if dt is None and allow_none:
+        return None
+    if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a positive finite number of seconds, got {type(dt).__name__}: {dt!r}")
+    try:
+        value = float(dt)
+    except OverflowError:  # an int beyond float range: not finite
+        value = math.inf
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {dt!r}")
+    return value
 
 
 def check_rng(rng) -> np.random.Generator:

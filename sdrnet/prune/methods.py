@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from sdrnet.core.validation import check_bool
+
 from .masks import Target, effective_weight, get_mask, layer_names, readout, rezero, set_mask, targets
 
 __all__ = [
@@ -75,8 +77,7 @@ def _global_pairs(model, scope: str, include_readout: bool) -> list[Target]:
     """`targets(model)`, without the readout for ``scope="global"`` on an ``nn.Module`` unless ``include_readout``."""
     if scope not in ("layer", "global"):
         raise ValueError(f"scope must be 'layer' or 'global', got {scope!r}")
-    if not isinstance(include_readout, bool):
-        raise TypeError(f"include_readout must be a bool, got {type(include_readout).__name__}")
+    include_readout = check_bool("include_readout", include_readout)
     pairs = targets(model)
     if scope == "layer" or include_readout or not isinstance(model, nn.Module):
         return pairs
@@ -293,7 +294,7 @@ class GradualPruning:
             )
         _global_pairs(model, scope, include_readout)
         self.model, self.begin, self.end, self.frequency, self.scope = model, begin, end, frequency, scope
-        self.include_readout = include_readout
+        self.include_readout = bool(include_readout)  # _global_pairs checked it
         self.t = 0
 
     def sparsity_at(self, step: int) -> float:
@@ -326,7 +327,8 @@ class LotteryTicket:
         if not 0 < rate < 1:
             raise ValueError(f"rate must be in (0, 1), got {rate}")
         self.pairs: list[Target] = _global_pairs(model, scope, include_readout)
-        self.model, self.rate, self.scope, self.include_readout = model, float(rate), scope, include_readout
+        self.model, self.rate, self.scope = model, float(rate), scope
+        self.include_readout = bool(include_readout)  # _global_pairs checked it
         self.rounds = 0
         self._rewind: dict | None = None
 
