@@ -203,6 +203,22 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def interleaved_medians(fns: dict, repeats: int, per_round: int = 2) -> dict:
+    """Median seconds per peer over ``repeats`` calls, made ``per_round`` at a time, peer after peer, round after
+    round: so a machine that gets busier slows every peer alike. Each peer's calls in a round follow an untimed
+    one, since torch and numba each bring an OpenMP runtime whose threads keep spinning a while after a
+    parallel region and would slow whichever peer runs right after the other."""
+    times = {name: [] for name in fns}
+    for _ in range(-(-repeats // per_round)):
+        for name, fn in fns.items():
+            fn()
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def cpu() -> str:
     """The CPU model, its core count and its L2 cache per core."""
     model = platform.processor() or platform.machine()
@@ -225,6 +241,15 @@ def torch_machine(threads: int) -> str:
     import torch
 
     return f"{cpu()}, torch {torch.__version__}, {threads} thread(s)"
+
+
+def machine_line(threads, load_before: float) -> str:
+    """CPU model, cores and L2 per core, torch, the thread counts run and the load average over the run."""
+    where = torch_machine(max(threads)).rsplit(", ", 1)[0]
+    return (
+        f"{where}, threads {'/'.join(map(str, threads))} of {os.cpu_count()} cores (torch and numba alike), "
+        f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
+    )
 
 
 def all_threads() -> int:

@@ -8,7 +8,7 @@ fan-out as contiguous vector adds, running sums, ReLU and quantiser, all in cach
 the same network with every (frame, clip) Δ as a row of `sdrnet.core.sparse_matmul` (batched kernel) and
 the neurons in torch, and ``in products`` the part of that inside `sparse_matmul`; ``core alone`` times the
 core in a block of its own, half a second after the last torch call. Outputs are compared; wall
-time is the median of ``--repeats`` calls per peer in interleaved rounds (`bench_prune.interleaved_medians`),
+time is the median of ``--repeats`` calls per peer in interleaved rounds (`bench_core.interleaved_medians`),
 at one thread and at all threads (torch and numba alike). Two sweeps move the temporal sparsity: the clips'
 motion (pixels per frame; 0 = a still digit under sensor noise) and a scale on every delta layer's θ at
 inference (accuracy shown, since a larger θ than trained costs accuracy).
@@ -29,8 +29,8 @@ from pathlib import Path
 import numba
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from bench_core import median_time, thread_counts, write_results  # noqa: E402
-from bench_prune import EVENT_NS, interleaved_medians, machine_line  # noqa: E402
+from bench_core import interleaved_medians, machine_line, median_time, thread_counts, write_results  # noqa: E402
+from bench_prune import EVENT_NS  # noqa: E402
 
 from sdrnet.core import sparse_matmul  # noqa: E402
 from sdrnet.report import format_table  # noqa: E402

@@ -1,7 +1,9 @@
 """Inference of a pruned network on the sparse core against dense PyTorch, torch.sparse and scipy.
 
-The same ReLU MLP (1024-2048-2048-10, random weights) is pruned globally by magnitude to 80/90/95/98 %
-sparsity. Peers, all on the same input (``relu(randn)``: half the inputs zero):
+The same ReLU MLP (1024-2048-2048-10, random weights) is pruned by magnitude, layer by layer, to 80/90/95/98 %
+sparsity (each layer keeps its largest ``1 - s`` of |w|). One global threshold would not do: PyTorch's default
+init scales weights by ``1/sqrt(fan_in)``, so the 1024-input layer holds the largest |w| and a global threshold
+keeps 0.3 % of the 2048×2048 layer at 90 % and none of it at 95/98 %, leaving a network whose output is the bias. Peers, all on the same input (``relu(randn)``: half the inputs zero):
 
 - ``torch + masks``: ``torch.nn.utils.prune`` masks (``weight = weight_orig * weight_mask`` every forward,
   as users run it);
@@ -26,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 import warnings
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import numba
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
-from bench_core import thread_counts, torch_machine, write_results  # noqa: E402
+from bench_core import interleaved_medians, machine_line, thread_counts, write_results  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn.utils import prune as tprune  # noqa: E402
 
@@ -53,7 +53,7 @@ def make(sizes, sparsity, seed=0):
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
     model = nn.Sequential(*layers[:-1]).eval()
-    prune.magnitude_prune(model, sparsity, scope="global")
+    prune.magnitude_prune(model, sparsity, scope="layer")
     core = prune.to_core(model)
     prune.to_torch_prune(model)  # the torch.nn.utils.prune form users have
     return model, core
@@ -88,22 +88,6 @@ def sparse_peers(model):
         return h
 
     return torch_sparse, scipy_csr
-
-
-def interleaved_medians(fns: dict, repeats: int, per_round: int = 2) -> dict:
-    """Median seconds per peer over ``repeats`` calls, made ``per_round`` at a time, peer after peer, round after
-    round: so a machine that gets busier slows every peer alike. Each peer's calls in a round follow an untimed
-    one, since torch and numba each bring an OpenMP runtime whose threads keep spinning a while after a
-    parallel region and would slow whichever peer runs right after the other."""
-    times = {name: [] for name in fns}
-    for _ in range(-(-repeats // per_round)):
-        for name, fn in fns.items():
-            fn()
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench(sizes, sparsity, batch, threads, repeats):
@@ -204,15 +188,6 @@ def summarize(rows) -> str:
             }
             for r in rows
         ]
-    )
-
-
-def machine_line(threads, load_before: float) -> str:
-    """CPU model, cores and L2 per core, torch, the thread counts run and the load average over the run."""
-    where = torch_machine(max(threads)).rsplit(", ", 1)[0]
-    return (
-        f"{where}, threads {'/'.join(map(str, threads))} of {os.cpu_count()} cores (torch and numba alike), "
-        f"load average {load_before:.1f} → {os.getloadavg()[0]:.1f}"
     )
 
 

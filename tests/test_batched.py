@@ -59,10 +59,13 @@ def test_kernels_equal_the_reference_for_every_tile_width_and_block_split(proble
     ref = sparse_matmul_ref(x, syn)
     n_blocks = min(n_blocks, syn.n_post)
     csr = syn.indptr, syn.post, syn.weight
-    for run in (kernels.batched_matmul_kernel, kernels.batched_matmul_serial):
+    for n_groups in range(1, n_blocks + 1):
         out = np.zeros_like(ref)
-        run(x, *csr, lanes, n_blocks, out)
+        kernels.batched_matmul_kernel(x, *csr, lanes, n_blocks, n_groups, out)
         np.testing.assert_array_equal(out, ref)
+    out = np.zeros_like(ref)
+    kernels.batched_matmul_serial(x, *csr, lanes, n_blocks, out)
+    np.testing.assert_array_equal(out, ref)
     out = np.zeros_like(ref)
     kernels.event_matmul_kernel(x, *csr, n_blocks, out)
     np.testing.assert_array_equal(out, ref)
@@ -92,9 +95,9 @@ def test_thread_count_changes_nothing(threads, n_b, n_post):
     for n_threads in (1, 2):
         threads(n_threads)
         for lanes in (8, 32):  # the blocks sparse_matmul would split posts into for this thread count
-            n_blocks = ops._blocks(n_post, n_threads, -(-n_b // lanes))
+            n_groups = ops._blocks(n_post, n_threads, -(-n_b // lanes))
             out = np.zeros_like(ref)
-            kernels.batched_matmul_kernel(x, *csr, lanes, n_blocks, out)
+            kernels.batched_matmul_kernel(x, *csr, lanes, ops._tile_blocks(n_post, lanes, n_groups), n_groups, out)
             np.testing.assert_array_equal(out, ref)
         out = np.zeros_like(ref)
         kernels.event_matmul_kernel(x, *csr, ops._blocks(n_post, n_threads, n_b), out)

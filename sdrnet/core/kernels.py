@@ -25,6 +25,7 @@ from numba.extending import intrinsic
 _PREFETCH_AHEAD = 4  # events: a row's first cache lines are requested this many events before it is read
 _PREFETCH_SYNAPSES = 32  # synapses of a row requested ahead (two cache lines of post and of weight)
 _NO_OFFSETS = np.zeros((0, 0), np.uint32)
+_TRANSPOSE = 16  # side of the squares a batched tile is transposed in (16 float32: one cache line)
 
 
 @intrinsic
@@ -632,34 +633,50 @@ def _event_item(x, indptr, post, weight, n_blocks, out, item):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item):
+def _batched_item(x, indptr, post, weight, lanes, n_blocks, n_groups, out, item):
     """Batched (Elsen et al. 2020, "Fast Sparse ConvNets"), work item (tile of ``lanes`` = 8, 16 or 32 samples,
-    block of posts): the tile is copied to ``[n_pre, lanes]`` (zero-padded), every synapse of the block is
-    read once and applied to all its samples, ``[posts, lanes]`` accumulates and is written back."""
+    group of blocks of posts): the tile is copied once to ``[n_pre, lanes]`` (zero-padded); for each block in
+    turn, every synapse onto it is read once and applied to all the tile's samples, an accumulator
+    ``[block posts, lanes]`` small enough to stay in cache sums them and is written back. A row's synapses onto
+    consecutive blocks follow each other (rows are sorted by post), so a cursor per row walks them."""
     n_b, n_pre = x.shape
-    t, blk = item // n_blocks, item % n_blocks
+    t, g = item // n_groups, item % n_groups
+    c0, c1 = _block(n_blocks, n_groups, g)
     b0 = t * lanes
     nb = min(lanes, n_b - b0)
-    j0, j1 = _block(out.shape[1], n_blocks, blk)
     xbuf = np.zeros(n_pre * lanes, np.float32)
-    for lane in range(nb):
-        for i in range(n_pre):
-            xbuf[i * lanes + lane] = x[b0 + lane, i]
-    tile = np.zeros((j1 - j0) * lanes, np.float32)
-    off = -j0 * lanes
+    for i0 in range(0, n_pre, _TRANSPOSE):  # in squares, so that reads and writes both stay in a few cache lines
+        for lane in range(nb):
+            for i in range(i0, min(i0 + _TRANSPOSE, n_pre)):
+                xbuf[i * lanes + lane] = x[b0 + lane, i]
+    n_post = out.shape[1]
+    cursor = np.empty(n_pre, np.int64)
+    first = _block(n_post, n_blocks, c0)[0]
     for i in range(n_pre):
-        k0, k1 = _row_part(indptr, post, i, n_blocks, j0, j1)
-        if k0 == k1:
-            continue
-        if lanes == 32:
-            _axpy_rows(32, tile, off, xbuf, i * 32, post, weight, k0, k1)
-        elif lanes == 16:
-            _axpy_rows(16, tile, off, xbuf, i * 16, post, weight, k0, k1)
-        else:
-            _axpy_rows(8, tile, off, xbuf, i * 8, post, weight, k0, k1)
-    for lane in range(nb):
-        for j in range(j0, j1):
-            out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
+        cursor[i] = first_at_least(post, indptr[i], indptr[i + 1], first)
+    tile = np.empty(-(-n_post // n_blocks) * lanes, np.float32)
+    for c in range(c0, c1):
+        j0, j1 = _block(n_post, n_blocks, c)
+        tile[: (j1 - j0) * lanes] = 0.0
+        off = -j0 * lanes
+        for i in range(n_pre):
+            k0 = k1 = cursor[i]
+            end = indptr[i + 1]
+            while k1 < end and post[k1] < j1:
+                k1 += 1
+            cursor[i] = k1
+            if k0 == k1:
+                continue
+            if lanes == 32:
+                _axpy_rows(32, tile, off, xbuf, i * 32, post, weight, k0, k1)
+            elif lanes == 16:
+                _axpy_rows(16, tile, off, xbuf, i * 16, post, weight, k0, k1)
+            else:
+                _axpy_rows(8, tile, off, xbuf, i * 8, post, weight, k0, k1)
+        for q0 in range(j0, j1, _TRANSPOSE):
+            for lane in range(nb):
+                for j in range(q0, min(q0 + _TRANSPOSE, j1)):
+                    out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
 
 
 # Each kernel has a parallel driver (``prange`` over its work items, numba's threads) and a serial one: a
@@ -679,17 +696,17 @@ def event_matmul_serial(x, indptr, post, weight, out):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def batched_matmul_kernel(x, indptr, post, weight, lanes, n_blocks, out):
-    """`_batched_item` for every (tile, block), on all threads."""
-    for item in prange((x.shape[0] + lanes - 1) // lanes * n_blocks):
-        _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item)
+def batched_matmul_kernel(x, indptr, post, weight, lanes, n_blocks, n_groups, out):
+    """`_batched_item` for every (tile, group of the ``n_blocks`` blocks), on all threads."""
+    for item in prange((x.shape[0] + lanes - 1) // lanes * n_groups):
+        _batched_item(x, indptr, post, weight, lanes, n_blocks, n_groups, out, item)
 
 
 @njit(cache=True, nogil=True)
 def batched_matmul_serial(x, indptr, post, weight, lanes, n_blocks, out):
-    """`_batched_item` for every (tile, block), on the calling thread."""
-    for item in range((x.shape[0] + lanes - 1) // lanes * n_blocks):
-        _batched_item(x, indptr, post, weight, lanes, n_blocks, out, item)
+    """`_batched_item` for every tile (all ``n_blocks`` blocks in one group), on the calling thread."""
+    for item in range((x.shape[0] + lanes - 1) // lanes):
+        _batched_item(x, indptr, post, weight, lanes, n_blocks, 1, out, item)
 
 
 @njit(cache=True, nogil=True)
