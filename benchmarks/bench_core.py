@@ -42,7 +42,7 @@ import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
-from functools import partial  # noqa: E402
+from functools import partial, wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -172,24 +172,28 @@ def brian2_runner(target: str):
     return run
 
 
-def timed(fn, syn, events, repeats: int, counts=(1,)) -> dict:
-    """``{threads: (median seconds, output)}`` of ``repeats`` calls of ``fn(syn, events)`` on each thread count
-    of ``counts``, the counts taking turns call by call (so a load from other jobs falls on all of them
-    alike), after a warm-up call of each when repeating."""
-    runs = {n: with_threads(fn, n) for n in counts}
-    if repeats > 1:
-        for run in runs.values():
-            run(syn, events)
-    times, out = {n: [] for n in counts}, {}
-    for _ in range(repeats):
-        for n, run in runs.items():
+def timed(runs: dict, syn, events) -> dict:
+    """``{key: (median seconds, output)}`` of ``runs`` = ``{key: (fn, repeats)}``, each called as ``fn(syn, events)``.
+    The calls take turns round by round, and a run of one call sits in the middle round, so that a machine
+    whose speed drifts (other jobs, a shared cache) slows every peer alike; runs repeated more than once are
+    warmed up first."""
+    for fn, repeats in runs.values():
+        if repeats > 1:
+            fn(syn, events)
+    n_rounds = max(repeats for _, repeats in runs.values())
+    times, out = {key: [] for key in runs}, {}
+    for r in range(n_rounds):
+        for key, (fn, repeats) in runs.items():
+            if (r >= repeats) if repeats > 1 else (r != n_rounds // 2):
+                continue
             t0 = time.perf_counter()
-            out[n] = run(syn, events)
+            out[key] = fn(syn, events)
             t1 = time.perf_counter()
-            if hasattr(fn, "t0"):  # Brian2 times its own run, excluding construction and compilation
-                t0, t1 = fn.t0, fn.t1
-            times[n].append(t1 - t0)
-    return {n: (statistics.median(times[n]), out[n]) for n in counts}
+            inner = getattr(fn, "__wrapped__", fn)
+            if hasattr(inner, "t0"):  # Brian2 times its own run, excluding construction and compilation
+                t0, t1 = inner.t0, inner.t1
+            times[key].append(t1 - t0)
+    return {key: (statistics.median(times[key]), out[key]) for key in runs}
 
 
 def median_time(fn, repeats: int) -> float:
@@ -284,6 +288,7 @@ def using_threads(n: int):
 def with_threads(fn, n: int):
     """``fn`` run on ``n`` threads (`using_threads`)."""
 
+    @wraps(fn)
     def run(*args):
         with using_threads(n):
             return fn(*args)
@@ -301,7 +306,7 @@ def write_results(path: Path, **payload) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--repeats", type=int, default=5, help="timed runs of each sdrnet row (median)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs of the sdrnet and dense rows (median)")
     ap.add_argument("--quick", action="store_true", help="fan-out 100 only, 200 steps, no dense/Brian2")
     ap.add_argument("--no-brian2", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_core.json")
@@ -309,17 +314,17 @@ def main(argv=None):
     steps = 200 if args.quick else args.steps
     configs = [(100, 0.01), (100, 0.05)] if args.quick else [(100, 0.01), (100, 0.05), (1000, 0.01), (1000, 0.05)]
     n_all, threads = all_threads(), thread_counts()
-    peers = {
-        "sdrnet Network": (run_network, threads),
-        "sdrnet propagate": (run_propagate, threads),
-        "scipy CSR": (run_scipy, [1]),
-        "torch.sparse CSR": (run_torch, threads),
+    peers = {  # name: (run, thread counts, repeated: the fast ones, whose medians are compared closely)
+        "sdrnet Network": (run_network, threads, True),
+        "sdrnet propagate": (run_propagate, threads, True),
+        "scipy CSR": (run_scipy, [1], False),
+        "torch.sparse CSR": (run_torch, threads, False),
     }
     if not args.quick:
-        peers["dense numpy (no delays)"] = (run_dense, threads)
+        peers["dense numpy (no delays)"] = (run_dense, threads, True)
     if not (args.quick or args.no_brian2):
-        peers["Brian2 cython"] = (brian2_runner("cython"), [1])
-        peers["Brian2 numpy"] = (brian2_runner("numpy"), [1])
+        peers["Brian2 cython"] = (brian2_runner("cython"), [1], False)
+        peers["Brian2 numpy"] = (brian2_runner("numpy"), [1], False)
     # compile the kernels outside the timings
     warm_syn, warm_ev = make_problem(2, 0.01, 3)
     run_network(warm_syn, warm_ev)
@@ -331,33 +336,35 @@ def main(argv=None):
         net = readout(syn)
         memory.append(bytes_per_synapse(syn, net, fan_out))
         n_syn_events = events.n_events * fan_out
-        ref = None
-        for name, (fn, counts) in peers.items():
+        runs = {}
+        for name, (fn, counts, repeated) in peers.items():
             if fn is run_network:
                 fn = partial(run_network, net=net)  # built once: the block offsets are planned on the first run
-            repeats = args.repeats if name.startswith("sdrnet") else 1
-            for n, (seconds, v) in timed(fn, syn, events, repeats, counts).items():
-                if ref is None:
-                    ref = v
-                err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
-                rows.append(
-                    dict(
-                        fan_out=fan_out,
-                        activity=activity,
-                        steps=steps,
-                        peer=name,
-                        threads=n,
-                        seconds=seconds,
-                        synaptic_events=n_syn_events,
-                        events_per_s=n_syn_events / seconds,
-                        max_rel_err_vs_sdrnet=err,
-                    )
+            for n in counts:
+                runs[name, n] = (with_threads(fn, n), args.repeats if repeated else 1)
+        ref = None
+        for (name, n), (seconds, v) in timed(runs, syn, events).items():
+            if ref is None:
+                ref = v
+            err = float(np.max(np.abs(v - ref)) / (np.max(np.abs(ref)) + 1e-12))
+            rows.append(
+                dict(
+                    fan_out=fan_out,
+                    activity=activity,
+                    steps=steps,
+                    peer=name,
+                    threads=n,
+                    seconds=seconds,
+                    synaptic_events=n_syn_events,
+                    events_per_s=n_syn_events / seconds,
+                    max_rel_err_vs_sdrnet=err,
                 )
-                print(
-                    f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {n} thread(s) {seconds:8.3f} s  "
-                    f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}",
-                    flush=True,
-                )
+            )
+            print(
+                f"  fan-out {fan_out:5d}  activity {activity:.0%}  {name:24s} {n} thread(s) {seconds:8.3f} s  "
+                f"{n_syn_events / seconds / 1e6:9.1f} M events/s  err {err:.1e}",
+                flush=True,
+            )
     table = summarize(rows)
     print(f"\n{machine(n_all)}\n{table}\n\nmemory per stored synapse (bytes): {memory}")
     write_results(
