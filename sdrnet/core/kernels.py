@@ -316,7 +316,7 @@ def layer_kernel(
     spiked = np.zeros(max_w, np.bool_)
     n_vars = state.shape[0]
     work = np.empty(n_vars * max_w, np.float32)  # a block's state, contiguous: `neuron_step` vectorises on it
-    rows = np.empty(2 * n_ring, np.uint64)  # `_ring_rows` of the current step
+    rows = np.empty(2 * n_ring, np.uint64)  # `_ring_rows` of the current block
     slots, one = np.uint64(n_ring), np.float32(1.0)
     cap, n_sp = 1024, 0
     s_time, s_unit = np.empty(cap, np.int32), np.empty(cap, np.int32)
@@ -333,6 +333,7 @@ def layer_kernel(
             w = j1 - j0
             width, origin = np.uint64(w), np.uint64(j0)
             ring[: n_ring * w] = 0.0
+            _ring_rows(rows, n_ring, width)
             st = work[: n_vars * w].reshape((n_vars, w))
             st[:] = state[:, b, j0:j1]
             e = _carried(
@@ -364,15 +365,11 @@ def layer_kernel(
                 rec_has_delay,
             )
             for t in range(t_end):
-                _ring_rows(rows, t, n_ring, width)
-                # fmt: off
-                if whole:  # a constant in each branch, so each case compiles to its own loop (`_deliver`)
-                    e = _deliver(ring, rows, origin, src_time, src_unit, src_value, e, e1, t,
-                                 indptr, post, weight, delay, has_delay, offsets, bounds, c, ahead, True)
-                else:
-                    e = _deliver(ring, rows, origin, src_time, src_unit, src_value, e, e1, t,
-                                 indptr, post, weight, delay, has_delay, offsets, bounds, c, ahead, False)
-                # fmt: on
+                slot0 = np.uint64(t % n_ring)
+                e = _deliver(
+                    ring, rows, slot0, origin, src_time, src_unit, src_value, e, e1, t,
+                    indptr, post, weight, delay, has_delay, offsets, bounds, c, ahead, whole,
+                )  # fmt: skip
                 row = t % n_ring * w
                 fired = neuron_step(code, consts, ring[row : row + w], bias[j0:j1], st, spiked[:w])
                 if record:
@@ -389,7 +386,7 @@ def layer_kernel(
                                 _scatter_ring(
                                     ring,
                                     rows,
-                                    np.uint64(1),
+                                    slot0 + np.uint64(1),
                                     origin,
                                     rec_post,
                                     rec_weight,
@@ -413,6 +410,7 @@ def layer_kernel(
 def _deliver(
     ring,
     rows,
+    slot0,
     origin,
     src_time,
     src_unit,
@@ -431,10 +429,8 @@ def _deliver(
     ahead,
     whole,
 ):
-    """Deliver the source events of step ``t`` from ``e`` on into the ring (`_scatter_ring`); returns the
-    first event of a later step. Callers pass ``whole`` (one block: rows are not cut) as a constant, so that
-    each case compiles to its own loop: with the test inside one loop, the one-block case ran 1.15-1.25x
-    slower (benchmarks/bench_core.py's network, old and new kernel in one process, interleaved)."""
+    """Deliver the source events of step ``t`` from ``e`` on into the ring (`_scatter_ring`, ring rows from
+    ``slot0``); returns the first event of a later step. ``whole``: one block, rows are not cut."""
     one = np.float32(1.0)
     while e < e1 and src_time[e] == t:
         if ahead and e + _PREFETCH_AHEAD < e1:
@@ -444,7 +440,7 @@ def _deliver(
         i = src_unit[e]
         k0, k1 = (indptr[i], indptr[i + 1]) if whole else _segment(indptr, post, offsets, bounds, i, c)
         x = src_value[e] if src_value.shape[0] else one
-        _scatter_ring(ring, rows, np.uint64(0), origin, post, weight, delay, has_delay, x, k0, k1)
+        _scatter_ring(ring, rows, slot0, origin, post, weight, delay, has_delay, x, k0, k1)
         e += 1
     return e
 
@@ -535,31 +531,28 @@ def landed_synops(time, unit, lo, hi, indptr, delay, has_delay, max_delay):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _scatter_ring(ring, rows, lag, origin, post, weight, delay, has_delay, x, k0, k1):
-    """``ring[rows[lag + d_k] + post_k - origin] += w_k · x`` for ``k`` in ``[k0, k1)``, in order, where
-    ``rows[d]`` is the offset of the ring's row ``d`` steps ahead (`_ring_rows`). A table, not a wrap test:
-    a delay past the ring's end is a coin toss per synapse, and the mispredicted branch cost more than the
-    scatter (measured)."""
+def _scatter_ring(ring, rows, slot, origin, post, weight, delay, has_delay, x, k0, k1):
+    """``ring[rows[slot + d_k] + post_k - origin] += w_k · x`` for ``k`` in ``[k0, k1)``, in order, where
+    ``rows[s]`` is the offset of ring row ``s mod n_ring`` (`_ring_rows`; ``slot + d_k < 2 n_ring``). A table,
+    not a wrap test: whether a delay passes the ring's end is a coin toss per synapse, and the mispredicted
+    branch cost more than the scatter (measured)."""
     k, k1 = np.uint64(k0), np.uint64(k1)
     if has_delay:
         while k < k1:
-            ring[rows[lag + np.uint64(delay[k])] + np.uint64(post[k]) - origin] += weight[k] * x
+            ring[rows[slot + np.uint64(delay[k])] + np.uint64(post[k]) - origin] += weight[k] * x
             k += np.uint64(1)
     else:
-        row = rows[lag] - origin
+        row = rows[slot] - origin
         while k < k1:
             ring[row + np.uint64(post[k])] += weight[k] * x
             k += np.uint64(1)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _ring_rows(rows, t, n_ring, width):
-    """``rows[d]`` = offset of the ring row of step ``t + d`` (``(t + d) mod n_ring`` rows of ``width``), for
-    ``d`` in ``[0, 2 n_ring)``."""
-    slot = t % n_ring
-    for d in range(rows.shape[0]):
-        rows[d] = np.uint64(slot) * width
-        slot = 0 if slot == n_ring - 1 else slot + 1
+def _ring_rows(rows, n_ring, width):
+    """``rows[s]`` = offset of ring row ``s mod n_ring`` (rows of ``width``), for ``s`` in ``[0, 2 n_ring)``."""
+    for s in range(rows.shape[0]):
+        rows[s] = np.uint64(s % n_ring) * width
 
 
 @njit(cache=True, nogil=True)
