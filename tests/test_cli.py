@@ -87,6 +87,7 @@ def test_dendrites_command(tmp_path, capsys):
     assert json.loads((again / "results.json").read_text()) == results
 
 
+@pytest.mark.slow  # ~17 s from a cold numba cache; the demo tour runs the sparsey command by default
 def test_sparsey_command_with_mnist_files(tmp_path, capsys):
     import gzip
     import json
