@@ -3,7 +3,8 @@
 The same ReLU MLP (1024-2048-2048-10, random weights) is pruned by magnitude, layer by layer, to 80/90/95/98 %
 sparsity (each layer keeps its largest ``1 - s`` of |w|). One global threshold would not do: PyTorch's default
 init scales weights by ``1/sqrt(fan_in)``, so the 1024-input layer holds the largest |w| and a global threshold
-keeps 0.3 % of the 2048×2048 layer at 90 % and none of it at 95/98 %, leaving a network whose output is the bias. Peers, all on the same input (``relu(randn)``: half the inputs zero):
+keeps 0.3 % of the 2048×2048 layer at 90 % and none of it at 95/98 %, leaving a network whose output is the bias.
+Peers, all on the same input (``relu(randn)``: half the inputs zero):
 
 - ``torch + masks``: ``torch.nn.utils.prune`` masks (``weight = weight_orig * weight_mask`` every forward,
   as users run it);

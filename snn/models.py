@@ -22,7 +22,7 @@ from spikingjelly.activation_based import functional, layer, neuron, surrogate
 from torch import nn
 from torch.nn import functional as F
 
-from sdrnet.core.protocol import check_dt
+from sdrnet.core.validation import check_dt
 
 from .delays import DelayedLinear, sigma_at
 

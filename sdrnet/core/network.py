@@ -12,9 +12,9 @@ from . import kernels
 from .events import Events
 from .neurons import LIFParams, NeuronModel
 from .parallel import block_plan, cache_blocks, get_num_threads, map_parts, split
-from .protocol import CoreModel, RunResult, check_dt
+from .protocol import CoreModel, RunResult
 from .synapses import Synapses
-from .validation import as_array, check_bool, check_int, frozen
+from .validation import as_array, check_bool, check_dt, check_int, frozen
 
 __all__ = ["Layer", "Network", "NetworkState"]
 
@@ -159,9 +159,8 @@ class Network(CoreModel):
         (a readout, ``v_threshold = inf``), else its spikes at every step (float32 ``[n_steps, B, n_out]``);
         ``output=False`` leaves it out (None) and saves building it (``4·n_steps·B·n_out`` bytes), for a run
         that needs only the spikes or the final state; ``spikes``/``layer_spikes`` the spikes as `Events`;
-        ``state`` a `NetworkState`; ``synops`` the
-        deliveries into each layer that arrive inside the run (events × the synapses they reach; a recurrent
-        layer's own included).
+        ``state`` a `NetworkState`; ``synops`` the deliveries into each layer that arrive inside the run
+        (events × the synapses they reach; a recurrent layer's own included).
 
         Layer by layer: a layer's input (the network input, or the spikes of the layer before) is
         complete before it runs, so each layer runs its whole time loop at once, in blocks of neurons

@@ -44,8 +44,8 @@ import torch
 from torch import nn
 
 from sdrnet.core import CoreModel, Events, RunResult, Synapses, sparse_matmul
-from sdrnet.core.protocol import check_dt, register_core
-from sdrnet.core.validation import as_array, check_int
+from sdrnet.core.protocol import register_core
+from sdrnet.core.validation import as_array, check_dt, check_int
 
 from . import kernels
 from .layers import _LINEAR_PASS, DELTAS, DeltaActivation, _check_sequential, _check_time_major, _connection, _flat
