@@ -13,13 +13,16 @@ Peers, all on the same input (``relu(randn)``: half the inputs zero):
 - ``scipy CSR``: each weight as a ``scipy.sparse.csr_matrix`` (single-threaded whatever the setting);
 - ``core``: `sdrnet.prune.CoreMLP`, each layer one `sdrnet.core.sparse_matmul` whose cost model picks the
   event kernel (non-zero inputs × fan-out, scalar) or the batched one (tiles of 8/16/32 samples, every
-  weight applied to the whole tile in SIMD registers); the kernels column names the choice per layer.
+  weight applied to the whole tile in SIMD registers); the kernels column names the choice per layer;
+- ``core fan-in``: the same `CoreMLP` in the fan-in layout (``core.with_layout("fan-in")``, `sdrnet.core.FanIn`,
+  as lean): the gather kernel, each output summed over its fan-in in SIMD registers for a tile of 1–32 samples
+  (Elsen et al. 2020); zero inputs cost as much as non-zeros.
 
 Rows run at one thread and at all threads (torch, numba: the same count). Timings are medians of
 ``--repeats`` calls per peer, spread over rounds so that a busy machine slows all peers alike
 (`interleaved_medians`); outputs are compared before timing. Memory is what the model holds: parameters
 and masks for PyTorch, CSR synapses (int64 row pointers, int32 targets, float32 weights) and biases for
-the core.
+the core (either layout).
 
 Usage: python benchmarks/bench_prune.py [--repeats 20] [--batch 1 32 256] [--threads 1 2] [--quick]
 Writes benchmarks/results/prune.json and prints a table and one line per row on why.
@@ -106,11 +109,13 @@ def bench(sizes, sparsity, batch, threads, repeats):
         if isinstance(m, nn.Linear) and tprune.is_pruned(m):
             tprune.remove(m, "weight")
     torch_sparse, scipy_csr = sparse_peers(model)
+    fan_in = core.with_layout("fan-in")
     outs = {
         "torch dense": model(x).detach().numpy(),
         "torch.sparse": torch_sparse(x).numpy(),
         "scipy CSR": scipy_csr(xn),
         "core": core.run(xn).output,
+        "core fan-in": fan_in.run(xn).output,
     }
     diffs = {name: float(np.abs(out - ref).max()) for name, out in outs.items()}
     with torch.no_grad():
@@ -120,6 +125,7 @@ def bench(sizes, sparsity, batch, threads, repeats):
                 "torch.sparse": lambda: torch_sparse(x),
                 "scipy CSR": lambda: scipy_csr(xn),
                 "core": lambda: core.run(xn),
+                "core fan-in": lambda: fan_in.run(xn),
             },
             repeats,
         )
@@ -127,6 +133,8 @@ def bench(sizes, sparsity, batch, threads, repeats):
     nnz = [s.nnz for s in core.synapses]
     dense_macs = batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     core_bytes = sum(s.nbytes for s in core.synapses) + sum(b.nbytes for b in core.biases)
+    fan_in_bytes = sum(s.nbytes for s in fan_in.synapses) + sum(b.nbytes for b in core.biases)
+    assert np.array_equal(outs["core"], outs["core fan-in"]), "the layouts must give the same bits"
     return dict(
         sparsity=sparsity,
         batch=batch,
@@ -141,12 +149,15 @@ def bench(sizes, sparsity, batch, threads, repeats):
         torch_sparse_ms=1e3 * t["torch.sparse"],
         scipy_ms=1e3 * t["scipy CSR"],
         core_ms=1e3 * t["core"],
+        core_fan_in_ms=1e3 * t["core fan-in"],
         speedup_vs_dense=t["torch dense"] / t["core"],
+        fan_in_speedup_vs_dense=t["torch dense"] / t["core fan-in"],
         speedup_vs_masked=t_masked / t["core"],
         torch_masked_bytes=masked_bytes,
         torch_dense_bytes=torch_bytes(model),
         core_bytes=core_bytes,
         core_bytes_per_nnz=core_bytes / sum(nnz),
+        core_fan_in_bytes_per_nnz=fan_in_bytes / sum(nnz),
         max_abs_diff=diffs,
     )
 
@@ -162,12 +173,14 @@ def why(r) -> str:
         f"{r['sparsity']:.0%} sparse, batch {r['batch']}, {r['threads']} thread(s): core ({kernels}) does "
         f"{macs:.2f} weight×sample MACs/ns ({events:.2f} non-zero-input events/ns; a scalar scatter is capped "
         f"near {1 / EVENT_NS:.0f}/ns per thread), dense torch {dense:.1f} MACs/ns on "
-        f"{r['dense_macs'] / r['sparse_macs']:.0f}× as many MACs: the core is {r['speedup_vs_dense']:.2f}× as fast."
+        f"{r['dense_macs'] / r['sparse_macs']:.0f}× as many MACs: the core is {r['speedup_vs_dense']:.2f}× as fast; "
+        f"fan-in gathers {r['sparse_macs'] / (r['core_fan_in_ms'] * 1e6):.2f} MACs/ns, "
+        f"{r['fan_in_speedup_vs_dense']:.2f}× as fast as dense torch."
     )
 
 
 def summarize(rows) -> str:
-    short = {"event": "e", "batched": "b"}
+    short = {"event": "e", "batched": "b", "gather": "g"}
     return format_table(
         [
             {
@@ -181,6 +194,8 @@ def summarize(rows) -> str:
                 "core (ms)": f"{r['core_ms']:.2f}",
                 "core kernels": "".join(short[k] for k in r["core_kernels"]),
                 "core vs dense": f"{r['speedup_vs_dense']:.2f}×",
+                "core fan-in (ms)": f"{r['core_fan_in_ms']:.2f}",
+                "fan-in vs dense": f"{r['fan_in_speedup_vs_dense']:.2f}×",
                 "core vs masks": f"{r['speedup_vs_masked']:.1f}×",
                 "torch + masks (MB)": f"{r['torch_masked_bytes'] / 1e6:.1f}",
                 "core (MB)": f"{r['core_bytes'] / 1e6:.2f}",
@@ -218,7 +233,8 @@ def main(argv=None):
                 r = rows[-1]
                 print(
                     f"  {s:.0%} batch {batch:3d} threads {threads}: dense {r['torch_dense_ms']:7.2f} ms  "
-                    f"core {r['core_ms']:7.2f} ms ({r['speedup_vs_dense']:.2f}×, {'/'.join(r['core_kernels'])})",
+                    f"core {r['core_ms']:7.2f} ms ({r['speedup_vs_dense']:.2f}×, {'/'.join(r['core_kernels'])})  "
+                    f"fan-in {r['core_fan_in_ms']:7.2f} ms ({r['fan_in_speedup_vs_dense']:.2f}×)",
                     flush=True,
                 )
     table = summarize(rows)

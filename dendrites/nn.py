@@ -541,8 +541,8 @@ class CoreDendriticMLP(StaticCoreModel):
     ) -> RunResult:
         """Logits (eval mode) for inputs ``events`` (float ``[B, input_size]``, numpy or torch, or a one-step
         `sdrnet.core.Events`) and ``context`` (``[B, dim_context]``, ``[1, dim_context]`` or ``[dim_context]``;
-        needed when the layers have segments); ``kernel`` (``"auto"``, ``"event"``, ``"batched"``) goes to
-        `sdrnet.core.sparse_matmul`: the same logits. ``state`` must be None, ``n_steps`` None or 1 and
+        needed when the layers have segments); ``kernel`` (``"auto"``, ``"event"``, ``"batched"``; ``"gather"``
+        in the fan-in layout, `with_layout`) goes to `sdrnet.core.sparse_matmul`: the same logits. ``state`` must be None, ``n_steps`` None or 1 and
         ``record`` empty (the model records nothing)."""
         x = self.static_input(events, state, n_steps, record)
         context = self._context(context, x.shape[0])

@@ -1,5 +1,7 @@
-"""`sparse_matmul`: the event and batched kernels against a float32 reference, bit for bit, for every kernel,
-tile width, block split and thread count; the cost model's choice; input checks."""
+"""`sparse_matmul`: the event, batched and gather kernels against a float32 reference, bit for bit, for every
+kernel, tile width, block split and thread count; the cost model's choice; the fan-in layout; input checks."""
+
+import pickle
 
 import numba
 import numpy as np
@@ -8,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from reference import sparse_matmul_ref
 
-from sdrnet.core import Events, Synapses, kernels, ops, propagate, sparse_matmul
+from sdrnet.core import Events, FanIn, Synapses, kernels, ops, propagate, sparse_matmul
 
 
 @st.composite
@@ -49,6 +51,9 @@ def test_every_kernel_equals_the_float32_reference_bit_for_bit(problem):
         assert result.out.dtype == np.float32 and result.out.shape == (x.shape[0], syn.n_post)
         np.testing.assert_array_equal(result.out, ref)
         assert result.kernel in ("event", "batched") and (kernel == "auto" or result.kernel == kernel)
+    gathered = sparse_matmul(x, FanIn(syn))
+    np.testing.assert_array_equal(gathered.out, ref)
+    assert gathered.kernel == "gather" and (gathered.events, gathered.synops) == (result.events, result.synops)
     dense = x.astype(np.float64) @ syn.to_dense().astype(np.float64)
     np.testing.assert_allclose(ref, dense, rtol=1e-4, atol=1e-4 * (np.abs(x) @ np.abs(syn.to_dense())).max(initial=0))
 
@@ -72,6 +77,16 @@ def test_kernels_equal_the_reference_for_every_tile_width_and_block_split(proble
     out = np.zeros_like(ref)
     kernels.event_matmul_serial(x, *csr, out)
     np.testing.assert_array_equal(out, ref)
+    fan_in = FanIn(syn)
+    by_post = fan_in.indptr, fan_in.pre, fan_in.weight
+    for width in (1, lanes):
+        for n_groups in range(1, n_blocks + 1):
+            out = np.zeros_like(ref)
+            kernels.gather_matmul_kernel(x, *by_post, width, n_groups, out)
+            np.testing.assert_array_equal(out, ref)
+        out = np.zeros_like(ref)
+        kernels.gather_matmul_serial(x, *by_post, width, out)
+        np.testing.assert_array_equal(out, ref)
 
 
 @given(problems())
@@ -102,6 +117,7 @@ def test_thread_count_changes_nothing(threads, n_b, n_post):
         out = np.zeros_like(ref)
         kernels.event_matmul_kernel(x, *csr, ops._blocks(n_post, n_threads, n_b), out)
         np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(sparse_matmul(x, FanIn(syn)).out, ref)
 
 
 def test_a_product_large_enough_for_threads_gives_the_one_thread_bits(threads):
@@ -113,9 +129,12 @@ def test_a_product_large_enough_for_threads_gives_the_one_thread_bits(threads):
     for kernel in ("event", "batched"):  # predicted long enough to run on all threads
         assert ops._choose_kernel(kernel, work.tolist()[1:], 8, syn)[1] >= ops._PARALLEL_NS
     outs = []
+    assert ops._GATHER_NS * syn.nnz >= ops._PARALLEL_NS
     for n_threads in (1, numba.config.NUMBA_NUM_THREADS):
         threads(n_threads)
         outs += [sparse_matmul(x, syn, kernel).out for kernel in ("event", "batched")]
+        outs += [sparse_matmul(x, FanIn(syn)).out, sparse_matmul(x[:1], FanIn(syn)).out]
+        np.testing.assert_array_equal(outs.pop(), outs[0][:1])
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
     np.testing.assert_allclose(outs[0], x.astype(np.float64) @ syn.to_dense(), rtol=1e-4, atol=1e-3)
@@ -174,6 +193,42 @@ def test_input_checks_name_the_argument():
     assert sparse_matmul(np.zeros((0, 3)), syn).out.shape == (0, 3)
 
 
+def test_fan_in_layout_holds_the_same_synapses_as_lean():
+    rng = np.random.default_rng(3)
+    syn = Synapses.from_edges(
+        rng.integers(0, 50, 900), rng.integers(0, 40, 900), rng.normal(0, 1, 900), n_pre=50, n_post=40
+    )
+    fan_in = FanIn(syn)
+    assert (fan_in.n_pre, fan_in.n_post, fan_in.nnz, fan_in.max_delay) == (50, 40, 900, 0)
+    np.testing.assert_array_equal(fan_in.to_dense(), syn.to_dense())
+    np.testing.assert_array_equal(fan_in.fan_in(), syn.fan_in())
+    np.testing.assert_array_equal(fan_in.fan_out(), syn.fan_out())
+    for j in range(40):  # each post's fan-in in ascending pre, multapses in their CSR order
+        k = np.flatnonzero(syn.post == j)
+        row = slice(fan_in.indptr[j], fan_in.indptr[j + 1])
+        np.testing.assert_array_equal(fan_in.pre[row], syn.pre()[k])
+        np.testing.assert_array_equal(fan_in.weight[row], syn.weight[k])
+    back = fan_in.to_synapses()
+    for name in ("indptr", "post", "weight"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(syn, name))
+    again = pickle.loads(pickle.dumps(fan_in))
+    np.testing.assert_array_equal(again.pre, fan_in.pre)
+    assert not again.weight.flags.writeable
+    big = FanIn(Synapses.random_erdos_renyi(1000, 1000, 0.1, rng))
+    assert big.bytes_per_synapse <= 8.2  # int32 pre + float32 weight, and both row boundaries
+    with pytest.raises(ValueError, match="delays"):
+        FanIn(Synapses.from_dense(np.eye(3), delay=2 * np.eye(3, dtype=int)))
+    with pytest.raises(TypeError, match="synapses must be Synapses"):
+        FanIn(np.eye(3))
+    x = np.ones((2, 50), np.float32)
+    with pytest.raises(ValueError, match="pass sdrnet.core.FanIn"):
+        sparse_matmul(x, syn, "gather")
+    with pytest.raises(ValueError, match="a FanIn runs kernel='gather'"):
+        sparse_matmul(x, fan_in, "event")
+    x = np.ones((70, 50), np.float32)
+    assert [sparse_matmul(x[:n], fan_in).lanes for n in (1, 2, 9, 17, 70)] == [1, 8, 16, 32, 32]
+
+
 # ---------------------------------------------------------------------------------------------- users of it
 def one_step(x, syn):
     """The event-driven sum these paths used before `sparse_matmul`: one step of `propagate`."""
@@ -189,6 +244,20 @@ def assert_same_for_every_kernel(run):
     np.testing.assert_array_equal(outs["event"], outs["auto"])
     np.testing.assert_array_equal(outs["batched"], outs["auto"])
     return outs["auto"]
+
+
+def assert_fan_in_layout_gives_the_same(core, out, **inputs):
+    """``core`` in the fan-in layout gathers, with the bits and synops of the fan-out layout; and back."""
+    fan_in = core.with_layout("fan-in")
+    result, before = fan_in.run(**inputs), core.run(**inputs)
+    assert (core.layout, fan_in.layout) == ("fan-out", "fan-in") and set(result.kernels) == {"gather"}
+    np.testing.assert_array_equal(result.output, out)
+    np.testing.assert_array_equal(result.synops, before.synops)
+    back = fan_in.with_layout("fan-out")
+    for a, b in zip(back.synapses, core.synapses):
+        np.testing.assert_array_equal(a.post, b.post) and np.testing.assert_array_equal(a.weight, b.weight)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        core.with_layout("csc")
 
 
 def test_pruned_mlp_gives_the_propagate_result_with_either_kernel():
@@ -211,6 +280,7 @@ def test_pruned_mlp_gives_the_propagate_result_with_either_kernel():
         h = one_step(h, syn) + bias
         h = np.maximum(h, 0) if relu else h
     np.testing.assert_array_equal(out, h)
+    assert_fan_in_layout_gives_the_same(core, out, events=x)
 
 
 def test_delta_network_gives_the_propagate_result_with_either_kernel():
@@ -246,6 +316,7 @@ def test_active_dendrites_give_the_propagate_result_with_either_kernel():
         lambda kernel: (lambda r: (r.output, r.kernels))(core.run(x, context=context, kernel=kernel))
     )
     assert len(core.run(x, context=context).kernels) == 3
+    assert_fan_in_layout_gives_the_same(core, out, events=x, context=context)
     np.testing.assert_array_equal(core._feedforward(x, 0, "event"), one_step(x, core.synapses[0]) + core.biases[0])
     with torch.no_grad():
         np.testing.assert_allclose(out, model(torch.from_numpy(x), torch.from_numpy(context)).numpy(), atol=1e-4)

@@ -32,11 +32,12 @@ from .neurons import (
 from .ops import MatmulResult, kwta, overlap, propagate, sparse_matmul
 from .parallel import get_cache_size, get_num_threads, set_cache_size, set_num_threads
 from .protocol import CoreModel, RunResult, register_core, registered_cores, to_core
-from .synapses import Synapses
+from .synapses import FanIn, Synapses
 
 __all__ = [
     "Events",
     "Synapses",
+    "FanIn",
     "propagate",
     "overlap",
     "kwta",

@@ -626,6 +626,39 @@ def _axpy_rows(typingctx, lanes, tile, tile_off, xbuf, x_off, post, weight, k0, 
     return sig, codegen
 
 
+@intrinsic
+def _dot_rows(typingctx, lanes, tile, tile_off, xbuf, pre, weight, k0, k1):
+    """``tile[tile_off : +L] = Σ_k weight[k] · xbuf[pre[k]·L : +L]`` over ``k`` in ``[k0, k1)`` in order, from +0,
+    the ``L = lanes`` sums held in SIMD registers (the gather twin of `_axpy_rows`: loads only, no stores)."""
+    if not isinstance(lanes, types.IntegerLiteral):
+        return None
+    n = lanes.literal_value
+    vec = ir.VectorType(ir.FloatType(), n)
+    sig = types.void(lanes, tile, tile_off, xbuf, pre, weight, k0, k1)
+
+    def codegen(context, builder, signature, args):
+        _, tile_v, tile_off_v, xbuf_v, pre_v, weight_v, k0_v, k1_v = args
+        tile_d, xbuf_d, pre_d, weight_d = (
+            context.make_array(signature.args[i])(context, builder, v).data
+            for i, v in ((1, tile_v), (3, xbuf_v), (4, pre_v), (5, weight_v))
+        )
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * n))
+        with cgutils.for_range_slice(builder, k0_v, k1_v, ir.Constant(_I64, 1)) as (k, _):
+            i = builder.sext(builder.load(builder.gep(pre_d, [k])), _I64)
+            w = builder.insert_element(
+                ir.Constant(vec, ir.Undefined), builder.load(builder.gep(weight_d, [k])), ir.Constant(ir.IntType(32), 0)
+            )
+            w = builder.shuffle_vector(
+                w, ir.Constant(vec, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
+            )
+            at = builder.bitcast(builder.gep(xbuf_d, [builder.mul(i, ir.Constant(_I64, n))]), vec.as_pointer())
+            builder.store(builder.fadd(builder.load(acc), builder.fmul(w, builder.load(at, align=4))), acc)
+        builder.store(builder.load(acc), builder.bitcast(builder.gep(tile_d, [tile_off_v]), vec.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def first_at_least(post, lo, hi, j):
     """First ``k`` in ``[lo, hi)`` with ``post[k] >= j`` (``post`` is sorted within a row), else ``hi``."""
@@ -687,11 +720,7 @@ def _batched_item(x, indptr, post, weight, lanes, n_blocks, n_groups, out, item)
     c0, c1 = _block(n_blocks, n_groups, g)
     b0 = t * lanes
     nb = min(lanes, n_b - b0)
-    xbuf = np.zeros(n_pre * lanes, np.float32)
-    for i0 in range(0, n_pre, _TRANSPOSE):  # in squares, so that reads and writes both stay in a few cache lines
-        for lane in range(nb):
-            for i in range(i0, min(i0 + _TRANSPOSE, n_pre)):
-                xbuf[i * lanes + lane] = x[b0 + lane, i]
+    xbuf = _tile_of(x, b0, nb, lanes)
     n_post = out.shape[1]
     cursor = np.empty(n_pre, np.int64)
     first = _block(n_post, n_blocks, c0)[0]
@@ -722,6 +751,55 @@ def _batched_item(x, indptr, post, weight, lanes, n_blocks, n_groups, out, item)
                     out[b0 + lane, j] = tile[(j - j0) * lanes + lane]
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tile_of(x, b0, nb, lanes):
+    """Samples ``[b0, b0 + nb)`` of ``x`` as ``[n_pre, lanes]`` (zero-padded), transposed in squares so that
+    reads and writes both stay in a few cache lines."""
+    n_pre = x.shape[1]
+    xbuf = np.zeros(n_pre * lanes, np.float32)
+    for i0 in range(0, n_pre, _TRANSPOSE):
+        for lane in range(nb):
+            for i in range(i0, min(i0 + _TRANSPOSE, n_pre)):
+                xbuf[i * lanes + lane] = x[b0 + lane, i]
+    return xbuf
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_item(x, indptr, pre, weight, lanes, n_groups, out, item):
+    """Gather (fan-in layout, `FanIn`), work item (tile of ``lanes`` = 1, 8, 16 or 32 samples, group of posts):
+    each post's sums over its fan-in, ascending presynaptic unit, stay in registers and are written once; the
+    weights are read once per tile, the inputs from a tile ``[n_pre, lanes]`` in cache. This is the kernel of
+    Elsen et al. (2020, "Fast Sparse ConvNets"): a sparse weight row times a dense block of activations."""
+    n_b = x.shape[0]
+    t, g = item // n_groups, item % n_groups
+    j0, j1 = _block(out.shape[1], n_groups, g)
+    b0 = t * lanes
+    if lanes == 1:
+        x_b, out_b = x[b0], out[b0]
+        for j in range(j0, j1):
+            acc = np.float32(0.0)
+            for k in range(indptr[j], indptr[j + 1]):
+                acc += weight[k] * x_b[np.uint32(pre[k])]
+            out_b[j] = acc
+        return
+    nb = min(lanes, n_b - b0)
+    xbuf = _tile_of(x, b0, nb, lanes)
+    tile = np.empty(_TRANSPOSE * lanes, np.float32)
+    for q0 in range(j0, j1, _TRANSPOSE):
+        q1 = min(q0 + _TRANSPOSE, j1)
+        for j in range(q0, q1):
+            k0, k1, off = indptr[j], indptr[j + 1], (j - q0) * lanes
+            if lanes == 32:
+                _dot_rows(32, tile, off, xbuf, pre, weight, k0, k1)
+            elif lanes == 16:
+                _dot_rows(16, tile, off, xbuf, pre, weight, k0, k1)
+            else:
+                _dot_rows(8, tile, off, xbuf, pre, weight, k0, k1)
+        for lane in range(nb):
+            for j in range(q0, q1):
+                out[b0 + lane, j] = tile[(j - q0) * lanes + lane]
+
+
 # Each kernel has a parallel driver (``prange`` over its work items, numba's threads) and a serial one: a
 # parallel region waits for every thread, which costs more than a small product gains. ``out`` starts at zero.
 @njit(cache=True, nogil=True, parallel=True)
@@ -750,6 +828,20 @@ def batched_matmul_serial(x, indptr, post, weight, lanes, n_blocks, out):
     """`_batched_item` for every tile (all ``n_blocks`` blocks in one group), on the calling thread."""
     for item in range((x.shape[0] + lanes - 1) // lanes):
         _batched_item(x, indptr, post, weight, lanes, n_blocks, 1, out, item)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def gather_matmul_kernel(x, indptr, pre, weight, lanes, n_groups, out):
+    """`_gather_item` for every (tile, group of posts), on all threads."""
+    for item in prange((x.shape[0] + lanes - 1) // lanes * n_groups):
+        _gather_item(x, indptr, pre, weight, lanes, n_groups, out, item)
+
+
+@njit(cache=True, nogil=True)
+def gather_matmul_serial(x, indptr, pre, weight, lanes, out):
+    """`_gather_item` for every tile (all posts in one group), on the calling thread."""
+    for item in range((x.shape[0] + lanes - 1) // lanes):
+        _gather_item(x, indptr, pre, weight, lanes, 1, out, item)
 
 
 @njit(cache=True, nogil=True)

@@ -10,7 +10,7 @@ import numpy as np
 from . import kernels
 from .events import Events
 from .parallel import block_plan, cache_blocks, get_cache_size, get_num_threads, worth_sharing
-from .synapses import Synapses
+from .synapses import FanIn, Synapses
 from .validation import as_array, as_float32, check_int, check_range
 
 __all__ = ["propagate", "overlap", "kwta", "sparse_matmul", "MatmulResult", "MATMUL_KERNELS"]
@@ -198,12 +198,13 @@ def active_lists(active: Sequence | np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 # ---------------------------------------------------------------------------------------------- sparse × dense
-MATMUL_KERNELS = ("auto", "event", "batched")
+MATMUL_KERNELS = ("auto", "event", "batched", "gather")
 _LANES = (8, 16, 32)  # samples per batched tile, in the order of matmul_activity_kernel's work[2:]
 # The cost model's constants, ns on one thread (fitted on a 2-vCPU AMD EPYC with 1 MiB of L2; a misfit on
 # another machine costs time, never a different result):
 _EVENT_NS = 0.7  # one synaptic event of the scalar scatter, its target in cache
 _ROW_NS, _LANE_NS = 0.42, 0.0475  # one synapse applied to a tile of L samples: _ROW_NS + _LANE_NS · L
+_GATHER_NS = 1.0  # one synapse of the gather kernel for a tile of up to 32 samples
 _COPY_NS = 0.9  # one input scanned for events, or copied into or out of a tile
 _TILE_SHARE = 16  # a batched accumulator [block posts, L] takes at most 1/16 of the L2: on a 2 MiB-L2 Xeon,
 # 2048 posts × 32 samples (10-20 % of weights) ran 1.4x faster in blocks of 64-128 KB than in one of 256 KB
@@ -216,8 +217,8 @@ _PARALLEL_NS = 250_000  # products predicted faster than this run on one thread:
 class MatmulResult(NamedTuple):
     """What `sparse_matmul` returns.
 
-    out : float32 ``[B, n_post]``;  kernel : ``"event"`` or ``"batched"``, the kernel that ran;
-    lanes : samples per batched tile (8, 16 or 32; 0 for the event kernel);
+    out : float32 ``[B, n_post]``;  kernel : ``"event"``, ``"batched"`` or ``"gather"``, the kernel that ran;
+    lanes : samples per tile (batched 8, 16 or 32; gather 1, 8, 16 or 32; 0 for the event kernel);
     events : non-zero inputs;  synops : synaptic operations an event-driven machine does (events × fan-out).
     """
 
@@ -231,9 +232,9 @@ class MatmulResult(NamedTuple):
 def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
     """A batch of dense activations through the synapses' weights: ``out[b, j] = Σ_{k: i→j} w_k · x[b, i]``.
 
-    Two kernels, on all numba threads, give bit-identical results (each output sums its terms in ascending
+    Three kernels, on all numba threads, give bit-identical results (each output sums its terms in ascending
     presynaptic order, multiply then add in float32, as `propagate` does for one time step; the thread
-    count changes nothing either):
+    count changes nothing either). Two scatter through `Synapses` (CSR by presynaptic unit):
 
     - ``"event"``: every non-zero ``x[b, i]`` is an event scattered through row ``i`` of the CSR, one
       synapse at a time, so zeros cost nothing: work = events × fan-out, ~1 ns each in cache.
@@ -242,24 +243,35 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
       "Fast Sparse ConvNets"); a row is skipped when its input is zero in all L samples. Work = active
       (tile, row) pairs × fan-out, each costing about as much as 1–2 events but covering L samples.
 
-    ``kernel="auto"`` takes the one a cost model predicts faster (``_EVENT_NS``, ``_ROW_NS + _LANE_NS · L``
-    per unit of work, ``_COPY_NS`` per element a tile copies) from exact counts of the work each would do
-    (one pass over ``x``): dense activations and batches favour ``"batched"``, sparse events ``"event"``.
+    One gathers through a `FanIn` (the same synapses CSR by postsynaptic unit, as lean):
+
+    - ``"gather"``: for a tile of 1–32 samples, each output sums its fan-in in SIMD registers and is written
+      once (Elsen et al.'s kernel proper); zeros cost as much as non-zeros, but no accumulator goes through
+      memory, so on batches of dense activations it runs several times faster than ``"batched"``.
+
+    With `Synapses`, ``kernel="auto"`` takes the scatter kernel a cost model predicts faster (``_EVENT_NS``,
+    ``_ROW_NS + _LANE_NS · L`` per unit of work, ``_COPY_NS`` per element a tile copies) from exact counts of
+    the work each would do (one pass over ``x``): dense activations and batches favour ``"batched"``, sparse
+    events ``"event"``. With a `FanIn`, it is ``"gather"``.
 
     Parameters
     ----------
     x : real array ``[B, n_pre]``, finite (computed in float32)
-    synapses : Synapses without delays (a matrix product has no time; `propagate` applies delays)
-    kernel : ``"auto"`` (default), ``"event"`` or ``"batched"``
+    synapses : Synapses without delays (a matrix product has no time; `propagate` applies delays), or a FanIn
+    kernel : ``"auto"`` (default), ``"event"`` or ``"batched"`` (Synapses), ``"gather"`` (FanIn)
 
     Returns
     -------
     MatmulResult (``out`` float32 ``[B, n_post]``, the kernel used, its tile width, events, synops)
     """
-    if not isinstance(synapses, Synapses):
-        raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
+    if not isinstance(synapses, (Synapses, FanIn)):
+        raise TypeError(f"synapses must be Synapses or FanIn, got {type(synapses).__name__}")
     if kernel not in MATMUL_KERNELS:
         raise ValueError(f"kernel must be one of {MATMUL_KERNELS}, got {kernel!r}")
+    if isinstance(synapses, FanIn):
+        return _gather(x, synapses, kernel)
+    if kernel == "gather":
+        raise ValueError("kernel='gather' reads the fan-in layout: pass sdrnet.core.FanIn(synapses)")
     if synapses.max_delay > 0:
         raise ValueError(
             f"synapses have delays (up to {synapses.max_delay} steps), which a matrix product "
@@ -285,6 +297,27 @@ def sparse_matmul(x, synapses: Synapses, kernel: str = "auto") -> MatmulResult:
         else:
             kernels.batched_matmul_kernel(x, *csr, lanes, n_blocks, n_groups, out)
     return MatmulResult(out, kernel, lanes, n_events, work[0])
+
+
+def _gather(x, fan_in: FanIn, kernel: str) -> MatmulResult:
+    """`sparse_matmul` on the fan-in layout: the gather kernel, tiles of 1 sample or of the fewest of 8, 16, 32
+    lanes that hold the batch (32 beyond)."""
+    if kernel not in ("auto", "gather"):
+        raise ValueError(f"kernel={kernel!r} scatters through Synapses; a FanIn runs kernel='gather' (or 'auto')")
+    x = _matmul_input(x, fan_in.n_pre)
+    counts = np.zeros(2 + len(_LANES), np.int64)
+    kernels.matmul_activity_kernel(x, fan_in._fan_out, counts)
+    n_b = x.shape[0]
+    lanes = 1 if n_b == 1 else next((lanes for lanes in _LANES if lanes >= n_b), _LANES[-1])
+    n_tiles = -(-n_b // lanes)
+    threads = get_num_threads() if _GATHER_NS * n_tiles * fan_in.nnz >= _PARALLEL_NS else 1
+    out = np.zeros((n_b, fan_in.n_post), np.float32)
+    csr = fan_in.indptr, fan_in.pre, fan_in.weight
+    if threads == 1:
+        kernels.gather_matmul_serial(x, *csr, lanes, out)
+    else:
+        kernels.gather_matmul_kernel(x, *csr, lanes, _blocks(fan_in.n_post, threads, n_tiles), out)
+    return MatmulResult(out, "gather", lanes, int(counts[0]), int(counts[1]))
 
 
 def _matmul_input(x, n_pre: int) -> np.ndarray:

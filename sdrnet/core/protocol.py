@@ -15,6 +15,7 @@ exporter first. `sdrnet.core` itself imports none of them.
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .events import Events
+from .synapses import FanIn, Synapses
 from .validation import as_array, as_float32, check_dt, check_int
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "registered_cores",
     "static_input",
     "ENTRY_POINTS",
+    "LAYOUTS",
 ]
 
+LAYOUTS = ("fan-out", "fan-in")  # a static model's projections as Synapses (scatter kernels) or FanIn (gather)
 ENTRY_POINTS = "sdrnet.core_models"  # entry-point group: name = module that calls `register_core` on import
 
 
@@ -172,9 +176,30 @@ def to_core(model, dt: float | None = None, **options) -> CoreModel:
 
 class StaticCoreModel(CoreModel):
     """A core model without time or state (one step): its projections are ``synapses`` (a list of `Synapses`,
-    input first); `static_input` reads its input."""
+    or of `FanIn` in the fan-in layout, input first); `static_input` reads its input."""
 
     synapses: list
+
+    @property
+    def layout(self) -> str:
+        """``"fan-in"`` when the projections are `FanIn`, else ``"fan-out"``."""
+        return "fan-in" if isinstance(self.synapses[0], FanIn) else "fan-out"
+
+    def with_layout(self, layout: str):
+        """A copy with every projection stored in ``layout``, whose outputs are the same to the bit:
+
+        - ``"fan-out"``: `Synapses` (CSR by presynaptic unit); `sparse_matmul` picks per call the event kernel
+          (zero inputs cost nothing: best for sparse activity and single samples) or the batched scatter;
+        - ``"fan-in"``: `FanIn` (CSR by postsynaptic unit, as lean); the gather kernel, several times faster
+          on batches of dense activations, but every synapse costs the same whatever the input.
+        """
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+        cls = FanIn if layout == "fan-in" else Synapses
+        convert = FanIn if layout == "fan-in" else FanIn.to_synapses
+        out = copy.copy(self)
+        out.synapses = [s if isinstance(s, cls) else convert(s) for s in self.synapses]
+        return out
 
     @property
     def n_inputs(self) -> int:

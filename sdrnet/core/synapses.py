@@ -10,7 +10,7 @@ import numpy as np
 from ._sampling import sample_rows
 from .validation import as_array, as_float32, check_int, check_range, check_rng, check_size32, frozen
 
-__all__ = ["Synapses"]
+__all__ = ["Synapses", "FanIn"]
 
 WeightSpec = float | Callable[[np.random.Generator, int], np.ndarray]
 _MAX_DELAY = np.iinfo(np.uint16).max
@@ -382,6 +382,84 @@ class Synapses:
             f"Synapses(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, "
             f"density={self.density:.3g}, max_delay={self.max_delay})"
         )
+
+
+class FanIn:
+    """The same synapses stored CSR by *postsynaptic* unit: the fan-in of unit ``j`` is ``pre[k], weight[k]`` for
+    ``k`` in ``range(indptr[j], indptr[j + 1])``, ascending ``pre`` (multapses in their `Synapses` order).
+
+    The layout of `sdrnet.core.sparse_matmul`'s gather kernel, which sums each output over its fan-in in
+    registers (Elsen et al. 2020, "Fast Sparse ConvNets"): for batches of dense activations it is several
+    times faster than the scatter kernels, with the same bits, but it cannot skip zero inputs (an event
+    scatters through a row of the `Synapses`, not of this). As lean as `Synapses`: int32 ``pre`` and float32
+    ``weight``, 8 bytes per synapse, plus the row boundaries.
+
+    Parameters
+    ----------
+    synapses : Synapses without delays (a matrix product has no time)
+
+    Attributes
+    ----------
+    indptr : int64 [n_post + 1];  pre : int32 [nnz];  weight : float32 [nnz] (read-only)
+    """
+
+    __slots__ = ("_by_post", "_fan_out")
+
+    def __init__(self, synapses: Synapses):
+        if not isinstance(synapses, Synapses):
+            raise TypeError(f"synapses must be Synapses, got {type(synapses).__name__}")
+        if synapses.max_delay > 0:
+            raise ValueError(
+                f"synapses have delays (up to {synapses.max_delay} steps), which the fan-in layout of a matrix "
+                "product cannot hold; propagate applies delays"
+            )
+        order = np.argsort(synapses.post, kind="stable")  # by post, then by pre and CSR order
+        indptr = np.concatenate([[0], np.cumsum(synapses.fan_in())])
+        self._by_post = Synapses(indptr, synapses.pre()[order], synapses.weight[order], n_post=synapses.n_pre)
+        self._fan_out = synapses.indptr  # counts the events' fan-out: synops as an event-driven machine does
+
+    def __reduce__(self):
+        """Pickle through `Synapses`, so an unpickled `FanIn` is validated and immutable too."""
+        return FanIn, (self.to_synapses(),)
+
+    indptr = property(lambda self: self._by_post.indptr, doc="Fan-in boundaries, int64 [n_post + 1] (read-only).")
+    pre = property(lambda self: self._by_post.post, doc="Presynaptic unit of each synapse, int32 [nnz] (read-only).")
+    weight = property(lambda self: self._by_post.weight, doc="Weight of each synapse, float32 [nnz] (read-only).")
+    n_pre = property(lambda self: self._by_post.n_post, doc="Number of presynaptic units.")
+    n_post = property(lambda self: self._by_post.n_pre, doc="Number of postsynaptic units.")
+    nnz = property(lambda self: self._by_post.nnz, doc="Number of synapses.")
+    density = property(lambda self: self._by_post.density, doc="nnz / (n_pre · n_post).")
+    max_delay = property(lambda self: 0, doc="0: the fan-in layout holds no delays.")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (both row boundaries, pre and weight)."""
+        return self._by_post.nbytes + self._fan_out.nbytes
+
+    @property
+    def bytes_per_synapse(self) -> float:
+        return self.nbytes / max(self.nnz, 1)
+
+    def fan_out(self) -> np.ndarray:
+        """Number of synapses leaving each presynaptic unit, int64 [n_pre]."""
+        return np.diff(self._fan_out)
+
+    def fan_in(self) -> np.ndarray:
+        """Number of synapses reaching each postsynaptic unit, int64 [n_post]."""
+        return np.diff(self.indptr)
+
+    def to_synapses(self) -> Synapses:
+        """The `Synapses` these came from (CSR by presynaptic unit, the same synapses in the same order)."""
+        order = np.argsort(self.pre, kind="stable")
+        post = self._by_post.pre()
+        return Synapses(self._fan_out, post[order], self.weight[order], n_post=self.n_post)
+
+    def to_dense(self) -> np.ndarray:
+        """Dense weight matrix ``[n_pre, n_post]`` float32 (multapses add up)."""
+        return self._by_post.to_dense().T.copy()
+
+    def __repr__(self) -> str:
+        return f"FanIn(n_pre={self.n_pre}, n_post={self.n_post}, nnz={self.nnz}, density={self.density:.3g})"
 
 
 def fixed_partners(n_partners, n_owners, count, rng, names):

@@ -115,7 +115,7 @@ def _layers(network) -> list[tuple]:
     if isinstance(network, Network):
         return [(lay.synapses, lay.recurrent, lay.n) for lay in network.layers]
     if isinstance(network, CoreMLP):
-        return [(s, None, s.n_post) for s in network.synapses]
+        return [(s, None, s.n_post) for s in network.with_layout("fan-out").synapses]
     raise TypeError(f"network must be an sdrnet.core.Network or a CoreMLP, got {type(network).__name__}")
 
 
