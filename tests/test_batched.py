@@ -58,35 +58,30 @@ def test_every_kernel_equals_the_float32_reference_bit_for_bit(problem):
     np.testing.assert_allclose(ref, dense, rtol=1e-4, atol=1e-4 * (np.abs(x) @ np.abs(syn.to_dense())).max(initial=0))
 
 
+def assert_kernel_gives(ref, kernel, *args):
+    """``kernel(*args, out)`` into a zeroed ``out`` gives ``ref`` bit for bit."""
+    out = np.zeros_like(ref)
+    kernel(*args, out)
+    np.testing.assert_array_equal(out, ref)
+
+
 @given(problems(), st.sampled_from([8, 16, 32]), st.integers(1, 5))
 def test_kernels_equal_the_reference_for_every_tile_width_and_block_split(problem, lanes, n_blocks):
     syn, x = problem
     ref = sparse_matmul_ref(x, syn)
     n_blocks = min(n_blocks, syn.n_post)
     csr = syn.indptr, syn.post, syn.weight
-    for n_groups in range(1, n_blocks + 1):
-        out = np.zeros_like(ref)
-        kernels.batched_matmul_kernel(x, *csr, lanes, n_blocks, n_groups, out)
-        np.testing.assert_array_equal(out, ref)
-    out = np.zeros_like(ref)
-    kernels.batched_matmul_serial(x, *csr, lanes, n_blocks, out)
-    np.testing.assert_array_equal(out, ref)
-    out = np.zeros_like(ref)
-    kernels.event_matmul_kernel(x, *csr, n_blocks, out)
-    np.testing.assert_array_equal(out, ref)
-    out = np.zeros_like(ref)
-    kernels.event_matmul_serial(x, *csr, out)
-    np.testing.assert_array_equal(out, ref)
     fan_in = FanIn(syn)
     by_post = fan_in.indptr, fan_in.pre, fan_in.weight
+    for n_groups in range(1, n_blocks + 1):
+        assert_kernel_gives(ref, kernels.batched_matmul_kernel, x, *csr, lanes, n_blocks, n_groups)
+        for width in (1, lanes):
+            assert_kernel_gives(ref, kernels.gather_matmul_kernel, x, *by_post, width, n_groups)
+    assert_kernel_gives(ref, kernels.batched_matmul_serial, x, *csr, lanes, n_blocks)
+    assert_kernel_gives(ref, kernels.event_matmul_kernel, x, *csr, n_blocks)
+    assert_kernel_gives(ref, kernels.event_matmul_serial, x, *csr)
     for width in (1, lanes):
-        for n_groups in range(1, n_blocks + 1):
-            out = np.zeros_like(ref)
-            kernels.gather_matmul_kernel(x, *by_post, width, n_groups, out)
-            np.testing.assert_array_equal(out, ref)
-        out = np.zeros_like(ref)
-        kernels.gather_matmul_serial(x, *by_post, width, out)
-        np.testing.assert_array_equal(out, ref)
+        assert_kernel_gives(ref, kernels.gather_matmul_serial, x, *by_post, width)
 
 
 @given(problems())

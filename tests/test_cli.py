@@ -23,6 +23,8 @@ def test_demo_tour_runs_its_parts_in_order(tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out
     assert text.index("[1/2] the event-driven sparse core") < text.index("[2/2] SDRs and encoders")
     assert "max_abs_diff_vs_dense" in text and "synaptic_ops" in text
+    table = text[text.index("sparse_matmul: 1024 -> 2048") :].split("\n\n")[0]
+    assert table.count("True") == 6 and "False" not in table and "gather" in table  # every kernel, same bits
     assert "SDR algebra" in text and "encode(x) with encode(0)" in text and "sdrnet demo: done in" in text
     for name in ("core_quickstart", "sdr_encoders"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000, name
