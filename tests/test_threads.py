@@ -121,8 +121,9 @@ def test_cache_size_is_the_machines_l2_unless_overridden(monkeypatch, tmp_path):
         get_cache_size()
 
 
-def test_cache_blocks_fit_the_slices_keep_rows_long_and_feed_the_threads():
+def test_cache_blocks_fit_the_slices_keep_rows_long_and_feed_the_threads(monkeypatch):
     set_cache_size(1 << 20)
+    monkeypatch.setitem(parallel._fast_beyond, 1 << 20, False)  # slices of L2 / 2
     try:
         # 65 steps × 100,000 posts × 4 B = 26 MB over 512 KiB slices: 50 blocks; fan-out 1,000 keeps 4 (>= 250 each)
         assert parallel.cache_blocks(100_000, 65, 1000.0, 8, 2) == 4
@@ -131,8 +132,32 @@ def test_cache_blocks_fit_the_slices_keep_rows_long_and_feed_the_threads():
         assert parallel.cache_blocks(10_000, 65, 300.0, 1, 2) == 2  # one sample, two threads
         assert parallel.cache_blocks(10_000, 65, 750.0, 1, 2) == 4  # 3 blocks by the cache, shared evenly by 2
         assert parallel.cache_blocks(100, 65, 1000.0, 1, 2) == 1  # too few posts to split
+        assert parallel.cache_blocks(10_000, 65, 1000.0, 1, 1) == 4  # 2.6 MB over 512 KiB, one thread
+        monkeypatch.setitem(parallel._fast_beyond, 1 << 20, True)  # the next level is fast: slices of 4 × L2
+        assert parallel.cache_blocks(10_000, 65, 1000.0, 1, 1) == 1  # 2.6 MB fits one 4 MiB slice
+        assert parallel.cache_blocks(100_000, 65, 1000.0, 8, 2) == 4  # 26 MB: 7 slices, fan-out keeps 4
+        assert parallel.cache_blocks(40_000, 65, 1000.0, 8, 2) == 3  # 10.4 MB: 3 slices
     finally:
         set_cache_size(None)
+
+
+def test_the_next_level_probe_measures_once_per_l2_size(monkeypatch):
+    monkeypatch.setattr(parallel, "_fast_beyond", {})
+    calls = []
+    probe = parallel.kernels.scatter_probe
+    monkeypatch.setattr(parallel.kernels, "scatter_probe", lambda buf, idx: calls.append(buf.size) or probe(buf, idx))
+    set_cache_size(64 * 1024)
+    try:
+        # 32 KiB and 256 KiB: both sit in any L2 of today's cores, so the larger costs about what the smaller does
+        assert parallel.next_level_is_fast() is True
+        sizes = sorted(set(calls))
+        assert sizes == [8 * 1024, 64 * 1024] and len(calls) == 12
+        assert parallel.next_level_is_fast() is True and len(calls) == 12  # cached
+    finally:
+        set_cache_size(None)
+    buf = np.zeros(5, np.float32)
+    probe(buf, np.array([0, 3, 3, 4, 3]))
+    assert buf.tolist() == [1.0, 0.0, 0.0, 3.0, 1.0]
 
 
 @st.composite
@@ -186,7 +211,7 @@ def test_network_is_bit_identical_for_every_thread_count_and_block_split(net_inp
     assert_all_equal(each_split(run))
 
 
-def test_a_large_network_equals_propagate_then_the_lif_step_on_every_split(rng):
+def test_a_large_network_equals_propagate_then_the_lif_step_on_every_split(rng, monkeypatch):
     """3,000 neurons, fan-out 300, delays <= 64, one sample: blocks form on their own with a small cache;
     every split equals the currents of `propagate` run through SpikingJelly's LIF step in numpy."""
     syn = Synapses.random_fixed_fan_out(200, 3000, 300, rng, weight=lambda r, n: r.normal(0, 0.3, n), max_delay=64)
@@ -200,7 +225,8 @@ def test_a_large_network_equals_propagate_then_the_lif_step_on_every_split(rng):
         want.append(s[0])
     t, j = np.nonzero(np.array(want))
     results = each_split(lambda: net.run(events, n_steps=60))
-    set_cache_size(16 * 1024)  # 65 steps × 4 B × 3,000 posts over 64 KiB slices: 12 blocks of one core's plan
+    set_cache_size(16 * 1024)  # slices of 8 KiB: the plan of a machine with a small cache
+    monkeypatch.setitem(parallel._fast_beyond, 16 * 1024, False)
     try:
         results.append(net.run(events, n_steps=60))
     finally:

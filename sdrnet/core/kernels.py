@@ -57,6 +57,13 @@ def _prefetch_row(post, weight, delay, has_delay, k0, k1):
         _prefetch(delay, k0)
 
 
+@njit(cache=True, nogil=True)
+def scatter_probe(buf, idx):
+    """``buf[idx[k]] += 1`` for every ``k``: the random scatter whose cost `parallel.next_level_is_fast` times."""
+    for k in range(idx.shape[0]):
+        buf[idx[k]] += np.float32(1.0)
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def block_offsets(indptr, post, bounds, offsets):
     """``offsets[i, c]`` = first synapse of row ``i`` with ``post >= bounds[c]``, minus ``indptr[i]``."""

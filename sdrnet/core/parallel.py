@@ -8,13 +8,16 @@ shared thread pool, one call per part (`map_parts`). Either way every output ele
 one thread, in the same order as on one thread, so results are bit-identical for every thread count.
 
 Cache blocking reads the L2 size of the machine (``/sys/devices/system/cpu/cpu0/cache``; 1 MiB when
-it cannot be read); ``SDRNET_L2_BYTES`` or `set_cache_size` override it.
+it cannot be read); ``SDRNET_L2_BYTES`` or `set_cache_size` override it. Whether a slice must fit in L2
+at all is measured once per process and L2 size (`next_level_is_fast`, ~20 ms): where a scatter into
+4 × L2 costs about what one into L2 does, slices may be that large.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -35,6 +38,7 @@ __all__ = [
     "block_plan",
     "parts",
     "worth_sharing",
+    "next_level_is_fast",
 ]
 
 _DEFAULT_L2 = 1 << 20
@@ -136,9 +140,13 @@ def _shared_pool() -> ThreadPoolExecutor:
 # the L3 was slow: ~150 ns from 8 MB on), fan-out 1,000 ran 1.2-1.35x faster one thread in 3-4 blocks
 # (slices of L2/3-L2/2) than in one, while fan-out 100 ran slower in any split (1 block 157-164 M/s,
 # 2 blocks 125-145); on a 2-vCPU AMD EPYC (1 MiB L2, fast L3) slices up to 4 x L2 ran as fast as L2-sized
-# ones and rows cut into short segments cost more than the slices saved. Blocks therefore hold slices of at
-# most L2 / _SLICE_DIVISOR, and only while rows keep _MIN_SEGMENT synapses per block.
+# ones and rows cut into short segments cost more than the slices saved: there a random scatter into 2.6 MB
+# cost what one into 64 KB did (1.4-1.6 ns; 3.3 ns into 8 MB), and fan-out 1,000 ran 1.7x faster in one block
+# than in four. Blocks therefore hold slices of at most L2 / _SLICE_DIVISOR, or 4 x L2 where the probe finds
+# the next level fast (`_slice_bytes`), and only while rows keep _MIN_SEGMENT synapses per block.
 _SLICE_DIVISOR = 2
+_FAST_RATIO = 1.5  # the next level is "fast" when a scatter into 4 x L2 costs less than this x one into L2/2
+_fast_beyond: dict[int, bool] = {}  # L2 bytes -> next_level_is_fast
 _MIN_SEGMENT = 250  # synapses of a row per block, on average
 _MIN_WIDTH = 64  # posts per block
 _OFFSET_BYTES = 0.5  # block offsets are kept per row only while they cost at most this per synapse
@@ -152,11 +160,37 @@ def cache_blocks(
     (above) and, for a call worth sharing (`worth_sharing` of the ``work``, synapses it visits),
     ``n_items`` independent items (samples) × blocks keep ``threads`` threads busy: fewer items than threads
     share the blocks, so their number is then a multiple of ``threads``."""
-    n_blocks = -(-n_slots * n_post * 4 * _SLICE_DIVISOR // get_cache_size())
+    n_blocks = -(-n_slots * n_post * 4 // _slice_bytes())
     n_blocks = min(n_blocks, max(1, int(mean_fan_out // _MIN_SEGMENT)))
     if n_items < threads and worth_sharing(work):
         n_blocks = -(-max(n_blocks, threads) // threads) * threads  # the threads share the blocks evenly
     return max(1, min(n_blocks, n_post // _MIN_WIDTH))
+
+
+def _slice_bytes() -> int:
+    """Most bytes of one block's slice: 4 × L2 where the next cache level is fast, else L2 / _SLICE_DIVISOR."""
+    l2 = get_cache_size()
+    return 4 * l2 if next_level_is_fast() else l2 // _SLICE_DIVISOR
+
+
+def next_level_is_fast() -> bool:
+    """Whether a random scatter into 4 × L2 costs less than 1.5 × one into L2/2 on this machine (measured
+    once per L2 size, best of 5 × 2¹⁹ scatters each). A misjudgement costs speed, never a different result."""
+    l2 = get_cache_size()
+    if l2 not in _fast_beyond:
+        rng = np.random.default_rng(0)
+        sizes = (l2 // 2, 4 * l2)
+        bufs = [np.ones(max(n // 4, 1), np.float32) for n in sizes]  # ones: every page touched up front
+        idxs = [rng.integers(0, b.shape[0], 1 << 19) for b in bufs]
+        best = [np.inf, np.inf]
+        for rep in range(6):  # interleaved, so a burst of noise hits both sizes alike
+            for i in range(2):
+                t0 = time.perf_counter()
+                kernels.scatter_probe(bufs[i], idxs[i])
+                if rep:  # the first round compiles (or loads) the kernel and warms the caches
+                    best[i] = min(best[i], time.perf_counter() - t0)
+        _fast_beyond[l2] = best[1] < _FAST_RATIO * best[0]
+    return _fast_beyond[l2]
 
 
 def worth_sharing(work: float) -> bool:
