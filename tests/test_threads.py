@@ -141,22 +141,32 @@ def test_cache_blocks_fit_the_slices_keep_rows_long_and_feed_the_threads(monkeyp
         set_cache_size(None)
 
 
-def test_the_next_level_probe_measures_once_per_l2_size(monkeypatch):
+@pytest.mark.parametrize("large_cost, fast", [(1.2, True), (1.6, False)])
+def test_the_next_level_probe_measures_once_per_l2_size(monkeypatch, large_cost, fast):
+    """A clock that a fake probe advances: 1 s a call into L2/2, ``large_cost`` s into 4 × L2, but 0.1 s into
+    4 × L2 in the first round (the warm-up), which must not count."""
+    clock, calls = [0.0], []
+
+    def fake_probe(buf, idx):
+        calls.append(buf.size)
+        large = 0.1 if len(calls) <= 2 else large_cost
+        clock[0] += large if buf.size == 64 * 1024 else 1.0
+
     monkeypatch.setattr(parallel, "_fast_beyond", {})
-    calls = []
-    probe = parallel.kernels.scatter_probe
-    monkeypatch.setattr(parallel.kernels, "scatter_probe", lambda buf, idx: calls.append(buf.size) or probe(buf, idx))
+    monkeypatch.setattr(parallel.kernels, "scatter_probe", fake_probe)
+    monkeypatch.setattr(parallel.time, "perf_counter", lambda: clock[0])
     set_cache_size(64 * 1024)
     try:
-        # 32 KiB and 256 KiB: both sit in any L2 of today's cores, so the larger costs about what the smaller does
-        assert parallel.next_level_is_fast() is True
-        sizes = sorted(set(calls))
-        assert sizes == [8 * 1024, 64 * 1024] and len(calls) == 12
-        assert parallel.next_level_is_fast() is True and len(calls) == 12  # cached
+        assert parallel.next_level_is_fast() is fast
+        assert sorted(set(calls)) == [8 * 1024, 64 * 1024] and len(calls) == 12  # 32 KiB and 256 KiB of float32
+        assert parallel.next_level_is_fast() is fast and len(calls) == 12  # cached
     finally:
         set_cache_size(None)
+
+
+def test_the_scatter_probe_adds_one_per_index():
     buf = np.zeros(5, np.float32)
-    probe(buf, np.array([0, 3, 3, 4, 3]))
+    parallel.kernels.scatter_probe(buf, np.array([0, 3, 3, 4, 3]))
     assert buf.tolist() == [1.0, 0.0, 0.0, 3.0, 1.0]
 
 

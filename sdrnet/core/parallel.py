@@ -174,7 +174,7 @@ def _slice_bytes() -> int:
 
 
 def next_level_is_fast() -> bool:
-    """Whether a random scatter into 4 × L2 costs less than 1.5 × one into L2/2 on this machine (measured
+    """Whether a random scatter into 4 × L2 costs less than 1.5 × one into L2/2 (measured
     once per L2 size, best of 5 × 2¹⁹ scatters each). A misjudgement costs speed, never a different result."""
     l2 = get_cache_size()
     if l2 not in _fast_beyond:
