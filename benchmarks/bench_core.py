@@ -22,6 +22,11 @@ Peers:
   NeuronGroup), runtime mode, the faster of the cython and numpy targets; compilation and
   network construction excluded (a warm-up run first).
 
+Ceiling: what two (all) threads can gain at most on the machine, with nothing shared but the memory system:
+the same random scatters into private buffers of one ring's size (per thread: the whole ring, and the
+slice a thread gets when one sample is split), run one buffer after another on one thread and side by
+side on all threads. A sample split over threads cannot beat this ratio.
+
 Memory: bytes per stored synapse of the `Synapses` (post int32 + weight float32 + delay uint8, and
 indptr per row) and of what `Network` adds (its block offsets), written to the JSON.
 
@@ -41,6 +46,7 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from functools import partial, wraps  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,6 +60,7 @@ N_IN = N_OUT = 10_000
 MAX_DELAY = 64
 TAU = 10.0
 RESULTS = Path(__file__).resolve().parent / "results"
+SETTLE_S = 0.3  # idle seconds before each timed call (`timed`)
 
 
 def make_problem(fan_out: int, activity: float, n_steps: int, seed: int = 0):
@@ -176,7 +183,9 @@ def timed(runs: dict, syn, events) -> dict:
     """``{key: (median seconds, output)}`` of ``runs`` = ``{key: (fn, repeats)}``, each called as ``fn(syn, events)``.
     The calls take turns round by round, and a run of one call sits in the middle round, so that a machine
     whose speed drifts (other jobs, a shared cache) slows every peer alike; runs repeated more than once are
-    warmed up first."""
+    warmed up first. Each call starts `SETTLE_S` after the one before: the BLAS's threads spin on for about
+    0.1 s after a GEMM and took a core from whatever ran next (a two-thread `Network` right after the dense
+    GEMM ran 53 ms instead of 29)."""
     for fn, repeats in runs.values():
         if repeats > 1:
             fn(syn, events)
@@ -186,6 +195,7 @@ def timed(runs: dict, syn, events) -> dict:
         for key, (fn, repeats) in runs.items():
             if (r >= repeats) if repeats > 1 else (r != n_rounds // 2):
                 continue
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             out[key] = fn(syn, events)
             t1 = time.perf_counter()
@@ -210,10 +220,12 @@ def interleaved_medians(fns: dict, repeats: int, per_round: int = 2) -> dict:
     """Median seconds per peer over ``repeats`` calls, made ``per_round`` at a time, peer after peer, round after
     round: so a machine that gets busier slows every peer alike. Each peer's calls in a round follow an untimed
     one, since torch and numba each bring an OpenMP runtime whose threads keep spinning a while after a
-    parallel region and would slow whichever peer runs right after the other."""
+    parallel region and would slow whichever peer runs right after the other; the untimed call starts
+    `SETTLE_S` after the last peer's, by when the BLAS's threads too have stopped spinning."""
     times = {name: [] for name in fns}
     for _ in range(-(-repeats // per_round)):
         for name, fn in fns.items():
+            time.sleep(SETTLE_S)
             fn()
             for _ in range(per_round):
                 t0 = time.perf_counter()
@@ -371,7 +383,11 @@ def main(argv=None):
                 flush=True,
             )
     table = summarize(rows)
+    ceiling = ceilings(n_all, 8 * args.repeats) if n_all > 1 else []
+    limits = "; ".join(f"{c['speedup']:.2f}× with {c['slice_bytes'] / 2**20:.1f} MiB each" for c in ceiling)
     print(f"\n{machine(n_all)}\n{table}\n\nmemory per stored synapse (bytes): {memory}")
+    if ceiling:
+        print(f"ceiling: {n_all} threads on private random scatters (nothing shared) against one thread: {limits}")
     write_results(
         args.out,
         machine=machine(n_all),
@@ -383,8 +399,38 @@ def main(argv=None):
         repeats=args.repeats,
         rows=rows,
         memory=memory,
+        thread_ceiling=ceiling,
         table=table,
     )
+
+
+def thread_ceiling(n_threads: int, slice_bytes: int, repeats: int, n_scatters: int = 1 << 21) -> float:
+    """How many times faster ``n_threads`` threads run ``n_threads`` random scatters (`kernels.scatter_probe`,
+    ``n_scatters`` each) into private float32 buffers of ``slice_bytes`` side by side than one thread runs them
+    one after another: the most a split of a scatter-bound kernel over threads gains here."""
+    from sdrnet.core import kernels
+
+    rng = np.random.default_rng(0)
+    n = slice_bytes // 4
+    work = [(np.ones(n, np.float32), rng.integers(0, n, n_scatters)) for _ in range(n_threads)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        t = interleaved_medians(
+            {
+                "one thread": lambda: [kernels.scatter_probe(*w) for w in work],
+                "side by side": lambda: list(pool.map(lambda w: kernels.scatter_probe(*w), work)),
+            },
+            repeats,
+        )
+    return t["one thread"] / t["side by side"]
+
+
+def ceilings(n_threads: int, repeats: int) -> list[dict]:
+    """`thread_ceiling` for a thread's share of the 10k-post ring (delays <= 64): the whole ring and 1/n of it."""
+    ring = (MAX_DELAY + 1) * N_OUT * 4
+    return [
+        dict(threads=n_threads, slice_bytes=ring // k, speedup=thread_ceiling(n_threads, ring // k, repeats))
+        for k in (1, n_threads)
+    ]
 
 
 def bytes_per_synapse(syn, net, fan_out: int) -> dict:

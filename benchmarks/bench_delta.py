@@ -7,7 +7,8 @@ each clip through every layer in one fused event-driven pass (`snn.delta.kernels
 fan-out as contiguous vector adds, running sums, ReLU and quantiser, all in cache); ``layer by layer`` times
 the same network with every (frame, clip) Δ as a row of `sdrnet.core.sparse_matmul` (batched kernel) and
 the neurons in torch, and ``in products`` the part of that inside `sparse_matmul`; ``core alone`` times the
-core in a block of its own, half a second after the last torch call. Outputs are compared; wall
+core in a block of its own, half a second after the last torch call, and ``passes`` the same fused pass with
+every product left out (the per-step passes over every unit: Δ, running sums, neurons). Outputs are compared; wall
 time is the median of ``--repeats`` calls per peer in interleaved rounds (`bench_core.interleaved_medians`),
 at one thread and at all threads (torch and numba alike). Two sweeps move the temporal sparsity: the clips'
 motion (pixels per frame; 0 = a still digit under sensor noise) and a scale on every delta layer's θ at
@@ -84,6 +85,8 @@ def bench(model, x, y, repeats: int, threads: int, **labels) -> dict:
     # take a core from the core's threads: the core is timed alone too, half a second after torch
     time.sleep(0.5)
     alone_s = median_time(lambda: net.run(x), repeats)
+    bare = without_products(net)
+    passes_s = median_time(lambda: bare.run(x), repeats)
     return dict(
         labels,
         threads=threads,
@@ -102,8 +105,17 @@ def bench(model, x, y, repeats: int, threads: int, **labels) -> dict:
         layer_by_layer_ms=1e3 * t["layer by layer"],
         matmul_ms=1e3 * kernel_s,
         core_alone_ms=1e3 * alone_s,
+        passes_ms=1e3 * passes_s,
         speedup=t["dense"] / t["core"],
     )
+
+
+def without_products(net: EventDrivenNet) -> EventDrivenNet:
+    """A copy of ``net`` whose fused stages add no products (no runs of synapses): its time is the rest of the
+    fused pass, the per-step passes over every unit."""
+    bare = copy.copy(net)
+    bare.stages = [s._replace(fused=s.fused._replace(run_ptr=np.zeros_like(s.fused.run_ptr))) for s in net.stages]
+    return bare
 
 
 def matmul_seconds(net, x) -> float:
@@ -137,7 +149,8 @@ def why(r) -> str:
         f"passes over every unit and step are the rest); dense torch does {dense:.1f} MACs/ns on "
         f"{r['dense_synops'] / r['event_synops']:.0f}× as many: {r['speedup']:.2f}×. Layer by layer "
         f"(sparse_matmul, neurons in torch): {r['layer_by_layer_ms']:.1f} ms, {r['matmul_ms']:.1f} in products. "
-        f"The core alone, with no torch call just before: {r['core_alone_ms']:.1f} ms."
+        f"The core alone, with no torch call just before: {r['core_alone_ms']:.1f} ms, of which the passes over "
+        f"every unit (timed with no products) {r['passes_ms']:.1f} ms."
     )
 
 
@@ -210,6 +223,7 @@ def summarize(rows) -> str:
                 "dense torch (ms)": f"{r['dense_ms']:.1f}",
                 "core (ms)": f"{r['event_ms']:.1f}",
                 "core alone (ms)": f"{r['core_alone_ms']:.1f}",
+                "of it, passes (ms)": f"{r['passes_ms']:.1f}",
                 "core kernels": "".join(short[k] for k in r["kernels"]),
                 "layer by layer (ms)": f"{r['layer_by_layer_ms']:.1f}",
                 "in products (ms)": f"{r['matmul_ms']:.1f}",

@@ -153,7 +153,7 @@ class _Stage(NamedTuple):
     row_l1: np.ndarray  # Σ_i |w_ji| per unit j
     q_grid: float | None  # log2 θ of the delta layer feeding the stage, if every θ is a power of two
     grid: float | None  # log2 of the grid that every product w·q and bias lies on (None: no such grid)
-    fused: _Fused | None  # the stage for `kernels.stage_kernel` (None: its neuron has other modules)
+    fused: _Fused | None  # the stage for `kernels.network_kernel` (None: its neuron has other modules)
 
 
 class _Fused(NamedTuple):
