@@ -53,7 +53,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, get_cache_size, propagate, set_num_threads  # noqa: E402
+from sdrnet.core import Events, Layer, LIFParams, Network, Synapses, get_cache_size, kernels, propagate, set_num_threads  # noqa: E402
 from sdrnet.report import format_table  # noqa: E402
 
 N_IN = N_OUT = 10_000
@@ -408,8 +408,6 @@ def thread_ceiling(n_threads: int, slice_bytes: int, repeats: int, n_scatters: i
     """How many times faster ``n_threads`` threads run ``n_threads`` random scatters (`kernels.scatter_probe`,
     ``n_scatters`` each) into private float32 buffers of ``slice_bytes`` side by side than one thread runs them
     one after another: the most a split of a scatter-bound kernel over threads gains here."""
-    from sdrnet.core import kernels
-
     rng = np.random.default_rng(0)
     n = slice_bytes // 4
     work = [(np.ones(n, np.float32), rng.integers(0, n, n_scatters)) for _ in range(n_threads)]
